@@ -1,0 +1,56 @@
+package dev.shadowcopy.platform;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A file or block device opened for positional I/O. Every engine file (backing data, shadow storage,
+ * journal, checkpoint) is reached through this interface so that tests can put a fault-injecting,
+ * crash-simulating implementation underneath the real code.
+ *
+ * <p>Contract: positions and lengths are bytes; {@link #read} and {@link #write} transfer the whole
+ * segment or throw. Nothing is durable until {@link #sync()} returns. Buffers must be native segments.
+ * Implementations are safe for concurrent use by several threads (positional I/O has no shared cursor).
+ */
+public interface StorageFile extends Closeable {
+
+    /** The file's name, for error messages. */
+    String name();
+
+    /** Current size in bytes (for a block device, its capacity). */
+    long size() throws IOException;
+
+    /** True when this is a block device rather than a regular file. */
+    boolean isBlockDevice();
+
+    /**
+     * Reads {@code dst.byteSize()} bytes at {@code position}. Bytes beyond the end of a regular file read as
+     * zeros (a sparse tail).
+     */
+    void read(long position, MemorySegment dst) throws IOException;
+
+    /** Writes all of {@code src} at {@code position}, extending a regular file if needed. */
+    void write(long position, MemorySegment src) throws IOException;
+
+    /** Makes every completed write durable (fdatasync). */
+    void sync() throws IOException;
+
+    /** Deallocates a range so that it reads as zeros (punch hole / discard); the size does not change. */
+    void punchHole(long position, long length) throws IOException;
+
+    /** Makes a range read as zeros, preferring an allocated-zero extent (zero range / zeroout). */
+    void zeroRange(long position, long length) throws IOException;
+
+    /**
+     * The first offset ≥ {@code position} that holds data (SEEK_DATA), or -1 when there is none before the
+     * end. Files without hole information report everything as data.
+     */
+    long nextData(long position) throws IOException;
+
+    /** The first offset ≥ {@code position} that starts a hole (SEEK_HOLE); the size when there is none. */
+    long nextHole(long position) throws IOException;
+
+    /** Sets the size of a regular file. */
+    void truncate(long size) throws IOException;
+}

@@ -1,0 +1,92 @@
+package dev.shadowcopy.provider.cow;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Keeps the journal short: when a generation passes the threshold, a background thread rotates to a new
+ * generation, captures the state, publishes it as the checkpoint, and deletes the old generations.
+ *
+ * <p>Durability order: (1) the new generation exists durably before any record goes to it; (2) the
+ * checkpoint naming it as the replay start is durable (published) before (3) older generations are deleted.
+ * A crash between any two steps leaves either the old checkpoint plus all generations since, or the new one.
+ */
+final class CheckpointScheduler {
+    private static final System.Logger LOG = System.getLogger(CheckpointScheduler.class.getName());
+    private static final ExecutorService EXECUTOR = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "shadowcopy-checkpoint");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private final CowEngine engine;
+    private final long threshold;
+    private final AtomicBoolean scheduled = new AtomicBoolean();
+    private final ReentrantLock running = new ReentrantLock();
+    private volatile boolean shutdown;
+
+    CheckpointScheduler(CowEngine engine, long threshold) {
+        this.engine = engine;
+        this.threshold = threshold;
+    }
+
+    void maybeSchedule() {
+        if (!shutdown && engine.journal.length() > threshold && scheduled.compareAndSet(false, true)) {
+            EXECUTOR.execute(() -> {
+                try {
+                    if (!shutdown) {
+                        runNow(false);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "volume {0}: checkpoint failed (the journal keeps "
+                            + "growing, nothing is lost): {1}", engine.volume, e.toString());
+                } finally {
+                    scheduled.set(false);
+                }
+            });
+        }
+    }
+
+    void runNow(boolean clean) throws IOException {
+        running.lock();
+        try {
+            if (shutdown && !clean) {
+                return; // a background run that lost the race with close
+            }
+            CowFiles f = engine.files;
+            Journal old;
+            Checkpoint.State state;
+            engine.metaGate.lockExclusive();
+            try {
+                old = engine.journal;
+                Journal fresh = Journal.create(f.storage(), f.metaDir(), f.volumeId(), old.generation() + 1);
+                engine.journal = fresh;
+                List<Checkpoint.Shadow> shadows = new ArrayList<>();
+                for (ShadowRegistry.Shadow s : engine.registry.inPhases(ShadowRegistry.Phase.COMMITTED)) {
+                    shadows.add(s.toRecord());
+                }
+                state = new Checkpoint.State(fresh.generation(), engine.epoch, engine.trackingSince, clean, -1,
+                        shadows, engine.epochs.copy(), engine.index.copy(engine.chunkCount()),
+                        engine.revertInProgress);
+            } finally {
+                engine.metaGate.unlockExclusive();
+            }
+            Checkpoint.write(f.storage(), f.metaDir(), f.volumeId(), state);
+            old.delete();
+        } finally {
+            running.unlock();
+        }
+    }
+
+    /** Stops scheduling and waits for a running checkpoint to finish. */
+    void shutdown() {
+        running.lock();
+        shutdown = true;
+        running.unlock();
+    }
+}

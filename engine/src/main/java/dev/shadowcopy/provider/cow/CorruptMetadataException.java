@@ -1,0 +1,13 @@
+package dev.shadowcopy.provider.cow;
+
+import dev.shadowcopy.volume.VolumeException;
+
+/**
+ * A metadata file failed its checks (bad magic, checksum, version, or an impossible state) in a place
+ * that a crash cannot explain. The volume is not opened; nothing is guessed or repaired silently.
+ */
+final class CorruptMetadataException extends VolumeException {
+    CorruptMetadataException(String message) {
+        super(Code.CORRUPT, message);
+    }
+}

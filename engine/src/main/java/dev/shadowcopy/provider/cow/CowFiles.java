@@ -1,0 +1,31 @@
+package dev.shadowcopy.provider.cow;
+
+import dev.shadowcopy.platform.Storage;
+import dev.shadowcopy.platform.StorageFile;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.UUID;
+
+/**
+ * The files of one copy-on-write volume.
+ *
+ * @param volumeName name for messages
+ * @param volumeId   identity stamped into every metadata file, so that files of two volumes cannot be mixed
+ * @param storage    the file system (real, or simulated in tests)
+ * @param metaDir    directory of the journal generations and the checkpoint
+ * @param origin     the live data, already open read-write
+ * @param size       the volume size in bytes (may be less than the origin's size)
+ * @param chunkSize  copy-on-write granularity
+ * @param diffPath   the shadow storage file (created if missing)
+ */
+public record CowFiles(String volumeName, UUID volumeId, Storage storage, Path metaDir, StorageFile origin, long size,
+                       int chunkSize, Path diffPath) {
+    public CowFiles {
+        Objects.requireNonNull(volumeName);
+        Objects.requireNonNull(volumeId);
+        Objects.requireNonNull(storage);
+        Objects.requireNonNull(metaDir);
+        Objects.requireNonNull(origin);
+        Objects.requireNonNull(diffPath);
+    }
+}

@@ -1,0 +1,237 @@
+package dev.shadowcopy.provider.cow;
+
+import dev.shadowcopy.platform.OpenMode;
+import dev.shadowcopy.platform.StorageFile;
+import dev.shadowcopy.provider.cow.ShadowRegistry.Phase;
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.volume.VolumeEvents;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * Opens a copy-on-write volume: loads the checkpoint, replays the journal generations after it in order,
+ * drops what a crash left half-done, and finishes an interrupted revert.
+ *
+ * <p>Replay rules (each record is idempotent):
+ * <ul>
+ *   <li>A record's effect is applied in journal order; records are never freed during replay, because a
+ *       shadow copy's creation record is written after the preservations made for it (the creation is durable
+ *       only after the backing file was flushed). After the last record, every preservation no surviving
+ *       copy needs is dropped.</li>
+ *   <li>A slot claimed by a later record replaces an earlier owner: at runtime a slot is reused only after
+ *       its previous record was freed.</li>
+ *   <li>Only the last generation may end in a torn record; it is cut off and zeroed.</li>
+ * </ul>
+ */
+public final class CowRecovery {
+    private static final System.Logger LOG = System.getLogger(CowRecovery.class.getName());
+
+    private CowRecovery() {}
+
+    /** What the engine starts from. */
+    record Recovered(ChunkEpochs epochs, PreservationIndex index, DiffArea diff, ShadowRegistry registry,
+                     Journal journal, int epoch, int trackingSince) {}
+
+    /** Tuning of an engine. */
+    public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes) {
+        public static final long DEFAULT_CHECKPOINT_BYTES = 64L << 20;
+    }
+
+    /**
+     * Opens (or, when the metadata directory holds nothing yet, initialises) the engine of a volume.
+     * The caller keeps ownership of nothing: on success the engine owns {@code files.origin()}.
+     */
+    public static CowEngine open(CowFiles files, Options options, VolumeEvents events) throws IOException {
+        long chunks = (files.size() + files.chunkSize() - 1) / files.chunkSize();
+        Checkpoint.State cp = Checkpoint.read(files.storage(), files.metaDir(), files.volumeId(), chunks);
+        Replay st = cp == null ? new Replay(chunks) : new Replay(cp);
+
+        List<Long> generations = new ArrayList<>();
+        for (String name : files.storage().list(files.metaDir())) {
+            long g = Journal.generationOf(name);
+            if (g >= 0) {
+                if (g < st.nextGeneration) {
+                    files.storage().delete(files.metaDir().resolve(name)); // obsolete since the checkpoint
+                } else {
+                    generations.add(g);
+                }
+            }
+        }
+        generations.sort(Long::compare);
+        Journal journal = null;
+        Journal.ReplayStats stats = new Journal.ReplayStats();
+        try {
+            for (int i = 0; i < generations.size(); i++) {
+                long g = generations.get(i);
+                if (i > 0 && g != generations.get(i - 1) + 1) {
+                    throw new CorruptMetadataException(files.metaDir() + ": journal generation " + (generations.get(i - 1) + 1)
+                            + " is missing between " + generations.get(i - 1) + " and " + g);
+                }
+                if (journal != null) {
+                    journal.close();
+                }
+                try {
+                    journal = Journal.replay(files.storage(), files.metaDir(), files.volumeId(), g, st::apply, stats);
+                } catch (IllegalStateException bad) {
+                    throw new CorruptMetadataException(files.metaDir().resolve(Journal.fileName(g)) + ": "
+                            + bad.getMessage());
+                }
+            }
+            if (!generations.isEmpty() && generations.getFirst() != st.nextGeneration) {
+                throw new CorruptMetadataException(files.metaDir() + ": the checkpoint continues at journal generation "
+                        + st.nextGeneration + " but the first one present is " + generations.getFirst());
+            }
+            if (journal == null) {
+                journal = Journal.create(files.storage(), files.metaDir(), files.volumeId(), st.nextGeneration);
+            }
+        } catch (IOException | RuntimeException e) {
+            if (journal != null) {
+                journal.close();
+            }
+            throw e;
+        }
+        if (stats.tornTailBytes > 0) {
+            LOG.log(System.Logger.Level.INFO, "volume {0}: dropped {1} bytes of a journal record torn by a crash",
+                    files.volumeName(), stats.tornTailBytes);
+        }
+
+        ShadowRegistry registry = new ShadowRegistry();
+        for (Checkpoint.Shadow s : st.shadows.values()) {
+            registry.add(s.id(), s.epoch(), s.createdMillis(), s.persistent(), Phase.COMMITTED);
+        }
+        // Preservations made for copies whose creation never became durable, or for deleted copies.
+        st.index.removeIf((c, from, to, slot) -> !registry.anyLiveIn(from, to + 1));
+
+        StorageFile diffFile = files.storage().open(files.diffPath(), OpenMode.CREATE);
+        DiffArea diff = new DiffArea(diffFile, files.chunkSize(), options.shadowStorageMaxBytes());
+        st.index.forEach((id, c, from, to, slot) -> {
+            if (slot >= 0) {
+                diff.markUsed(slot);
+            }
+        });
+
+        CowEngine engine = new CowEngine(files, new Recovered(st.epochs, st.index, diff, registry, journal,
+                st.epoch, st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes());
+        try {
+            if (st.revertPending != null) {
+                ShadowRegistry.Shadow target = registry.get(st.revertPending);
+                if (target == null) {
+                    throw new CorruptMetadataException("volume " + files.volumeName() + ": an unfinished revert names "
+                            + "shadow copy " + st.revertPending + ", which does not exist");
+                }
+                LOG.log(System.Logger.Level.INFO, "volume {0}: finishing the revert to {1} that a crash interrupted",
+                        files.volumeName(), target.id);
+                engine.revertInProgress = target.id;
+                Reverter.run(engine, target);
+            }
+            for (ShadowRegistry.Shadow s : registry.inPhases(Phase.COMMITTED)) {
+                if (!s.persistent) {
+                    var info = engine.info(s);
+                    if (engine.deleteShadowCopy(new ShadowCopyId(s.id), "non-persistent")) {
+                        events.shadowCopyReleased(files.volumeName(), info,
+                                "non-persistent shadow copy released when the volume was reopened");
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            engine.closeAbruptly();
+            throw e;
+        }
+        return engine;
+    }
+
+    /** After a revert: chunks written after the target's epoch now hold its content and belong to {@code newEpoch}. */
+    static void applyRevertEnd(ChunkEpochs epochs, int targetEpoch, int newEpoch) {
+        List<long[]> runs = new ArrayList<>();
+        epochs.forEachRun((first, count, e) -> {
+            if (e > targetEpoch) {
+                runs.add(new long[] {first, count});
+            }
+        });
+        for (long[] run : runs) {
+            for (long c = run[0]; c < run[0] + run[1]; c++) {
+                epochs.set(c, newEpoch);
+            }
+        }
+    }
+
+    /** The state being rebuilt. */
+    private static final class Replay {
+        final long chunks;
+        final ChunkEpochs epochs;
+        final PreservationIndex index;
+        final Map<UUID, Checkpoint.Shadow> shadows = new LinkedHashMap<>();
+        long nextGeneration;
+        int epoch;
+        int trackingSince;
+        UUID revertPending;
+
+        Replay(long chunks) {
+            this.chunks = chunks;
+            this.epochs = new ChunkEpochs(chunks);
+            this.index = new PreservationIndex(chunks);
+            this.nextGeneration = 1;
+        }
+
+        Replay(Checkpoint.State cp) {
+            this.chunks = cp.epochs().chunks();
+            this.epochs = cp.epochs();
+            this.index = cp.index();
+            for (Checkpoint.Shadow s : cp.shadows()) {
+                shadows.put(s.id(), s);
+            }
+            this.nextGeneration = cp.nextGeneration();
+            this.epoch = cp.epoch();
+            this.trackingSince = cp.trackingSince();
+            this.revertPending = cp.revertPending();
+        }
+
+        void apply(JournalRecord r) {
+            switch (r) {
+                case JournalRecord.ShadowCreate c -> {
+                    shadows.put(c.id(), new Checkpoint.Shadow(c.id(), c.epoch(), c.createdMillis(), c.persistent()));
+                    epoch = Math.max(epoch, c.epoch() + 1);
+                }
+                case JournalRecord.ShadowDelete d -> shadows.remove(d.id());
+                case JournalRecord.Preserve p -> {
+                    checkChunk(p.chunk(), 1);
+                    if (p.from() < 0 || p.from() > p.to() || p.slot() < PreservationIndex.ZERO) {
+                        throw new IllegalStateException("impossible preservation record " + p);
+                    }
+                    index.insert(p.chunk(), p.from(), p.to(), p.slot());
+                    epochs.raise(p.chunk(), p.to() + 1);
+                    epoch = Math.max(epoch, p.to() + 1);
+                }
+                case JournalRecord.Touch t -> {
+                    checkChunk(t.first(), t.count());
+                    for (long c = t.first(); c < t.first() + t.count(); c++) {
+                        epochs.raise(c, t.epoch());
+                    }
+                    epoch = Math.max(epoch, t.epoch());
+                }
+                case JournalRecord.RevertBegin b -> revertPending = b.id();
+                case JournalRecord.RevertEnd e -> {
+                    Checkpoint.Shadow target = shadows.get(e.id());
+                    if (target == null) {
+                        throw new IllegalStateException("revert end names unknown shadow copy " + e.id());
+                    }
+                    applyRevertEnd(epochs, target.epoch(), e.newEpoch());
+                    epoch = Math.max(epoch, e.newEpoch());
+                    revertPending = null;
+                }
+                case JournalRecord.TrackingReset t -> trackingSince = Math.max(trackingSince, t.epoch());
+            }
+        }
+
+        private void checkChunk(long first, long count) {
+            if (first < 0 || count < 1 || first + count > chunks) {
+                throw new IllegalStateException("journal record names chunks " + first + ".." + (first + count - 1)
+                        + " of a volume with " + chunks + " chunks");
+            }
+        }
+    }
+}

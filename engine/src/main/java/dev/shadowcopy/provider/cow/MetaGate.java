@@ -1,0 +1,28 @@
+package dev.shadowcopy.provider.cow;
+
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * Separates "append records, sync, publish them in memory" sequences (shared) from a checkpoint's capture
+ * (exclusive). A checkpoint must not see a record durable in the old journal generation but not yet
+ * applied in memory: it would be in neither the checkpoint nor the journal that survives it.
+ */
+final class MetaGate {
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+
+    void lockShared() {
+        lock.readLock().lock();
+    }
+
+    void unlockShared() {
+        lock.readLock().unlock();
+    }
+
+    void lockExclusive() {
+        lock.writeLock().lock();
+    }
+
+    void unlockExclusive() {
+        lock.writeLock().unlock();
+    }
+}

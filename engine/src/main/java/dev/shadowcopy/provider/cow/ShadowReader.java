@@ -1,0 +1,146 @@
+package dev.shadowcopy.provider.cow;
+
+import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.volume.VolumeException;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Reads a shadow copy of epoch {@code s}: each chunk from the live backing file if it was not written
+ * after {@code s}, else from its preserved version. The caller holds the copy's read pin.
+ */
+final class ShadowReader {
+    private ShadowReader() {}
+
+    static void read(CowEngine eng, int s, long offset, MemorySegment dst) throws IOException {
+        int shift = eng.shift();
+        long end = offset + dst.byteSize();
+        long pos = offset;
+        while (pos < end) {
+            long c = pos >>> shift;
+            long chunkEnd = Math.min(end, (c + 1) << shift);
+            if (eng.epochs.get(c) > s) {
+                readPreserved(eng, s, c, pos, dst.asSlice(pos - offset, chunkEnd - pos));
+                pos = chunkEnd;
+                continue;
+            }
+            // a run of chunks the copy shares with the live volume: one read
+            long runEnd = chunkEnd;
+            long next = c + 1;
+            while (runEnd < end && eng.epochs.get(next) <= s) {
+                runEnd = Math.min(end, (next + 1) << shift);
+                next++;
+            }
+            eng.origin().read(pos, dst.asSlice(pos - offset, runEnd - pos));
+            // A writer that overwrote one of them meanwhile published its preserved version before moving the
+            // chunk's epoch: re-read those from shadow storage.
+            for (long k = c; k < next; k++) {
+                if (eng.epochs.get(k) > s) {
+                    long ks = Math.max(pos, k << shift);
+                    long ke = Math.min(runEnd, (k + 1) << shift);
+                    readPreserved(eng, s, k, ks, dst.asSlice(ks - offset, ke - ks));
+                }
+            }
+            pos = runEnd;
+        }
+    }
+
+    private static void readPreserved(CowEngine eng, int s, long c, long pos, MemorySegment piece)
+            throws IOException {
+        int slot = eng.index.find(c, s);
+        if (slot == PreservationIndex.ZERO) {
+            piece.fill((byte) 0);
+        } else if (slot >= 0) {
+            eng.diff.read(slot, pos - (c << eng.shift()), piece);
+        } else {
+            throw new VolumeException(VolumeException.Code.CORRUPT, "volume " + eng.volume + ": chunk " + c
+                    + " of the shadow copy with sequence " + s + " has no preserved version; the shadow copy is "
+                    + "damaged and must not be used (delete it)");
+        }
+    }
+
+    static void mapAllocation(CowEngine eng, int s, long offset, long length, BlockDevice.ExtentVisitor visitor)
+            throws IOException {
+        int shift = eng.shift();
+        Coalescer out = new Coalescer(visitor);
+        long end = offset + length;
+        long pos = offset;
+        while (pos < end && !out.stopped) {
+            long c = pos >>> shift;
+            long chunkEnd = Math.min(end, (c + 1) << shift);
+            if (eng.epochs.get(c) <= s) {
+                long runEnd = chunkEnd;
+                long next = c + 1;
+                while (runEnd < end && eng.epochs.get(next) <= s) {
+                    runEnd = Math.min(end, (next + 1) << shift);
+                    next++;
+                }
+                Extents.mapFile(eng.origin(), pos, runEnd - pos, eng.size(), out::add);
+                pos = runEnd;
+            } else {
+                int slot = eng.index.find(c, s);
+                out.add(pos, chunkEnd - pos, slot == PreservationIndex.ZERO
+                        ? BlockDevice.EXTENT_HOLE | BlockDevice.EXTENT_ZERO : 0);
+                pos = chunkEnd;
+            }
+        }
+        out.finish();
+    }
+
+    /** Extents with flag 1 for chunks whose content as of {@code asOf} was written after epoch {@code since}. */
+    static void mapChanges(CowEngine eng, int since, int asOf, long offset, long length,
+                           BlockDevice.ExtentVisitor visitor) throws IOException {
+        int shift = eng.shift();
+        Coalescer out = new Coalescer(visitor);
+        long end = offset + length;
+        long pos = offset;
+        while (pos < end && !out.stopped) {
+            long c = pos >>> shift;
+            long chunkEnd = Math.min(end, (c + 1) << shift);
+            int w = eng.epochs.get(c);
+            int version = w <= asOf ? w : eng.index.versionEpoch(c, asOf);
+            boolean changed = version < 0 || version > since; // unknown version: report changed, never miss one
+            out.add(pos, chunkEnd - pos, changed ? 1 : 0);
+            pos = chunkEnd;
+        }
+        out.finish();
+    }
+
+    /** Merges adjacent extents with equal flags before passing them on. */
+    static final class Coalescer {
+        private final BlockDevice.ExtentVisitor visitor;
+        private long start = -1;
+        private long length;
+        private int flags;
+        boolean stopped;
+
+        Coalescer(BlockDevice.ExtentVisitor visitor) {
+            this.visitor = visitor;
+        }
+
+        boolean add(long offset, long len, int f) throws IOException {
+            if (stopped || len == 0) {
+                return !stopped;
+            }
+            if (start >= 0 && f == flags && start + length == offset) {
+                length += len;
+                return true;
+            }
+            if (start >= 0 && !visitor.extent(start, length, flags)) {
+                stopped = true;
+                return false;
+            }
+            start = offset;
+            length = len;
+            flags = f;
+            return true;
+        }
+
+        void finish() throws IOException {
+            if (!stopped && start >= 0) {
+                visitor.extent(start, length, flags);
+            }
+            start = -1;
+        }
+    }
+}

@@ -1,0 +1,309 @@
+package dev.shadowcopy.volume;
+
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.shadow.ShadowCopyInfo;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A virtual disk whose every I/O passes through the service, with its shadow copies.
+ *
+ * <p>This class checks every request's range, holds I/O during the instant of a shadow copy
+ * ({@link #holdWrites}), and serialises the operations that change the set of copies (create, revert).
+ * The data itself is handled by its {@link VolumeEngine}.
+ *
+ * <p>Creating a copy is three steps so that copies of several volumes can share one instant:
+ * {@link #prepareShadowCopy} (writes flowing), then with writes held on every volume of the set
+ * {@link #commitShadowCopy} (no I/O), then {@link #completeShadowCopy} (writes flowing; durable on return).
+ * {@link #createShadowCopy} does all three for one volume.
+ *
+ * <p>Thread-safety: all methods may be called concurrently.
+ */
+public final class ManagedVolume implements BlockDevice {
+    /** VSS cancels a hold of writes after 10 s. */
+    public static final Duration DEFAULT_HOLD_TIMEOUT = Duration.ofSeconds(10);
+
+    private final UUID id;
+    private volatile VolumeConfig config;
+    private final VolumeEngine engine;
+    private final WriteGate gate = new WriteGate();
+    /** Guards changes to the set of copies: creation steps 1-3 and revert. */
+    private final ReentrantLock copySetLock = new ReentrantLock();
+
+    ManagedVolume(UUID id, VolumeConfig config, VolumeEngine engine) {
+        this.id = id;
+        this.config = config;
+        this.engine = engine;
+    }
+
+    /** Identity of this volume (stable across restarts; a re-created volume of the same name differs). */
+    public UUID id() {
+        return id;
+    }
+
+    @Override
+    public String name() {
+        return config.name();
+    }
+
+    public VolumeConfig config() {
+        return config;
+    }
+
+    void updateConfig(VolumeConfig updated) {
+        this.config = updated;
+    }
+
+    VolumeEngine engine() {
+        return engine;
+    }
+
+    @Override
+    public long size() {
+        return engine.size();
+    }
+
+    @Override
+    public boolean isReadOnly() {
+        return false;
+    }
+
+    @Override
+    public int preferredBlockSize() {
+        return engine.chunkSize();
+    }
+
+    // ---------------------------------------------------------------- data path
+
+    @Override
+    public void read(long offset, MemorySegment dst) throws IOException {
+        BlockDevice.checkRange(this, offset, dst.byteSize());
+        gate.enter();
+        try {
+            engine.read(offset, dst);
+        } finally {
+            gate.exit();
+        }
+    }
+
+    @Override
+    public void write(long offset, MemorySegment src, boolean fua) throws IOException {
+        BlockDevice.checkRange(this, offset, src.byteSize());
+        gate.enter();
+        try {
+            engine.write(offset, src);
+            if (fua) {
+                engine.flush();
+            }
+        } finally {
+            gate.exit();
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        gate.enter();
+        try {
+            engine.flush();
+        } finally {
+            gate.exit();
+        }
+    }
+
+    @Override
+    public void trim(long offset, long length, boolean fua) throws IOException {
+        BlockDevice.checkRange(this, offset, length);
+        gate.enter();
+        try {
+            engine.trim(offset, length);
+            if (fua) {
+                engine.flush();
+            }
+        } finally {
+            gate.exit();
+        }
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, boolean mayDeallocate, boolean fua) throws IOException {
+        BlockDevice.checkRange(this, offset, length);
+        gate.enter();
+        try {
+            engine.writeZeroes(offset, length, mayDeallocate);
+            if (fua) {
+                engine.flush();
+            }
+        } finally {
+            gate.exit();
+        }
+    }
+
+    @Override
+    public void mapAllocation(long offset, long length, ExtentVisitor visitor) throws IOException {
+        BlockDevice.checkRange(this, offset, length);
+        gate.enter();
+        try {
+            engine.mapAllocation(offset, length, visitor);
+        } finally {
+            gate.exit();
+        }
+    }
+
+    // ---------------------------------------------------------------- shadow copies
+
+    /** Committed shadow copies, oldest first. */
+    public List<ShadowCopyInfo> shadowCopies() {
+        return engine.shadowCopies();
+    }
+
+    /** The copy as a read-only device. */
+    public ShadowCopyDevice shadowCopy(ShadowCopyId copy) throws VolumeException {
+        for (ShadowCopyInfo info : engine.shadowCopies()) {
+            if (info.id().equals(copy)) {
+                return new ShadowCopyDevice(this, info);
+            }
+        }
+        throw new VolumeException(VolumeException.Code.OBJECT_NOT_FOUND, "no shadow copy " + copy + " on volume "
+                + name());
+    }
+
+    /** Creates a shadow copy of this volume alone. */
+    public ShadowCopyInfo createShadowCopy(ShadowCopyId copy, boolean persistent) throws IOException {
+        VolumeEngine.PendingShadowCopy pending = prepareShadowCopy(copy, persistent);
+        try {
+            try (WriteHold hold = holdWrites(DEFAULT_HOLD_TIMEOUT)) {
+                commitShadowCopy(pending, hold);
+            }
+            return completeShadowCopy(pending);
+        } catch (IOException | RuntimeException e) {
+            abortShadowCopy(pending);
+            throw e;
+        }
+    }
+
+    /**
+     * Step 1: checks limits and flushes. Until {@link #completeShadowCopy} or {@link #abortShadowCopy}, other
+     * creations and reverts of this volume wait.
+     */
+    public VolumeEngine.PendingShadowCopy prepareShadowCopy(ShadowCopyId copy, boolean persistent)
+            throws IOException {
+        copySetLock.lock();
+        try {
+            return engine.prepareShadowCopy(copy, persistent);
+        } catch (IOException | RuntimeException e) {
+            copySetLock.unlock();
+            throw e;
+        }
+    }
+
+    /** Step 2, with this volume's writes held: fixes the instant. */
+    public void commitShadowCopy(VolumeEngine.PendingShadowCopy pending, WriteHold hold) throws IOException {
+        if (hold.volume() != this || !gate.isHeldByCurrentThread()) {
+            throw new IllegalStateException("commit of " + pending.id() + " without holding writes on " + name());
+        }
+        engine.commitShadowCopy(pending);
+    }
+
+    /** Step 3: makes the copy durable and visible. */
+    public ShadowCopyInfo completeShadowCopy(VolumeEngine.PendingShadowCopy pending) throws IOException {
+        try {
+            return engine.completeShadowCopy(pending);
+        } finally {
+            unlockCopySet();
+        }
+    }
+
+    /** Abandons a creation begun with {@link #prepareShadowCopy}; safe to call after a failed completion. */
+    public void abortShadowCopy(VolumeEngine.PendingShadowCopy pending) {
+        engine.abortShadowCopy(pending);
+        unlockCopySet();
+    }
+
+    private void unlockCopySet() {
+        if (copySetLock.isHeldByCurrentThread()) {
+            copySetLock.unlock();
+        }
+    }
+
+    /**
+     * Holds every I/O of this volume until the returned hold is closed. Waits at most {@code timeout} for the
+     * I/O in flight to drain.
+     *
+     * @throws VolumeException with {@code HOLD_WRITES_TIMEOUT} if it did not drain in time
+     */
+    public WriteHold holdWrites(Duration timeout) throws IOException {
+        try {
+            if (!gate.hold(timeout)) {
+                throw new VolumeException(VolumeException.Code.HOLD_WRITES_TIMEOUT, "writes to volume " + name()
+                        + " could not be held within " + timeout.toMillis() + " ms (I/O in flight did not finish); "
+                        + "retry when the volume is less busy");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VolumeException(VolumeException.Code.HOLD_WRITES_TIMEOUT, "interrupted while holding writes "
+                    + "to volume " + name());
+        }
+        return new WriteHold(this);
+    }
+
+    void releaseHold() {
+        gate.release();
+    }
+
+    /** Deletes a shadow copy; durable on return. */
+    public boolean deleteShadowCopy(ShadowCopyId copy) throws IOException {
+        return engine.deleteShadowCopy(copy, "deleted on request");
+    }
+
+    /**
+     * Makes the live volume exactly the copy's content; copies taken after it are deleted first. All I/O to
+     * the volume waits until the revert is done (unmount file systems on it first). Durable on return; a
+     * revert interrupted by a crash is finished when the volume is opened again.
+     */
+    public void revert(ShadowCopyId copy) throws IOException {
+        copySetLock.lock();
+        try (WriteHold hold = holdWrites(Duration.ofDays(1))) {
+            engine.revert(copy);
+        } finally {
+            copySetLock.unlock();
+        }
+    }
+
+    public VolumeEngine.ShadowStorageUsage shadowStorage() throws IOException {
+        return engine.shadowStorage();
+    }
+
+    void setShadowStorageLimit(long maxBytes) throws IOException {
+        engine.setShadowStorageLimit(maxBytes);
+    }
+
+    /**
+     * Reports which chunks of the live volume changed since the copy with sequence {@code sinceSequence} was
+     * taken (flag 1 = changed), even if that copy was deleted since.
+     */
+    public void mapChangesSince(int sinceSequence, long offset, long length, ExtentVisitor visitor)
+            throws IOException {
+        BlockDevice.checkRange(this, offset, length);
+        engine.mapChanges(sinceSequence, null, offset, length, visitor);
+    }
+
+    /** Change tracking covers copies with a sequence at or above this. */
+    public int trackingSince() {
+        return engine.trackingSince();
+    }
+
+    void close() throws IOException {
+        try (WriteHold hold = holdWrites(Duration.ofMinutes(5))) {
+            engine.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "volume " + name();
+    }
+}

@@ -1,0 +1,113 @@
+package dev.shadowcopy.volume;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.UUID;
+import java.util.zip.CRC32C;
+
+/**
+ * The definition of a managed volume as stored in {@code volumes/<name>/volume.desc}: UTF-8 text, one
+ * {@code key=value} per line in this order, and a last line {@code crc32c=<8 hex digits>} over all bytes
+ * before it. Published atomically; a volume exists exactly when this file does.
+ *
+ * <pre>
+ * format=1
+ * uuid=&lt;volume UUID&gt;
+ * name=&lt;name&gt;
+ * size=&lt;bytes&gt;
+ * chunkSize=&lt;bytes&gt;
+ * backing=sparse | &lt;absolute path of the file or device&gt;
+ * shadowStorageMax=unbounded | &lt;bytes&gt; | &lt;percent&gt;%
+ * shadowStorageDir=&lt;absolute path&gt; (empty: the volume's directory)
+ * maxShadowCopies=&lt;n&gt;
+ * created=&lt;ISO-8601 instant&gt;
+ * </pre>
+ */
+record VolumeDescriptor(UUID id, VolumeConfig config, Instant created) {
+    static final String FILE_NAME = "volume.desc";
+    static final int FORMAT = 1;
+
+    byte[] encode() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("format", Integer.toString(FORMAT));
+        m.put("uuid", id.toString());
+        m.put("name", config.name());
+        m.put("size", Long.toString(config.size()));
+        m.put("chunkSize", Integer.toString(config.chunkSize()));
+        m.put("backing", config.backing() instanceof Backing.Existing e ? e.path().toString() : "sparse");
+        ShadowStorageLimit l = config.shadowStorage();
+        m.put("shadowStorageMax", l.isUnbounded() ? "unbounded" : l.percent() > 0 ? l.percent() + "%"
+                : Long.toString(l.bytes()));
+        m.put("shadowStorageDir", config.shadowStorageDir() == null ? "" : config.shadowStorageDir().toString());
+        m.put("maxShadowCopies", Integer.toString(config.maxShadowCopies()));
+        m.put("created", created.toString());
+        StringBuilder sb = new StringBuilder();
+        m.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
+        byte[] body = sb.toString().getBytes(StandardCharsets.UTF_8);
+        String crcLine = "crc32c=" + HexFormat.of().toHexDigits(crc(body, body.length)) + "\n";
+        byte[] out = new byte[body.length + crcLine.length()];
+        System.arraycopy(body, 0, out, 0, body.length);
+        System.arraycopy(crcLine.getBytes(StandardCharsets.US_ASCII), 0, out, body.length, crcLine.length());
+        return out;
+    }
+
+    static VolumeDescriptor decode(Path file, byte[] bytes) throws IOException {
+        String text = new String(bytes, StandardCharsets.UTF_8);
+        int crcAt = text.lastIndexOf("crc32c=");
+        if (crcAt < 0 || !text.endsWith("\n")) {
+            throw corrupt(file, "no checksum line");
+        }
+        int bodyLength = text.substring(0, crcAt).getBytes(StandardCharsets.UTF_8).length;
+        String stored = text.substring(crcAt + 7).strip();
+        if (!stored.equals(HexFormat.of().toHexDigits(crc(bytes, bodyLength)))) {
+            throw corrupt(file, "checksum mismatch");
+        }
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String line : text.substring(0, crcAt).split("\n")) {
+            int eq = line.indexOf('=');
+            if (eq <= 0) {
+                throw corrupt(file, "bad line '" + line + "'");
+            }
+            m.put(line.substring(0, eq), line.substring(eq + 1));
+        }
+        try {
+            if (!Integer.toString(FORMAT).equals(m.get("format"))) {
+                throw corrupt(file, "unsupported format " + m.get("format"));
+            }
+            String backing = require(m, "backing", file);
+            String dir = m.getOrDefault("shadowStorageDir", "");
+            VolumeConfig config = new VolumeConfig(require(m, "name", file), Long.parseLong(require(m, "size", file)),
+                    Integer.parseInt(require(m, "chunkSize", file)),
+                    backing.equals("sparse") ? Backing.sparse() : Backing.existing(Path.of(backing)),
+                    ShadowStorageLimit.parse(require(m, "shadowStorageMax", file)),
+                    dir.isEmpty() ? null : Path.of(dir), Integer.parseInt(require(m, "maxShadowCopies", file)));
+            return new VolumeDescriptor(UUID.fromString(require(m, "uuid", file)), config,
+                    Instant.parse(require(m, "created", file)));
+        } catch (IllegalArgumentException | java.time.format.DateTimeParseException e) {
+            throw corrupt(file, e.getMessage());
+        }
+    }
+
+    private static String require(Map<String, String> m, String key, Path file) throws IOException {
+        String v = m.get(key);
+        if (v == null) {
+            throw corrupt(file, "missing " + key);
+        }
+        return v;
+    }
+
+    private static VolumeException corrupt(Path file, String what) {
+        return new VolumeException(VolumeException.Code.CORRUPT, file + ": damaged volume descriptor (" + what + ")");
+    }
+
+    private static int crc(byte[] b, int n) {
+        CRC32C c = new CRC32C();
+        c.update(b, 0, n);
+        return (int) c.getValue();
+    }
+}
