@@ -37,30 +37,47 @@ public final class VolumeManager implements AutoCloseable {
     private final Storage storage;
     private final Path root;
     private final VolumeEvents events;
-    private final long checkpointBytes;
+    private final Tuning tuning;
     private final ConcurrentSkipListMap<String, ManagedVolume> volumes = new ConcurrentSkipListMap<>();
     private final FileChannel lockChannel;
     private boolean closed;
 
-    private VolumeManager(Storage storage, Path root, VolumeEvents events, long checkpointBytes,
+    /**
+     * Engine tuning.
+     *
+     * @param checkpointBytes   journal bytes after which a checkpoint is written
+     * @param inlineCheckpoints write checkpoints on the calling thread (deterministic tests) instead of in the
+     *                          background
+     */
+    public record Tuning(long checkpointBytes, boolean inlineCheckpoints) {
+        public static final Tuning DEFAULT = new Tuning(CowRecovery.Options.DEFAULT_CHECKPOINT_BYTES, false);
+
+        public Tuning {
+            if (checkpointBytes < 1) {
+                throw new IllegalArgumentException("checkpointBytes must be positive, was " + checkpointBytes);
+            }
+        }
+    }
+
+    private VolumeManager(Storage storage, Path root, VolumeEvents events, Tuning tuning,
                           FileChannel lockChannel) {
         this.storage = storage;
         this.root = root;
         this.events = events;
-        this.checkpointBytes = checkpointBytes;
+        this.tuning = tuning;
         this.lockChannel = lockChannel;
     }
 
     /** Opens the volumes under {@code dir} on the real file system. */
     public static VolumeManager open(Path dir, VolumeEvents events) throws IOException {
-        return open(LocalStorage.INSTANCE, dir, events, CowRecovery.Options.DEFAULT_CHECKPOINT_BYTES);
+        return open(LocalStorage.INSTANCE, dir, events, Tuning.DEFAULT);
     }
 
     /**
      * Opens the volumes under {@code dir} on {@code storage}. A volume whose metadata is damaged is not
      * opened: the error names it, and nothing is changed on disk.
      */
-    public static VolumeManager open(Storage storage, Path dir, VolumeEvents events, long checkpointBytes)
+    public static VolumeManager open(Storage storage, Path dir, VolumeEvents events, Tuning tuning)
             throws IOException {
         Path root = dir.toAbsolutePath();
         storage.createDirectories(root);
@@ -74,7 +91,7 @@ public final class VolumeManager implements AutoCloseable {
                         + "Shadowcopy process (stop it first, or use another --state directory)");
             }
         }
-        VolumeManager m = new VolumeManager(storage, root, events, checkpointBytes, lockChannel);
+        VolumeManager m = new VolumeManager(storage, root, events, tuning, lockChannel);
         try {
             for (String name : storage.list(root)) {
                 if (name.startsWith(".")) {
@@ -113,7 +130,7 @@ public final class VolumeManager implements AutoCloseable {
             CowFiles files = new CowFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), origin, c.size(),
                     c.chunkSize(), diffPath(c, d.id()));
             var options = new CowRecovery.Options(c.shadowStorage().resolve(c.size()), c.maxShadowCopies(),
-                    checkpointBytes);
+                    tuning.checkpointBytes(), tuning.inlineCheckpoints());
             return new ManagedVolume(d.id(), c, CowRecovery.open(files, options, events));
         } catch (IOException | RuntimeException e) {
             origin.close();

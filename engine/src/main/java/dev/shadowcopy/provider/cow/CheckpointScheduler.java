@@ -26,16 +26,34 @@ final class CheckpointScheduler {
 
     private final CowEngine engine;
     private final long threshold;
+    private final boolean inline;
     private final AtomicBoolean scheduled = new AtomicBoolean();
     private final ReentrantLock running = new ReentrantLock();
     private volatile boolean shutdown;
 
-    CheckpointScheduler(CowEngine engine, long threshold) {
+    /**
+     * @param inline run checkpoints on the thread that crossed the threshold (deterministic, for tests) instead
+     *               of a background thread; callers hold no engine lock when they call {@link #maybeSchedule}
+     */
+    CheckpointScheduler(CowEngine engine, long threshold, boolean inline) {
         this.engine = engine;
         this.threshold = threshold;
+        this.inline = inline;
     }
 
+    /** Called with no engine lock held. */
     void maybeSchedule() {
+        if (inline) {
+            if (!shutdown && engine.journal.length() > threshold) {
+                try {
+                    runNow(false);
+                } catch (IOException e) {
+                    LOG.log(System.Logger.Level.WARNING, "volume {0}: checkpoint failed: {1}", engine.volume,
+                            e.toString());
+                }
+            }
+            return;
+        }
         if (!shutdown && engine.journal.length() > threshold && scheduled.compareAndSet(false, true)) {
             EXECUTOR.execute(() -> {
                 try {

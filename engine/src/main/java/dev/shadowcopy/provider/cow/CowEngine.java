@@ -92,7 +92,7 @@ public final class CowEngine implements VolumeEngine {
     private volatile boolean closed;
 
     CowEngine(CowFiles files, CowRecovery.Recovered state, VolumeEvents events, int maxShadowCopies,
-              long checkpointBytes) {
+              long checkpointBytes, boolean inlineCheckpoints) {
         this.volume = files.volumeName();
         this.files = files;
         this.origin = files.origin();
@@ -114,7 +114,7 @@ public final class CowEngine implements VolumeEngine {
             stripes[i] = new ReentrantLock();
         }
         this.buffers = new ChunkBuffers(chunkSize);
-        this.checkpoints = new CheckpointScheduler(this, checkpointBytes);
+        this.checkpoints = new CheckpointScheduler(this, checkpointBytes, inlineCheckpoints);
     }
 
     @Override
@@ -598,12 +598,15 @@ public final class CowEngine implements VolumeEngine {
         if (s == null || registry.phase(s) != Phase.COMMITTED) {
             return false;
         }
+        boolean deleted;
         metaGate.lockShared();
         try {
-            return deleteInternal(s);
+            deleted = deleteInternal(s);
         } finally {
             metaGate.unlockShared();
         }
+        checkpoints.maybeSchedule(); // outside the gate: an inline checkpoint takes it exclusively
+        return deleted;
     }
 
     /** Caller holds metaGate shared. Durable deletion, then frees what no remaining copy needs. */
@@ -623,7 +626,6 @@ public final class CowEngine implements VolumeEngine {
         registry.transition(s, Phase.DELETING, Phase.DELETED);
         s.readers.writeLock().unlock();
         freeUnneeded();
-        checkpoints.maybeSchedule();
         return true;
     }
 
@@ -755,6 +757,7 @@ public final class CowEngine implements VolumeEngine {
         } finally {
             metaGate.unlockShared();
         }
+        checkpoints.maybeSchedule();
     }
 
     @Override

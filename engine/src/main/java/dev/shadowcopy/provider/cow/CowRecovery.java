@@ -36,8 +36,14 @@ public final class CowRecovery {
     record Recovered(ChunkEpochs epochs, PreservationIndex index, DiffArea diff, ShadowRegistry registry,
                      Journal journal, int epoch, int trackingSince) {}
 
-    /** Tuning of an engine. */
-    public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes) {
+    /**
+     * Tuning of an engine.
+     *
+     * @param checkpointBytes   journal length that triggers a checkpoint
+     * @param inlineCheckpoints run checkpoints on the writing thread instead of in the background (tests)
+     */
+    public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes,
+                          boolean inlineCheckpoints) {
         public static final long DEFAULT_CHECKPOINT_BYTES = 64L << 20;
     }
 
@@ -106,7 +112,12 @@ public final class CowRecovery {
         // Preservations made for copies whose creation never became durable, or for deleted copies.
         st.index.removeIf((c, from, to, slot) -> !registry.anyLiveIn(from, to + 1));
 
+        boolean newDiffFile = !files.storage().exists(files.diffPath());
         StorageFile diffFile = files.storage().open(files.diffPath(), OpenMode.CREATE);
+        if (newDiffFile) {
+            // the name must be durable before any preserved data in it is relied on
+            files.storage().syncDirectory(files.diffPath().getParent());
+        }
         DiffArea diff = new DiffArea(diffFile, files.chunkSize(), options.shadowStorageMaxBytes());
         st.index.forEach((id, c, from, to, slot) -> {
             if (slot >= 0) {
@@ -115,7 +126,8 @@ public final class CowRecovery {
         });
 
         CowEngine engine = new CowEngine(files, new Recovered(st.epochs, st.index, diff, registry, journal,
-                st.epoch, st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes());
+                st.epoch, st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes(),
+                options.inlineCheckpoints());
         try {
             if (st.revertPending != null) {
                 ShadowRegistry.Shadow target = registry.get(st.revertPending);

@@ -1,0 +1,10 @@
+package dev.shadowcopy.volume;
+
+/** Test access to a volume's engine. */
+public final class EngineAccess {
+    private EngineAccess() {}
+
+    public static VolumeEngine engine(ManagedVolume v) {
+        return v.engine();
+    }
+}
