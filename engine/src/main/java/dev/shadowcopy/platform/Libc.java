@@ -42,6 +42,9 @@ final class Libc {
     static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     static final int FALLOC_FL_ZERO_RANGE = 0x10;
 
+    // sync_file_range(2) flags
+    static final int SYNC_FILE_RANGE_WRITE = 2;
+
     // ioctl(2) requests
     static final long BLKGETSIZE64 = 0x80081272L;
     static final long BLKDISCARD = 0x1277L;
@@ -86,6 +89,8 @@ final class Libc {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), true);
     private static final MethodHandle IOCTL_INT = bind("ioctl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT), true);
+    private static final MethodHandle SYNC_FILE_RANGE = bind("sync_file_range",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT), false);
     private static final MethodHandle STRERROR = bind0("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
     private Libc() {}
@@ -170,6 +175,14 @@ final class Libc {
     static int fallocate(int fd, int mode, long offset, long length) {
         try {
             return (int) FALLOCATE.invokeExact(ERRNO_SEGMENT.get(), fd, mode, offset, length);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    static int syncFileRange(int fd, long offset, long length, int flags) {
+        try {
+            return (int) SYNC_FILE_RANGE.invokeExact(ERRNO_SEGMENT.get(), fd, offset, length, flags);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

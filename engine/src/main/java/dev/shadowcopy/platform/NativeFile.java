@@ -123,8 +123,16 @@ public final class NativeFile implements StorageFile {
         return end;
     }
 
+    /** Refuses I/O after close: the descriptor number may already belong to another file. */
+    private void checkOpen() throws IOException {
+        if (closed.get()) {
+            throw new java.nio.channels.ClosedChannelException();
+        }
+    }
+
     @Override
     public void read(long position, MemorySegment dst) throws IOException {
+        checkOpen();
         long done = 0;
         long length = dst.byteSize();
         while (done < length) {
@@ -146,6 +154,7 @@ public final class NativeFile implements StorageFile {
 
     @Override
     public void write(long position, MemorySegment src) throws IOException {
+        checkOpen();
         long done = 0;
         long length = src.byteSize();
         while (done < length) {
@@ -165,10 +174,22 @@ public final class NativeFile implements StorageFile {
 
     @Override
     public void sync() throws IOException {
+        checkOpen();
         while (Libc.fdatasync(fd) != 0) {
             int errno = Libc.errno();
             if (errno != Libc.EINTR) {
                 throw NativeIOException.of("fdatasync", name(), errno);
+            }
+        }
+    }
+
+    @Override
+    public void startWriteback() throws IOException {
+        checkOpen();
+        if (Libc.syncFileRange(fd, 0, 0, Libc.SYNC_FILE_RANGE_WRITE) != 0) {
+            int errno = Libc.errno();
+            if (errno != Libc.EINVAL && errno != Libc.EOPNOTSUPP) {
+                throw NativeIOException.of("sync_file_range", name(), errno);
             }
         }
     }
@@ -197,6 +218,22 @@ public final class NativeFile implements StorageFile {
             return;
         }
         throw NativeIOException.of("fallocate(PUNCH_HOLE) at offset " + position, name(), errno);
+    }
+
+    @Override
+    public void allocate(long position, long length) throws IOException {
+        checkOpen();
+        if (length == 0 || blockDevice) {
+            return;
+        }
+        if (Libc.fallocate(fd, 0, position, length) == 0) {
+            return;
+        }
+        int errno = Libc.errno();
+        if (errno == Libc.EOPNOTSUPP || errno == Libc.EINVAL) {
+            return; // the file system cannot reserve: writes will allocate as they go
+        }
+        throw NativeIOException.of("fallocate at offset " + position, name(), errno);
     }
 
     @Override

@@ -36,8 +36,20 @@ public interface StorageFile extends Closeable {
     /** Makes every completed write durable (fdatasync). */
     void sync() throws IOException;
 
+    /**
+     * Starts writing dirty pages to the device without waiting or making anything durable
+     * (sync_file_range WRITE), so that a later {@link #sync()} has less to do. A hint: may do nothing.
+     */
+    default void startWriteback() throws IOException {}
+
     /** Deallocates a range so that it reads as zeros (punch hole / discard); the size does not change. */
     void punchHole(long position, long length) throws IOException;
+
+    /**
+     * Reserves blocks for a range (fallocate): they read as zeros, and later writes into them need no block
+     * allocation. A no-op where the file system cannot do it.
+     */
+    void allocate(long position, long length) throws IOException;
 
     /** Makes a range read as zeros, preferring an allocated-zero extent (zero range / zeroout). */
     void zeroRange(long position, long length) throws IOException;

@@ -46,16 +46,24 @@ public final class VolumeManager implements AutoCloseable {
      * Engine tuning.
      *
      * @param checkpointBytes   journal bytes after which a checkpoint is written
-     * @param inlineCheckpoints write checkpoints on the calling thread (deterministic tests) instead of in the
-     *                          background
+     * @param inlineCheckpoints write checkpoints and prepare shadow storage on the calling thread (deterministic
+     *                          tests) instead of in the background
+     * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need
      */
-    public record Tuning(long checkpointBytes, boolean inlineCheckpoints) {
-        public static final Tuning DEFAULT = new Tuning(CowRecovery.Options.DEFAULT_CHECKPOINT_BYTES, false);
+    public record Tuning(long checkpointBytes, boolean inlineCheckpoints, long prepareAheadBytes) {
+        public static final Tuning DEFAULT = new Tuning(CowRecovery.Options.DEFAULT_CHECKPOINT_BYTES, false,
+                CowRecovery.Options.DEFAULT_PREPARE_AHEAD_BYTES);
 
         public Tuning {
-            if (checkpointBytes < 1) {
-                throw new IllegalArgumentException("checkpointBytes must be positive, was " + checkpointBytes);
+            if (checkpointBytes < 1 || prepareAheadBytes < 0) {
+                throw new IllegalArgumentException("checkpointBytes must be positive and prepareAheadBytes >= 0, were "
+                        + checkpointBytes + ", " + prepareAheadBytes);
             }
+        }
+
+        /** Small, deterministic maintenance for tests on a simulated disk. */
+        public static Tuning inline(long checkpointBytes) {
+            return new Tuning(checkpointBytes, true, 256 << 10);
         }
     }
 
@@ -130,7 +138,7 @@ public final class VolumeManager implements AutoCloseable {
             CowFiles files = new CowFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), origin, c.size(),
                     c.chunkSize(), diffPath(c, d.id()));
             var options = new CowRecovery.Options(c.shadowStorage().resolve(c.size()), c.maxShadowCopies(),
-                    tuning.checkpointBytes(), tuning.inlineCheckpoints());
+                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes());
             return new ManagedVolume(d.id(), c, CowRecovery.open(files, options, events));
         } catch (IOException | RuntimeException e) {
             origin.close();

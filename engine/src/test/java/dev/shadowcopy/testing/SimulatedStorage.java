@@ -402,6 +402,25 @@ public final class SimulatedStorage implements Storage {
         }
 
         @Override
+        public void allocate(long position, long length) throws IOException {
+            synchronized (lock) {
+                check(true);
+                mutate("allocate", path);
+                long newPages = 0;
+                for (long page = position / PAGE; page <= (position + length - 1) / PAGE && length > 0; page++) {
+                    if (!inode.pages.containsKey(page)) {
+                        newPages++;
+                    }
+                }
+                if (allocatedBytes() + newPages * PAGE > capacity) {
+                    throw new NoSpaceException("fallocate", path.toString(), 28);
+                }
+                zeroBytes(position, length, false);
+                inode.size = Math.max(inode.size, position + length);
+            }
+        }
+
+        @Override
         public void zeroRange(long position, long length) throws IOException {
             synchronized (lock) {
                 check(true);

@@ -3,8 +3,6 @@ package dev.shadowcopy.provider.cow;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -18,11 +16,6 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 final class CheckpointScheduler {
     private static final System.Logger LOG = System.getLogger(CheckpointScheduler.class.getName());
-    private static final ExecutorService EXECUTOR = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "shadowcopy-checkpoint");
-        t.setDaemon(true);
-        return t;
-    });
 
     private final CowEngine engine;
     private final long threshold;
@@ -55,7 +48,7 @@ final class CheckpointScheduler {
             return;
         }
         if (!shutdown && engine.journal.length() > threshold && scheduled.compareAndSet(false, true)) {
-            EXECUTOR.execute(() -> {
+            Maintenance.EXECUTOR.execute(() -> {
                 try {
                     if (!shutdown) {
                         runNow(false);

@@ -82,7 +82,10 @@ public final class CowEngine implements VolumeEngine {
     /** One "make room" at a time, so that two writers do not delete two copies for one slot. */
     private final ReentrantLock roomLock = new ReentrantLock();
     private final ChunkBuffers buffers;
+    /** Preserve-ahead for sequential first-touch streams: 1 to 8 MiB ahead. */
+    private final SequentialStreams streams;
     private final CheckpointScheduler checkpoints;
+    private final EagerWriteback writeback;
     volatile Journal journal;
     volatile int epoch;
     volatile int trackingSince;
@@ -114,7 +117,9 @@ public final class CowEngine implements VolumeEngine {
             stripes[i] = new ReentrantLock();
         }
         this.buffers = new ChunkBuffers(chunkSize);
+        this.streams = new SequentialStreams(Math.max(1, (1 << 20) / chunkSize), Math.max(1, (8 << 20) / chunkSize));
         this.checkpoints = new CheckpointScheduler(this, checkpointBytes, inlineCheckpoints);
+        this.writeback = new EagerWriteback(origin, inlineCheckpoints ? null : Maintenance.EXECUTOR);
     }
 
     @Override
@@ -149,11 +154,13 @@ public final class CowEngine implements VolumeEngine {
         int e = epoch;
         for (long c = c0; c <= c1; c++) {
             if (epochs.get(c) != e) {
-                modify(c0, c1, e, () -> origin.write(offset, src));
+                long through = Math.min(chunks - 1, c1 + streams.lookAhead(c0, c1));
+                modify(c0, through, e, () -> origin.write(offset, src));
                 return;
             }
         }
         origin.write(offset, src); // rewrite: nothing to preserve or record
+        writeback.wrote(length);
     }
 
     @Override
@@ -194,7 +201,8 @@ public final class CowEngine implements VolumeEngine {
 
     /**
      * First touch of chunks {@code c0..c1} in epoch {@code e}: preserve what live copies need, make the
-     * records durable, then apply {@code change} to the backing file. See the class comment for the order.
+     * records durable, then apply {@code change} to the backing file (which may cover fewer chunks: a sequential
+     * stream's look-ahead). See the class comment for the order.
      */
     private void modify(long c0, long c1, int e, OriginChange change) throws IOException {
         checkOpen();
@@ -238,6 +246,7 @@ public final class CowEngine implements VolumeEngine {
         } finally {
             unlockStripes(c0, c1);
         }
+        writeback.wrote((c1 - c0 + 1) << shift);
         checkpoints.maybeSchedule();
     }
 
@@ -732,7 +741,7 @@ public final class CowEngine implements VolumeEngine {
     }
 
     @Override
-    public ShadowStorageUsage shadowStorage() throws IOException {
+    public ShadowStorageUsage shadowStorage() {
         long max = diff.maxBytes();
         return new ShadowStorageUsage(diff.usedBytes(), diff.allocatedBytes(), max == Long.MAX_VALUE ? -1 : max,
                 files.diffPath().toString());

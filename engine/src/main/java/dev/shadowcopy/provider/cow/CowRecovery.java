@@ -40,11 +40,14 @@ public final class CowRecovery {
      * Tuning of an engine.
      *
      * @param checkpointBytes   journal length that triggers a checkpoint
-     * @param inlineCheckpoints run checkpoints on the writing thread instead of in the background (tests)
+     * @param inlineCheckpoints run checkpoints and shadow storage preparation on the writing thread instead of in
+     *                          the background (deterministic tests)
+     * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need (see {@link DiffArea})
      */
     public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes,
-                          boolean inlineCheckpoints) {
+                          boolean inlineCheckpoints, long prepareAheadBytes) {
         public static final long DEFAULT_CHECKPOINT_BYTES = 64L << 20;
+        public static final long DEFAULT_PREPARE_AHEAD_BYTES = 64L << 20;
     }
 
     /**
@@ -118,12 +121,21 @@ public final class CowRecovery {
             // the name must be durable before any preserved data in it is relied on
             files.storage().syncDirectory(files.diffPath().getParent());
         }
-        DiffArea diff = new DiffArea(diffFile, files.chunkSize(), options.shadowStorageMaxBytes());
+        DiffArea diff;
+        try {
+            diff = new DiffArea(diffFile, files.chunkSize(), options.shadowStorageMaxBytes(),
+                    options.prepareAheadBytes(), options.inlineCheckpoints() ? null : Maintenance.EXECUTOR);
+        } catch (IOException | RuntimeException e) {
+            diffFile.close();
+            journal.close();
+            throw e;
+        }
         st.index.forEach((id, c, from, to, slot) -> {
             if (slot >= 0) {
                 diff.markUsed(slot);
             }
         });
+        diff.opened();
 
         CowEngine engine = new CowEngine(files, new Recovered(st.epochs, st.index, diff, registry, journal,
                 st.epoch, st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes(),

@@ -20,8 +20,7 @@ final class ShadowReader {
             long c = pos >>> shift;
             long chunkEnd = Math.min(end, (c + 1) << shift);
             if (eng.epochs.get(c) > s) {
-                readPreserved(eng, s, c, pos, dst.asSlice(pos - offset, chunkEnd - pos));
-                pos = chunkEnd;
+                pos = readPreservedRun(eng, s, c, pos, end, offset, dst);
                 continue;
             }
             // a run of chunks the copy shares with the live volume: one read
@@ -53,10 +52,37 @@ final class ShadowReader {
         } else if (slot >= 0) {
             eng.diff.read(slot, pos - (c << eng.shift()), piece);
         } else {
-            throw new VolumeException(VolumeException.Code.CORRUPT, "volume " + eng.volume + ": chunk " + c
-                    + " of the shadow copy with sequence " + s + " has no preserved version; the shadow copy is "
-                    + "damaged and must not be used (delete it)");
+            throw damaged(eng, s, c);
         }
+    }
+
+    private static VolumeException damaged(CowEngine eng, int s, long c) {
+        return new VolumeException(VolumeException.Code.CORRUPT, "volume " + eng.volume + ": chunk " + c
+                + " of the shadow copy with sequence " + s + " has no preserved version; the shadow copy is "
+                + "damaged and must not be used (delete it)");
+    }
+
+    /**
+     * Reads preserved chunks from {@code c} on, as far as they lie in consecutive slots (a stream of first
+     * touches preserves into consecutive slots): one pread per run. Returns the position after what was read.
+     */
+    private static long readPreservedRun(CowEngine eng, int s, long c, long pos, long end, long offset,
+                                         MemorySegment dst) throws IOException {
+        int shift = eng.shift();
+        int slot = eng.index.find(c, s);
+        if (slot < 0) {
+            long chunkEnd = Math.min(end, (c + 1) << shift);
+            readPreserved(eng, s, c, pos, dst.asSlice(pos - offset, chunkEnd - pos));
+            return chunkEnd;
+        }
+        long runEnd = Math.min(end, (c + 1) << shift);
+        long next = c + 1;
+        while (runEnd < end && eng.epochs.get(next) > s && eng.index.find(next, s) == slot + (int) (next - c)) {
+            runEnd = Math.min(end, (next + 1) << shift);
+            next++;
+        }
+        eng.diff.read(slot, pos - (c << shift), dst.asSlice(pos - offset, runEnd - pos));
+        return runEnd;
     }
 
     static void mapAllocation(CowEngine eng, int s, long offset, long length, BlockDevice.ExtentVisitor visitor)

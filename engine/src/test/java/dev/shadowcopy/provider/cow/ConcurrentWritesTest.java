@@ -40,7 +40,7 @@ class ConcurrentWritesTest {
     void copiesTakenDuringWritesAreExactPrefixesAndSurviveACrash(long seed) throws Exception {
         SimulatedStorage disk = new SimulatedStorage(seed);
         VolumeManager manager = VolumeManager.open(disk, Path.of("/state/volumes"), VolumeEvents.NONE,
-                new VolumeManager.Tuning(1 << 16, true));
+                VolumeManager.Tuning.inline(1 << 16));
         ManagedVolume v = manager.create(VolumeConfig.sparse("vol", SIZE).withChunkSize(CHUNK));
 
         List<long[]> writes = java.util.Collections.synchronizedList(new ArrayList<>()); // {offset, length, seed}
@@ -86,7 +86,7 @@ class ConcurrentWritesTest {
 
         disk.crash();
         manager = VolumeManager.open(disk, Path.of("/state/volumes"), VolumeEvents.NONE,
-                new VolumeManager.Tuning(1 << 16, true));
+                VolumeManager.Tuning.inline(1 << 16));
         ManagedVolume again = manager.get("vol");
         assertEquals(taken.size(), again.shadowCopies().size(), "every created copy survives the crash");
         checkPrefixes(again, taken, writes, "after the crash");

@@ -33,6 +33,8 @@ class CowCrashPointTest {
         return Stream.of(
                 Arguments.of("first write after a copy", Shape.SMALL_CHUNKS,
                         cat(base, new Create(true)), new Write(0.0, 0.9, 7)),
+                Arguments.of("sequential stream preserving ahead", Shape.SMALL_CHUNKS,
+                        cat(base, new Create(true), new ModelRun.Stream(0.0, 3, 1)), new ModelRun.Stream(0.12, 4, 2)),
                 Arguments.of("write into a hole after a copy", Shape.SMALL_CHUNKS,
                         List.of(new Create(true)), new Write(0.3, 0.8, 3)),
                 Arguments.of("create a copy", Shape.SMALL_CHUNKS, cat(base, new Write(0.1, 0.2, 4)), new Create(true)),

@@ -24,6 +24,8 @@ class CowEngineProperties {
                 net.jqwik.api.Tuple.of(12, Combinators.combine(frac, frac, Arbitraries.integers())
                         .as((a, l, s) -> (ModelRun.Op) new ModelRun.Write(a, l, s))),
                 net.jqwik.api.Tuple.of(2, Combinators.combine(frac, frac).as((a, l) -> (ModelRun.Op) new ModelRun.Trim(a, l))),
+                net.jqwik.api.Tuple.of(2, Combinators.combine(frac, Arbitraries.integers().between(2, 24),
+                        Arbitraries.integers()).as((a, n, s) -> (ModelRun.Op) new ModelRun.Stream(a, n, s))),
                 net.jqwik.api.Tuple.of(2, Combinators.combine(frac, frac, Arbitraries.of(true, false))
                         .as((a, l, d) -> (ModelRun.Op) new ModelRun.Zero(a, l, d))),
                 net.jqwik.api.Tuple.of(3, Arbitraries.just(new ModelRun.Flush())),

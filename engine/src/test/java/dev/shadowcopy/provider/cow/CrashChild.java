@@ -59,7 +59,7 @@ public final class CrashChild {
             }
         };
         VolumeManager manager = VolumeManager.open(dev.shadowcopy.platform.LocalStorage.INSTANCE, state, events,
-                new VolumeManager.Tuning(checkpointBytes, false));
+                new VolumeManager.Tuning(checkpointBytes, false, 4L << 20));
         ManagedVolume v = manager.find(VOLUME).orElse(null);
         if (v == null) {
             v = manager.create(VolumeConfig.sparse(VOLUME, SIZE).withChunkSize(CHUNK)

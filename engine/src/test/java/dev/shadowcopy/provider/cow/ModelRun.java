@@ -48,6 +48,9 @@ final class ModelRun {
 
     record Trim(double at, double length) implements Op {}
 
+    /** {@code count} back-to-back writes of about a chunk each: a sequential stream (preserve-ahead). */
+    record Stream(double at, int count, int seed) implements Op {}
+
     record Zero(double at, double length, boolean deallocate) implements Op {}
 
     record Flush() implements Op {}
@@ -99,7 +102,7 @@ final class ModelRun {
                     }
                 }
             };
-            manager = VolumeManager.open(disk, STATE, events, new VolumeManager.Tuning(4096, true));
+            manager = VolumeManager.open(disk, STATE, events, VolumeManager.Tuning.inline(4096));
             volume = manager.find("vol").orElse(null);
         }
 
@@ -164,6 +167,17 @@ final class ModelRun {
                     model.write(off, data);
                     volume.write(off, Segments.of(data), false);
                     syncReleased();
+                }
+                case Stream st -> {
+                    long off = offset(st.at());
+                    for (int i = 0; i < st.count() && off < shape.size; i++) {
+                        int len = (int) Math.min(shape.chunk + 512L * (i % 3), shape.size - off);
+                        byte[] data = Segments.random(len, st.seed() + i);
+                        model.write(off, data);
+                        volume.write(off, Segments.of(data), false);
+                        syncReleased();
+                        off += len;
+                    }
                 }
                 case Trim t -> {
                     long off = offset(t.at());

@@ -1,0 +1,323 @@
+package dev.shadowcopy.bench;
+
+import dev.shadowcopy.platform.NativeFile;
+import dev.shadowcopy.platform.OpenMode;
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.volume.ManagedVolume;
+import dev.shadowcopy.volume.Sizes;
+import dev.shadowcopy.volume.VolumeConfig;
+import dev.shadowcopy.volume.VolumeEngine;
+import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.volume.VolumeManager;
+import dev.shadowcopy.volume.WriteHold;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The engine benchmark of issue 2. Every throughput is printed next to the same workload run on a plain file
+ * of the same size on the same disk immediately before (pwrite/pread through the same native layer, a final
+ * fdatasync included in both), and as the ratio of the two.
+ *
+ * <ul>
+ *   <li>sequential 1 MiB writes over the whole volume and 4 KiB random writes (several threads), with 0, 1, 8
+ *       and 64 shadow copies taken just before: "first touch" is the first pass after the copies, "rewrite"
+ *       the same pass again;</li>
+ *   <li>sequential reads of a shadow copy whose every chunk was preserved;</li>
+ *   <li>shadow copy creation latency (p50/p99/max) and the write-hold window while writer threads keep
+ *       writing.</li>
+ * </ul>
+ */
+public final class EngineBench {
+    private static final int SEQ_BLOCK = 1 << 20;
+    private static final int RANDOM_BLOCK = 4096;
+
+    private final Path dir;
+    private final long size;
+    private final int randomWrites;
+    private final int threads;
+    private final int[] copyCounts;
+    private final List<String[]> rows = new ArrayList<>();
+
+    private EngineBench(Path dir, long size, int randomWrites, int threads, int[] copyCounts) {
+        this.dir = dir;
+        this.size = size;
+        this.randomWrites = randomWrites;
+        this.threads = threads;
+        this.copyCounts = copyCounts;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path dir = Path.of("/var/tmp");
+        long size = 1L << 30;
+        int randomWrites = 16384;
+        int threads = 8;
+        int[] copies = {0, 1, 8, 64};
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--dir" -> dir = Path.of(args[++i]);
+                case "--size" -> size = Sizes.parse(args[++i]);
+                case "--random-writes" -> randomWrites = Integer.parseInt(args[++i]);
+                case "--threads" -> threads = Integer.parseInt(args[++i]);
+                case "--copies" -> copies = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                default -> {
+                    System.err.println("usage: bench-engine [--dir DIR] [--size 1G] [--random-writes N] [--threads N] "
+                            + "[--copies 0,1,8,64]");
+                    System.exit(2);
+                }
+            }
+        }
+        Path work = Files.createTempDirectory(dir, "shadowcopy-engine-bench-");
+        try {
+            new EngineBench(work, size, randomWrites, threads, copies).run();
+        } finally {
+            try (var s = Files.walk(work)) {
+                for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    private void run() throws Exception {
+        System.out.printf(Locale.ROOT, "Engine benchmark: volume %s, 64 KiB chunks, sequential %s writes, %d random "
+                        + "%s writes on %d threads, on %s (%d cores)%n%n", Sizes.format(size), Sizes.format(SEQ_BLOCK),
+                randomWrites, Sizes.format(RANDOM_BLOCK), threads, dir, Runtime.getRuntime().availableProcessors());
+        try (VolumeManager manager = VolumeManager.open(dir.resolve("volumes"), VolumeEvents.NONE);
+             NativeFile raw = NativeFile.open(dir.resolve("raw.img"), OpenMode.CREATE)) {
+            raw.truncate(size);
+            BlockDevice rawDevice = new RawFileDevice(raw, size);
+            prefill(rawDevice);
+            for (int n : copyCounts) {
+                sequential(manager, rawDevice, n);
+            }
+            for (int n : copyCounts) {
+                random(manager, rawDevice, n);
+            }
+            creationUnderLoad(manager);
+        }
+        printTable();
+    }
+
+    private void sequential(VolumeManager manager, BlockDevice raw, int copies) throws IOException {
+        ManagedVolume v = manager.create(VolumeConfig.sparse("seq" + copies, size));
+        prefill(v);
+        List<ShadowCopyInfo> taken = takeCopies(v, copies);
+        double rawFirst = seqWrite(raw, 11);
+        double first = seqWrite(v, 11);
+        row("seq write, first touch", copies, first, rawFirst);
+        double rawRe = seqWrite(raw, 12);
+        double re = seqWrite(v, 12);
+        row("seq write, rewrite", copies, re, rawRe);
+        if (!taken.isEmpty()) {
+            double rawRead = seqRead(raw);
+            double read = seqRead(v.shadowCopy(taken.getLast().id()));
+            row("seq read of a shadow copy", copies, read, rawRead);
+        }
+        manager.delete(v.name(), true);
+    }
+
+    private void random(VolumeManager manager, BlockDevice raw, int copies) throws Exception {
+        ManagedVolume v = manager.create(VolumeConfig.sparse("rnd" + copies, size));
+        prefill(v);
+        takeCopies(v, copies);
+        long[] offsets = new long[randomWrites];
+        Random r = new Random(copies);
+        for (int i = 0; i < offsets.length; i++) {
+            offsets[i] = (long) r.nextInt((int) (size / RANDOM_BLOCK)) * RANDOM_BLOCK;
+        }
+        double rawFirst = randomWrite(raw, offsets);
+        double first = randomWrite(v, offsets);
+        row("4K random write, first touch", copies, first, rawFirst);
+        double rawRe = randomWrite(raw, offsets);
+        double re = randomWrite(v, offsets);
+        row("4K random write, rewrite", copies, re, rawRe);
+        manager.delete(v.name(), true);
+    }
+
+    private List<ShadowCopyInfo> takeCopies(ManagedVolume v, int n) throws IOException {
+        List<ShadowCopyInfo> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            out.add(v.createShadowCopy(ShadowCopyId.random(), true));
+        }
+        return out;
+    }
+
+    private void prefill(BlockDevice d) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(SEQ_BLOCK, 4096);
+            fillRandom(buf, 7);
+            for (long off = 0; off < size; off += SEQ_BLOCK) {
+                d.write(off, buf.asSlice(0, Math.min(SEQ_BLOCK, size - off)), false);
+            }
+            d.flush();
+        }
+    }
+
+    /** MB/s of 1 MiB writes over the whole device, including the final flush. */
+    private double seqWrite(BlockDevice d, int seed) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(SEQ_BLOCK, 4096);
+            fillRandom(buf, seed);
+            long t0 = System.nanoTime();
+            for (long off = 0; off < size; off += SEQ_BLOCK) {
+                d.write(off, buf.asSlice(0, Math.min(SEQ_BLOCK, size - off)), false);
+            }
+            d.flush();
+            return mbps(size, System.nanoTime() - t0);
+        }
+    }
+
+    private double seqRead(BlockDevice d) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(SEQ_BLOCK, 4096);
+            long t0 = System.nanoTime();
+            for (long off = 0; off < size; off += SEQ_BLOCK) {
+                d.read(off, buf.asSlice(0, Math.min(SEQ_BLOCK, size - off)));
+            }
+            return mbps(size, System.nanoTime() - t0);
+        }
+    }
+
+    /** MB/s of 4 KiB writes at the given offsets, split over the threads, including the final flush. */
+    private double randomWrite(BlockDevice d, long[] offsets) throws Exception {
+        AtomicLong next = new AtomicLong();
+        List<Thread> workers = new ArrayList<>();
+        List<Throwable> errors = java.util.Collections.synchronizedList(new ArrayList<>());
+        long t0 = System.nanoTime();
+        for (int t = 0; t < threads; t++) {
+            int seed = t;
+            Thread w = new Thread(() -> {
+                try (Arena a = Arena.ofConfined()) {
+                    MemorySegment buf = a.allocate(RANDOM_BLOCK, 4096);
+                    fillRandom(buf, seed);
+                    for (long i; (i = next.getAndIncrement()) < offsets.length; ) {
+                        d.write(offsets[(int) i], buf, false);
+                    }
+                } catch (Throwable e) {
+                    errors.add(e);
+                }
+            });
+            w.start();
+            workers.add(w);
+        }
+        for (Thread w : workers) {
+            w.join();
+        }
+        if (!errors.isEmpty()) {
+            throw new IOException("random writes failed", errors.getFirst());
+        }
+        d.flush();
+        return mbps((long) offsets.length * RANDOM_BLOCK, System.nanoTime() - t0);
+    }
+
+    /** Creation latency while writer threads keep writing (4 KiB random and 1 MiB sequential). */
+    private void creationUnderLoad(VolumeManager manager) throws Exception {
+        ManagedVolume v = manager.create(VolumeConfig.sparse("load", size));
+        prefill(v);
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicLong written = new AtomicLong();
+        List<Thread> writers = new ArrayList<>();
+        for (int t = 0; t < Math.max(2, threads / 2); t++) {
+            int seed = t;
+            Thread w = new Thread(() -> {
+                Random r = new Random(seed);
+                try (Arena a = Arena.ofConfined()) {
+                    MemorySegment big = a.allocate(SEQ_BLOCK, 4096);
+                    fillRandom(big, seed);
+                    long seqOff = (size / 4) * (seed % 4);
+                    while (!stop.get()) {
+                        if (seed % 2 == 0) {
+                            long off = (long) r.nextInt((int) (size / RANDOM_BLOCK)) * RANDOM_BLOCK;
+                            v.write(off, big.asSlice(0, RANDOM_BLOCK), false);
+                            written.addAndGet(RANDOM_BLOCK);
+                        } else {
+                            v.write(seqOff, big, false);
+                            seqOff = (seqOff + SEQ_BLOCK) % (size - SEQ_BLOCK);
+                            written.addAndGet(SEQ_BLOCK);
+                        }
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            w.start();
+            writers.add(w);
+        }
+        int rounds = 200;
+        long[] total = new long[rounds];
+        long[] hold = new long[rounds];
+        List<ShadowCopyInfo> live = new ArrayList<>();
+        long w0 = written.get();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < rounds; i++) {
+            long a = System.nanoTime();
+            VolumeEngine.PendingShadowCopy p = v.prepareShadowCopy(ShadowCopyId.random(), true);
+            long h;
+            try (WriteHold held = v.holdWrites(Duration.ofSeconds(10))) {
+                h = System.nanoTime();
+                v.commitShadowCopy(p, held);
+            }
+            hold[i] = System.nanoTime() - h;
+            live.add(v.completeShadowCopy(p));
+            total[i] = System.nanoTime() - a;
+            if (live.size() > 32) {
+                v.deleteShadowCopy(live.removeFirst().id());
+            }
+        }
+        double loadMbps = mbps(written.get() - w0, System.nanoTime() - t0);
+        stop.set(true);
+        for (Thread w : writers) {
+            w.join();
+        }
+        Arrays.sort(total);
+        Arrays.sort(hold);
+        System.out.printf(Locale.ROOT, "Shadow copy creation under write load (%d rounds, writers at %.0f MB/s, "
+                        + "up to 33 copies kept):%n  creation latency  p50 %.2f ms  p99 %.2f ms  max %.2f ms%n"
+                        + "  writes held for   p50 %.3f ms  p99 %.3f ms  max %.3f ms%n%n", rounds, loadMbps,
+                ms(total[rounds / 2]), ms(total[rounds * 99 / 100]), ms(total[rounds - 1]), ms(hold[rounds / 2]),
+                ms(hold[rounds * 99 / 100]), ms(hold[rounds - 1]));
+        manager.delete(v.name(), true);
+    }
+
+    private void row(String what, int copies, double ours, double raw) {
+        rows.add(new String[] {what, Integer.toString(copies), String.format(Locale.ROOT, "%.0f", ours),
+                String.format(Locale.ROOT, "%.0f", raw), String.format(Locale.ROOT, "%.2f", ours / raw)});
+        System.out.printf(Locale.ROOT, "  %-30s copies %-3d %8.0f MB/s   raw %8.0f MB/s   %.2fx%n", what, copies, ours,
+                raw, ours / raw);
+    }
+
+    private void printTable() {
+        System.out.println("| workload | shadow copies | MB/s | raw MB/s | ratio |");
+        System.out.println("|---|---:|---:|---:|---:|");
+        for (String[] r : rows) {
+            System.out.println("| " + String.join(" | ", r) + " |");
+        }
+    }
+
+    private static void fillRandom(MemorySegment buf, long seed) {
+        byte[] b = new byte[(int) buf.byteSize()];
+        new Random(seed).nextBytes(b);
+        MemorySegment.copy(b, 0, buf, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
+    }
+
+    private static double mbps(long bytes, long nanos) {
+        return bytes / 1e6 / (nanos / 1e9);
+    }
+
+    private static double ms(long nanos) {
+        return nanos / 1e6;
+    }
+}
