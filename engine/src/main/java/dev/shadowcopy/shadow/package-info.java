@@ -1,0 +1,2 @@
+/** Identities and engine-level properties of shadow copies. */
+package dev.shadowcopy.shadow;
