@@ -1,5 +1,7 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.ChunkEpochs;
+import dev.shadowcopy.provider.store.CorruptMetadataException;
 import dev.shadowcopy.platform.Storage;
 import java.io.IOException;
 import java.nio.BufferUnderflowException;

@@ -1,5 +1,8 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.ShadowRegistry;
+import dev.shadowcopy.provider.store.Maintenance;
+import dev.shadowcopy.provider.store.Journal;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -70,16 +73,17 @@ final class CheckpointScheduler {
                 return; // a background run that lost the race with close
             }
             CowFiles f = engine.files;
-            Journal old;
+            Journal<JournalRecord> old;
             Checkpoint.State state;
             engine.metaGate.lockExclusive();
             try {
                 old = engine.journal;
-                Journal fresh = Journal.create(f.storage(), f.metaDir(), f.volumeId(), old.generation() + 1);
+                Journal<JournalRecord> fresh = Journal.create(f.storage(), f.metaDir(), f.volumeId(),
+                        old.generation() + 1, CowRecords.CODEC);
                 engine.journal = fresh;
                 List<Checkpoint.Shadow> shadows = new ArrayList<>();
                 for (ShadowRegistry.Shadow s : engine.registry.inPhases(ShadowRegistry.Phase.COMMITTED)) {
-                    shadows.add(s.toRecord());
+                    shadows.add(new Checkpoint.Shadow(s.id, s.epoch, s.createdMillis, s.persistent));
                 }
                 state = new Checkpoint.State(fresh.generation(), engine.epoch, engine.trackingSince, clean, -1,
                         shadows, engine.epochs.copy(), engine.index.copy(engine.chunkCount()),

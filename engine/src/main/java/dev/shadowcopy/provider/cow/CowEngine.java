@@ -1,10 +1,20 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.ChunkEpochs;
+import dev.shadowcopy.provider.store.SlotStore;
+import dev.shadowcopy.provider.store.ShadowRegistry;
+import dev.shadowcopy.provider.store.MetaGate;
+import dev.shadowcopy.provider.store.ChunkBuffers;
+import dev.shadowcopy.provider.store.Maintenance;
+import dev.shadowcopy.provider.store.EagerWriteback;
+import dev.shadowcopy.provider.store.SequentialStreams;
+import dev.shadowcopy.provider.store.Extents;
+import dev.shadowcopy.provider.store.Journal;
 import dev.shadowcopy.platform.GroupSync;
 import dev.shadowcopy.platform.NoSpaceException;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.provider.cow.ShadowRegistry.Phase;
-import dev.shadowcopy.provider.cow.ShadowRegistry.Shadow;
+import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
+import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.BlockDevice;
@@ -71,7 +81,7 @@ public final class CowEngine implements VolumeEngine {
     private final long chunks;
     final ChunkEpochs epochs;
     final PreservationIndex index;
-    final DiffArea diff;
+    final SlotStore diff;
     final ShadowRegistry registry;
     private final VolumeEvents events;
     private final int maxShadowCopies;
@@ -86,7 +96,7 @@ public final class CowEngine implements VolumeEngine {
     private final SequentialStreams streams;
     private final CheckpointScheduler checkpoints;
     private final EagerWriteback writeback;
-    volatile Journal journal;
+    volatile Journal<JournalRecord> journal;
     volatile int epoch;
     volatile int trackingSince;
     private volatile boolean trackingSuspendedInEpoch;

@@ -1,8 +1,14 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.ChunkEpochs;
+import dev.shadowcopy.provider.store.SlotStore;
+import dev.shadowcopy.provider.store.ShadowRegistry;
+import dev.shadowcopy.provider.store.Maintenance;
+import dev.shadowcopy.provider.store.CorruptMetadataException;
+import dev.shadowcopy.provider.store.Journal;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.provider.cow.ShadowRegistry.Phase;
+import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.volume.VolumeEvents;
 import java.io.IOException;
@@ -33,8 +39,8 @@ public final class CowRecovery {
     private CowRecovery() {}
 
     /** What the engine starts from. */
-    record Recovered(ChunkEpochs epochs, PreservationIndex index, DiffArea diff, ShadowRegistry registry,
-                     Journal journal, int epoch, int trackingSince) {}
+    record Recovered(ChunkEpochs epochs, PreservationIndex index, SlotStore diff, ShadowRegistry registry,
+                     Journal<JournalRecord> journal, int epoch, int trackingSince) {}
 
     /**
      * Tuning of an engine.
@@ -42,7 +48,7 @@ public final class CowRecovery {
      * @param checkpointBytes   journal length that triggers a checkpoint
      * @param inlineCheckpoints run checkpoints and shadow storage preparation on the writing thread instead of in
      *                          the background (deterministic tests)
-     * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need (see {@link DiffArea})
+     * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need (see {@link SlotStore})
      */
     public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes,
                           boolean inlineCheckpoints, long prepareAheadBytes) {
@@ -71,7 +77,7 @@ public final class CowRecovery {
             }
         }
         generations.sort(Long::compare);
-        Journal journal = null;
+        Journal<JournalRecord> journal = null;
         Journal.ReplayStats stats = new Journal.ReplayStats();
         try {
             for (int i = 0; i < generations.size(); i++) {
@@ -84,7 +90,8 @@ public final class CowRecovery {
                     journal.close();
                 }
                 try {
-                    journal = Journal.replay(files.storage(), files.metaDir(), files.volumeId(), g, st::apply, stats);
+                    journal = Journal.replay(files.storage(), files.metaDir(), files.volumeId(), g, CowRecords.CODEC,
+                            st::apply, stats);
                 } catch (IllegalStateException bad) {
                     throw new CorruptMetadataException(files.metaDir().resolve(Journal.fileName(g)) + ": "
                             + bad.getMessage());
@@ -95,7 +102,8 @@ public final class CowRecovery {
                         + st.nextGeneration + " but the first one present is " + generations.getFirst());
             }
             if (journal == null) {
-                journal = Journal.create(files.storage(), files.metaDir(), files.volumeId(), st.nextGeneration);
+                journal = Journal.create(files.storage(), files.metaDir(), files.volumeId(), st.nextGeneration,
+                        CowRecords.CODEC);
             }
         } catch (IOException | RuntimeException e) {
             if (journal != null) {
@@ -121,9 +129,9 @@ public final class CowRecovery {
             // the name must be durable before any preserved data in it is relied on
             files.storage().syncDirectory(files.diffPath().getParent());
         }
-        DiffArea diff;
+        SlotStore diff;
         try {
-            diff = new DiffArea(diffFile, files.chunkSize(), options.shadowStorageMaxBytes(),
+            diff = new SlotStore(diffFile, files.chunkSize(), options.shadowStorageMaxBytes(),
                     options.prepareAheadBytes(), options.inlineCheckpoints() ? null : Maintenance.EXECUTOR);
         } catch (IOException | RuntimeException e) {
             diffFile.close();

@@ -5,7 +5,7 @@ import java.util.UUID;
 /**
  * One change to a volume's copy-on-write metadata. Every record is idempotent when replayed in order
  * ("set" semantics), so that replaying a journal on top of a checkpoint that already holds some of its
- * effects gives the same state. The byte layout is in {@link JournalFormat}.
+ * effects gives the same state. The byte layout is in {@link CowRecords}.
  */
 sealed interface JournalRecord {
 

@@ -1,6 +1,7 @@
 package dev.shadowcopy.provider.cow;
 
-import dev.shadowcopy.provider.cow.ShadowRegistry.Shadow;
+import dev.shadowcopy.provider.store.ShadowRegistry;
+import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
 import dev.shadowcopy.volume.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

@@ -1,5 +1,6 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.Extents;
 import dev.shadowcopy.volume.BlockDevice;
 import dev.shadowcopy.volume.VolumeException;
 import java.io.IOException;

@@ -1,6 +1,7 @@
 package dev.shadowcopy.provider.cow;
 
 import dev.shadowcopy.platform.LocalStorage;
+import dev.shadowcopy.provider.store.Journal;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.UUID;
@@ -26,7 +27,7 @@ public final class JournalDump {
                 continue;
             }
             System.out.println("journal " + name);
-            Journal j = Journal.replay(LocalStorage.INSTANCE, meta, id, g,
+            Journal<JournalRecord> j = Journal.replay(LocalStorage.INSTANCE, meta, id, g, CowRecords.CODEC,
                     r -> System.out.println("  " + r), new Journal.ReplayStats());
             j.close();
         }

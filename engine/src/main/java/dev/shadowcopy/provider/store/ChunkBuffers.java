@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -9,17 +9,17 @@ import java.util.concurrent.ConcurrentLinkedDeque;
  * nothing per request once warm. The pool grows to the number of threads that preserve at once and keeps
  * at most {@value #KEEP} idle buffers.
  */
-final class ChunkBuffers implements AutoCloseable {
+public final class ChunkBuffers implements AutoCloseable {
     private static final int KEEP = 64;
     private final int chunkSize;
     private final Arena arena = Arena.ofShared();
     private final ConcurrentLinkedDeque<MemorySegment> idle = new ConcurrentLinkedDeque<>();
 
-    ChunkBuffers(int chunkSize) {
+    public ChunkBuffers(int chunkSize) {
         this.chunkSize = chunkSize;
     }
 
-    MemorySegment take() {
+    public MemorySegment take() {
         MemorySegment b = idle.pollFirst();
         if (b != null) {
             return b;
@@ -29,7 +29,7 @@ final class ChunkBuffers implements AutoCloseable {
         }
     }
 
-    void give(MemorySegment buffer) {
+    public void give(MemorySegment buffer) {
         if (idle.size() < KEEP) {
             idle.addFirst(buffer);
         }

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 /**
  * Recognises sequential streams of first-touch writes so that the engine can preserve chunks ahead of them
@@ -14,7 +14,7 @@ package dev.shadowcopy.provider.cow;
  *
  * <p>Thread-safety: synchronized; called once per first-touch write, never on the rewrite path.
  */
-final class SequentialStreams {
+public final class SequentialStreams {
     private static final int SLOTS = 8;
     private final int minChunks;
     private final int maxChunks;
@@ -23,7 +23,7 @@ final class SequentialStreams {
     private final long[] lastUse = new long[SLOTS];
     private long clock;
 
-    SequentialStreams(int minChunks, int maxChunks) {
+    public SequentialStreams(int minChunks, int maxChunks) {
         this.minChunks = minChunks;
         this.maxChunks = maxChunks;
         java.util.Arrays.fill(nextChunk, -1);
@@ -33,7 +33,7 @@ final class SequentialStreams {
      * How many chunks after {@code lastChunk} to preserve with a first-touch write of {@code firstChunk ..
      * lastChunk}; also remembers where this batch will end.
      */
-    synchronized int lookAhead(long firstChunk, long lastChunk) {
+    public synchronized int lookAhead(long firstChunk, long lastChunk) {
         clock++;
         for (int i = 0; i < SLOTS; i++) {
             if (nextChunk[i] == firstChunk) {

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import dev.shadowcopy.volume.VolumeException;
 
@@ -6,8 +6,8 @@ import dev.shadowcopy.volume.VolumeException;
  * A metadata file failed its checks (bad magic, checksum, version, or an impossible state) in a place
  * that a crash cannot explain. The volume is not opened; nothing is guessed or repaired silently.
  */
-final class CorruptMetadataException extends VolumeException {
-    CorruptMetadataException(String message) {
+public final class CorruptMetadataException extends VolumeException {
+    public CorruptMetadataException(String message) {
         super(Code.CORRUPT, message);
     }
 }

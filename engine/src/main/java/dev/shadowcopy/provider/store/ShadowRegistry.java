@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,10 +21,10 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * acquired while holding it). Each shadow's {@code readers} lock is held shared by readers of that copy and
  * exclusively by its deletion, so preserved chunks are never freed under a reader.
  */
-final class ShadowRegistry {
+public final class ShadowRegistry {
 
     /** Lifecycle of one shadow copy inside the engine. */
-    enum Phase {
+    public enum Phase {
         /** Epoch closed, writes preserve for it, but not yet durable: invisible to queries. */
         PENDING,
         /** Its creation record is being made durable. */
@@ -40,12 +40,12 @@ final class ShadowRegistry {
     }
 
     /** One shadow copy. */
-    static final class Shadow {
-        final UUID id;
-        final int epoch;
-        final long createdMillis;
-        final boolean persistent;
-        final ReentrantReadWriteLock readers = new ReentrantReadWriteLock();
+    public static final class Shadow {
+        public final UUID id;
+        public final int epoch;
+        public final long createdMillis;
+        public final boolean persistent;
+        public final ReentrantReadWriteLock readers = new ReentrantReadWriteLock();
         private Phase phase;
 
         Shadow(UUID id, int epoch, long createdMillis, boolean persistent, Phase phase) {
@@ -56,9 +56,6 @@ final class ShadowRegistry {
             this.phase = phase;
         }
 
-        Checkpoint.Shadow toRecord() {
-            return new Checkpoint.Shadow(id, epoch, createdMillis, persistent);
-        }
     }
 
     private final ReentrantLock lock = new ReentrantLock();
@@ -66,7 +63,7 @@ final class ShadowRegistry {
     private volatile int[] liveEpochs = new int[0];
 
     /** True if a shadow copy that still needs data has its epoch in {@code [from, toExclusive)}. */
-    boolean anyLiveIn(int from, int toExclusive) {
+    public boolean anyLiveIn(int from, int toExclusive) {
         int[] live = liveEpochs;
         int i = Arrays.binarySearch(live, from);
         if (i < 0) {
@@ -75,12 +72,12 @@ final class ShadowRegistry {
         return i < live.length && live[i] < toExclusive;
     }
 
-    int liveCount() {
+    public int liveCount() {
         return liveEpochs.length;
     }
 
     /** Adds a shadow copy in the given phase (PENDING at runtime, COMMITTED at replay). */
-    Shadow add(UUID id, int epoch, long createdMillis, boolean persistent, Phase phase) {
+    public Shadow add(UUID id, int epoch, long createdMillis, boolean persistent, Phase phase) {
         lock.lock();
         try {
             Shadow s = new Shadow(id, epoch, createdMillis, persistent, phase);
@@ -96,7 +93,7 @@ final class ShadowRegistry {
         }
     }
 
-    Shadow get(UUID id) {
+    public Shadow get(UUID id) {
         lock.lock();
         try {
             return byId.get(id);
@@ -105,7 +102,7 @@ final class ShadowRegistry {
         }
     }
 
-    Phase phase(Shadow s) {
+    public Phase phase(Shadow s) {
         lock.lock();
         try {
             return s.phase;
@@ -115,7 +112,7 @@ final class ShadowRegistry {
     }
 
     /** Moves {@code s} from {@code expected} to {@code next}; false (and no change) if it was elsewhere. */
-    boolean transition(Shadow s, Phase expected, Phase next) {
+    public boolean transition(Shadow s, Phase expected, Phase next) {
         lock.lock();
         try {
             if (s.phase != expected) {
@@ -133,7 +130,7 @@ final class ShadowRegistry {
     }
 
     /** Copies in the given phases, oldest first. */
-    List<Shadow> inPhases(Phase... phases) {
+    public List<Shadow> inPhases(Phase... phases) {
         lock.lock();
         try {
             List<Shadow> out = new ArrayList<>();

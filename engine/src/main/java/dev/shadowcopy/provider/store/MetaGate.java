@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -7,22 +7,22 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * (exclusive). A checkpoint must not see a record durable in the old journal generation but not yet
  * applied in memory: it would be in neither the checkpoint nor the journal that survives it.
  */
-final class MetaGate {
+public final class MetaGate {
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
 
-    void lockShared() {
+    public void lockShared() {
         lock.readLock().lock();
     }
 
-    void unlockShared() {
+    public void unlockShared() {
         lock.readLock().unlock();
     }
 
-    void lockExclusive() {
+    public void lockExclusive() {
         lock.writeLock().lock();
     }
 
-    void unlockExclusive() {
+    public void unlockExclusive() {
         lock.writeLock().unlock();
     }
 }

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -10,12 +10,12 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>Paged: pages of 64 Ki entries are allocated on first non-zero store, so a large volume that is
  * mostly untouched costs little memory. Reads are acquire, writes release: a reader that sees a chunk's new
- * epoch also sees the preservation record published before it (see {@link CowEngine} read path).
+ * epoch also sees the record published before it (see the copy-on-write engine's read path).
  *
  * <p>Thread-safety: concurrent get/set are safe; two concurrent sets of the same chunk are excluded by the
  * engine's stripe locks.
  */
-final class ChunkEpochs {
+public final class ChunkEpochs {
     static final int PAGE_SHIFT = 16;
     private static final int PAGE_SIZE = 1 << PAGE_SHIFT;
     private static final int PAGE_MASK = PAGE_SIZE - 1;
@@ -24,7 +24,7 @@ final class ChunkEpochs {
     private final long chunks;
     private final AtomicReferenceArray<int[]> pages;
 
-    ChunkEpochs(long chunks) {
+    public ChunkEpochs(long chunks) {
         this.chunks = chunks;
         long pageCount = (chunks + PAGE_SIZE - 1) >>> PAGE_SHIFT;
         if (pageCount > Integer.MAX_VALUE) {
@@ -33,16 +33,16 @@ final class ChunkEpochs {
         this.pages = new AtomicReferenceArray<>((int) pageCount);
     }
 
-    long chunks() {
+    public long chunks() {
         return chunks;
     }
 
-    int get(long chunk) {
+    public int get(long chunk) {
         int[] page = pages.getAcquire((int) (chunk >>> PAGE_SHIFT));
         return page == null ? 0 : (int) INTS.getAcquire(page, (int) (chunk & PAGE_MASK));
     }
 
-    void set(long chunk, int epoch) {
+    public void set(long chunk, int epoch) {
         int[] page = page((int) (chunk >>> PAGE_SHIFT), epoch != 0);
         if (page != null) {
             INTS.setRelease(page, (int) (chunk & PAGE_MASK), epoch);
@@ -50,7 +50,7 @@ final class ChunkEpochs {
     }
 
     /** Raises a chunk's epoch to at least {@code epoch} (replay: records are applied with max semantics). */
-    void raise(long chunk, int epoch) {
+    public void raise(long chunk, int epoch) {
         if (get(chunk) < epoch) {
             set(chunk, epoch);
         }
@@ -69,7 +69,7 @@ final class ChunkEpochs {
     }
 
     /** Calls {@code visitor} with maximal runs of equal epochs covering all chunks, in order. */
-    void forEachRun(RunVisitor visitor) {
+    public void forEachRun(RunVisitor visitor) {
         long start = 0;
         int current = get(0);
         for (long c = 1; c < chunks; ) {
@@ -96,7 +96,7 @@ final class ChunkEpochs {
     }
 
     /** A deep copy, for a checkpoint taken while writes go on. */
-    ChunkEpochs copy() {
+    public ChunkEpochs copy() {
         ChunkEpochs copy = new ChunkEpochs(chunks);
         for (int i = 0; i < pages.length(); i++) {
             int[] page = pages.getAcquire(i);
@@ -108,7 +108,7 @@ final class ChunkEpochs {
     }
 
     @FunctionalInterface
-    interface RunVisitor {
+    public interface RunVisitor {
         void run(long firstChunk, long count, int epoch);
     }
 }

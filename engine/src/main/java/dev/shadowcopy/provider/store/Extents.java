@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.volume.BlockDevice;
@@ -7,14 +7,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /** Allocation maps of backing files and zero detection. */
-final class Extents {
+public final class Extents {
     private static final int ZEROS_SIZE = 1 << 20;
     private static final MemorySegment ZEROS = Arena.global().allocate(ZEROS_SIZE, 4096);
 
     private Extents() {}
 
     /** True if every byte of {@code seg} is zero (vectorised comparison against a zero page). */
-    static boolean isZero(MemorySegment seg) {
+    public static boolean isZero(MemorySegment seg) {
         long n = seg.byteSize();
         for (long off = 0; off < n; off += ZEROS_SIZE) {
             long len = Math.min(ZEROS_SIZE, n - off);
@@ -26,7 +26,7 @@ final class Extents {
     }
 
     /** Reports holes (HOLE|ZERO) and data of a file range from SEEK_DATA/SEEK_HOLE. */
-    static void mapFile(StorageFile file, long offset, long length, long size, BlockDevice.ExtentVisitor visitor)
+    public static void mapFile(StorageFile file, long offset, long length, long size, BlockDevice.ExtentVisitor visitor)
             throws IOException {
         long end = offset + length;
         long pos = offset;

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import dev.shadowcopy.platform.GroupSync;
 import dev.shadowcopy.platform.StorageFile;
@@ -10,9 +10,9 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Shadow storage (the VSS "diff area") of one volume: a file of chunk-sized slots holding preserved old
- * contents. Slot {@code n} is at byte {@code n * chunkSize}. Which slots are in use is not stored here; it is
- * derived from the {@link PreservationIndex} at open, so this file needs no metadata of its own.
+ * Shadow storage (the VSS "diff area") of one volume: a file of chunk-sized slots (preserved old contents for
+ * copy-on-write, redirected new contents for redirect-on-write). Slot {@code n} is at byte {@code n * chunkSize}. Which slots are in use is not stored here; it is
+ * derived from the engine's own index at open, so this file needs no metadata of its own.
  *
  * <h2>Prepared slots</h2>
  * An fdatasync after writing into a hole of the file also commits the file system's block allocation:
@@ -32,7 +32,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * two states at once: free slots being punched are marked {@code busy} until the punch is done, and slots
  * being prepared lie in {@code [preparingFrom, preparingTo)}, which hole allocation skips.
  */
-final class DiffArea implements AutoCloseable {
+public final class SlotStore implements AutoCloseable {
     private final StorageFile file;
     private final GroupSync groupSync;
     private final int chunkSize;
@@ -49,7 +49,7 @@ final class DiffArea implements AutoCloseable {
     private int preparingTo = -1;
     private boolean prepareFailed;
 
-    DiffArea(StorageFile file, int chunkSize, long maxBytes, long prepareAhead, Executor maintenance)
+    public SlotStore(StorageFile file, int chunkSize, long maxBytes, long prepareAhead, Executor maintenance)
             throws IOException {
         this.file = file;
         this.groupSync = new GroupSync(file);
@@ -76,7 +76,7 @@ final class DiffArea implements AutoCloseable {
     }
 
     /** Sets the maximum size in bytes ({@code Long.MAX_VALUE} for unbounded). Does not free anything. */
-    void setLimit(long maxBytes) {
+    public void setLimit(long maxBytes) {
         lock.lock();
         try {
             maxSlots = Math.min(Integer.MAX_VALUE - 1, maxBytes / chunkSize);
@@ -86,7 +86,7 @@ final class DiffArea implements AutoCloseable {
     }
 
     /** True when the slots in use exceed the limit (after the limit was lowered). */
-    boolean overLimit() {
+    public boolean overLimit() {
         lock.lock();
         try {
             return usedCount > maxSlots;
@@ -96,7 +96,7 @@ final class DiffArea implements AutoCloseable {
     }
 
     /** Marks a slot in use while rebuilding state at open (before any allocation). */
-    void markUsed(int slot) {
+    public void markUsed(int slot) {
         lock.lock();
         try {
             if (!used.get(slot)) {
@@ -109,7 +109,7 @@ final class DiffArea implements AutoCloseable {
     }
 
     /** Called once after open, when every used slot is marked. */
-    void opened() {
+    public void opened() {
         lock.lock();
         try {
             readyFree.clear();
@@ -125,7 +125,7 @@ final class DiffArea implements AutoCloseable {
     }
 
     /** Claims a free slot (a prepared one if any), or returns -1 when the limit is reached. */
-    int allocate() {
+    public int allocate() {
         int slot;
         lock.lock();
         try {
@@ -156,7 +156,7 @@ final class DiffArea implements AutoCloseable {
     }
 
     /** Gives back a slot that was allocated but never referenced (its write failed). */
-    void unallocate(int slot) {
+    public void unallocate(int slot) {
         lock.lock();
         try {
             if (used.get(slot)) {
@@ -176,7 +176,7 @@ final class DiffArea implements AutoCloseable {
      * reserve are deallocated (punched) first-come from the top, so the file system gets its space back.
      * The caller guarantees that nothing reads them any more.
      */
-    void release(int[] slots) throws IOException {
+    public void release(int[] slots) throws IOException {
         if (slots.length == 0) {
             return;
         }
@@ -310,7 +310,7 @@ final class DiffArea implements AutoCloseable {
         }
     }
 
-    void write(int slot, MemorySegment data) throws IOException {
+    public void write(int slot, MemorySegment data) throws IOException {
         file.write((long) slot * chunkSize, data);
         lock.lock();
         try {
@@ -320,16 +320,16 @@ final class DiffArea implements AutoCloseable {
         }
     }
 
-    void read(int slot, long offsetInChunk, MemorySegment dst) throws IOException {
+    public void read(int slot, long offsetInChunk, MemorySegment dst) throws IOException {
         file.read((long) slot * chunkSize + offsetInChunk, dst);
     }
 
     /** Makes all slot writes completed so far durable (group commit). */
-    void sync() throws IOException {
+    public void sync() throws IOException {
         groupSync.sync();
     }
 
-    long usedBytes() {
+    public long usedBytes() {
         lock.lock();
         try {
             return (long) usedCount * chunkSize;
@@ -338,7 +338,7 @@ final class DiffArea implements AutoCloseable {
         }
     }
 
-    long maxBytes() {
+    public long maxBytes() {
         lock.lock();
         try {
             return maxSlots >= Integer.MAX_VALUE - 1 ? Long.MAX_VALUE : maxSlots * chunkSize;
@@ -348,7 +348,7 @@ final class DiffArea implements AutoCloseable {
     }
 
     /** Bytes the shadow storage occupies: used slots plus prepared free ones (VSS "Allocated"). */
-    long allocatedBytes() {
+    public long allocatedBytes() {
         lock.lock();
         try {
             BitSet all = (BitSet) prepared.clone();

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import dev.shadowcopy.platform.StorageFile;
 import java.io.IOException;
@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Thread-safety: lock-free; one writeback request in flight at a time.
  */
-final class EagerWriteback {
+public final class EagerWriteback {
     static final long KICK_BYTES = 16L << 20;
     private static final System.Logger LOG = System.getLogger(EagerWriteback.class.getName());
 
@@ -24,13 +24,13 @@ final class EagerWriteback {
     private final AtomicLong sinceKick = new AtomicLong();
     private final AtomicBoolean running = new AtomicBoolean();
 
-    EagerWriteback(StorageFile file, Executor executor) {
+    public EagerWriteback(StorageFile file, Executor executor) {
         this.file = file;
         this.executor = executor;
     }
 
     /** Called after {@code bytes} were written to the file. */
-    void wrote(long bytes) {
+    public void wrote(long bytes) {
         if (executor == null || sinceKick.addAndGet(bytes) < KICK_BYTES || !running.compareAndSet(false, true)) {
             return;
         }

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import dev.shadowcopy.platform.GroupSync;
 import dev.shadowcopy.platform.NoSpaceException;
@@ -15,8 +15,8 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
 /**
- * One generation of a volume's metadata journal: an append-only file of {@link JournalRecord}s in
- * {@link JournalFormat}. Appends go straight to the file (page cache); {@link #sync()} makes every record
+ * One generation of a volume's metadata journal: an append-only file of records framed as
+ * {@link JournalFraming} describes, their payloads encoded by the engine's {@link RecordCodec}. Appends go straight to the file (page cache); {@link #sync()} makes every record
  * appended before the call durable, shared among concurrent callers through {@link GroupSync}.
  *
  * <p>Space: the file is grown with zeros {@value #GROW} bytes at a time ahead of the tail, so appends are
@@ -27,7 +27,7 @@ import java.util.function.Consumer;
  * <p>Locking: {@code appendLock} guards the tail and the encode buffer; it is held while the record is
  * copied into the page cache, never during a sync.
  */
-final class Journal implements AutoCloseable {
+public final class Journal<R> implements AutoCloseable {
     static final long GROW = 1 << 20;
     static final long RESERVE = 64 << 10;
 
@@ -35,29 +35,32 @@ final class Journal implements AutoCloseable {
     private final Path path;
     private final StorageFile file;
     private final long generation;
+    private final RecordCodec<R> codec;
     private final GroupSync groupSync;
     private final ReentrantLock appendLock = new ReentrantLock();
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment buffer = arena.allocate(JournalFormat.MAX_RECORD * 4L, 8);
+    private final MemorySegment buffer = arena.allocate(JournalFraming.MAX_RECORD * 4L, 8);
     private long tail;
     private long grown;
 
-    private Journal(Storage storage, Path path, StorageFile file, long generation, long tail, long grown) {
+    private Journal(Storage storage, Path path, StorageFile file, long generation, RecordCodec<R> codec, long tail,
+                    long grown) {
         this.storage = storage;
         this.path = path;
         this.file = file;
         this.generation = generation;
+        this.codec = codec;
         this.groupSync = new GroupSync(file);
         this.tail = tail;
         this.grown = grown;
     }
 
-    static String fileName(long generation) {
+    public static String fileName(long generation) {
         return String.format("journal-%016x.log", generation);
     }
 
     /** Parses a journal file name; -1 if it is not one. */
-    static long generationOf(String fileName) {
+    public static long generationOf(String fileName) {
         if (!fileName.startsWith("journal-") || !fileName.endsWith(".log") || fileName.length() != 28) {
             return -1;
         }
@@ -69,15 +72,16 @@ final class Journal implements AutoCloseable {
     }
 
     /** Creates a new, empty generation; durable (file, header and directory entry) on return. */
-    static Journal create(Storage storage, Path dir, UUID volume, long generation) throws IOException {
+    public static <R> Journal<R> create(Storage storage, Path dir, UUID volume, long generation, RecordCodec<R> codec)
+            throws IOException {
         Path path = dir.resolve(fileName(generation));
         StorageFile file = storage.open(path, OpenMode.CREATE_NEW);
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment header = a.allocate(JournalFormat.HEADER_SIZE);
-            JournalFormat.writeHeader(header, volume, generation);
+            MemorySegment header = a.allocate(JournalFraming.HEADER_SIZE);
+            JournalFraming.writeHeader(header, volume, generation, codec.kind());
             file.write(0, header);
-            Journal j = new Journal(storage, path, file, generation, JournalFormat.HEADER_SIZE,
-                    JournalFormat.HEADER_SIZE);
+            Journal<R> j = new Journal<>(storage, path, file, generation, codec, JournalFraming.HEADER_SIZE,
+                    JournalFraming.HEADER_SIZE);
             j.growTo(GROW);
             file.sync();
             storage.syncDirectory(dir);
@@ -94,32 +98,33 @@ final class Journal implements AutoCloseable {
      * appending after the last valid record (the torn tail, if any, is zeroed so it can never be mistaken
      * for records later).
      */
-    static Journal replay(Storage storage, Path dir, UUID volume, long generation, Consumer<JournalRecord> sink,
-                          ReplayStats stats) throws IOException {
+    public static <R> Journal<R> replay(Storage storage, Path dir, UUID volume, long generation, RecordCodec<R> codec,
+                                        Consumer<R> sink, ReplayStats stats) throws IOException {
         Path path = dir.resolve(fileName(generation));
         StorageFile file = storage.open(path, OpenMode.READ_WRITE);
         try {
             long size = file.size();
-            if (size < JournalFormat.HEADER_SIZE) {
+            if (size < JournalFraming.HEADER_SIZE) {
                 throw new CorruptMetadataException(path + ": journal is " + size + " bytes, shorter than its header");
             }
             long tail;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment all = a.allocate(size, 8);
                 file.read(0, all);
-                String problem = JournalFormat.checkHeader(all, volume, generation);
+                String problem = JournalFraming.checkHeader(all, volume, generation, codec.kind());
                 if (problem != null) {
                     throw new CorruptMetadataException(path + ": " + problem);
                 }
-                long off = JournalFormat.HEADER_SIZE;
+                long off = JournalFraming.HEADER_SIZE;
                 while (true) {
-                    JournalRecord r = JournalFormat.decode(all, off, size, generation);
+                    int n = JournalFraming.validLength(all, off, size, generation);
+                    R r = n < 0 ? null : codec.decode(all, off + JournalFraming.RECORD_HEADER, n);
                     if (r == null) {
                         break;
                     }
                     sink.accept(r);
                     stats.records++;
-                    off += JournalFormat.recordLength(all, off);
+                    off += JournalFraming.RECORD_HEADER + n;
                 }
                 tail = off;
                 // Anything non-zero after the tail is a torn or never-synced write. Erase all of it, not only
@@ -131,7 +136,7 @@ final class Journal implements AutoCloseable {
                     file.sync();
                 }
             }
-            return new Journal(storage, path, file, generation, tail, Math.max(size, tail));
+            return new Journal<>(storage, path, file, generation, codec, tail, Math.max(size, tail));
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;
@@ -141,7 +146,7 @@ final class Journal implements AutoCloseable {
     private static boolean isZero(MemorySegment all, long from, long to) {
         long i = from;
         for (; i + 8 <= to; i += 8) {
-            if (all.get(JournalFormat.LONG, i) != 0) {
+            if (all.get(JournalFraming.LONG, i) != 0) {
                 return false;
             }
         }
@@ -153,47 +158,51 @@ final class Journal implements AutoCloseable {
         return true;
     }
 
-    long generation() {
+    public long generation() {
         return generation;
     }
 
-    Path path() {
+    public Path path() {
         return path;
     }
 
     /** Bytes of records in this generation (for the checkpoint trigger). */
-    long length() {
+    public long length() {
         appendLock.lock();
         try {
-            return tail - JournalFormat.HEADER_SIZE;
+            return tail - JournalFraming.HEADER_SIZE;
         } finally {
             appendLock.unlock();
         }
     }
 
     /** Appends records (not yet durable). Throws {@link NoSpaceException} if the file system is full. */
-    void append(List<? extends JournalRecord> records) throws IOException {
+    public void append(List<? extends R> records) throws IOException {
         appendInternal(records, false);
     }
 
-    void append(JournalRecord record) throws IOException {
+    public void append(R record) throws IOException {
         appendInternal(List.of(record), false);
     }
 
     /** Appends records that free space; may use the reserve. */
-    void appendUrgent(JournalRecord record) throws IOException {
+    public void appendUrgent(R record) throws IOException {
         appendInternal(List.of(record), true);
     }
 
-    private void appendInternal(List<? extends JournalRecord> records, boolean urgent) throws IOException {
+    private void appendInternal(List<? extends R> records, boolean urgent) throws IOException {
         appendLock.lock();
         try {
             int i = 0;
             while (i < records.size()) {
                 long off = 0;
                 int start = i;
-                while (i < records.size() && off + JournalFormat.encodedSize(records.get(i)) <= buffer.byteSize()) {
-                    off = JournalFormat.encode(buffer, off, records.get(i), generation);
+                while (i < records.size()
+                        && off + JournalFraming.RECORD_HEADER + codec.size(records.get(i)) <= buffer.byteSize()) {
+                    int n = codec.size(records.get(i));
+                    codec.encode(buffer, off + JournalFraming.RECORD_HEADER, records.get(i));
+                    JournalFraming.frame(buffer, off, n, generation);
+                    off += JournalFraming.RECORD_HEADER + n;
                     i++;
                 }
                 if (i == start) {
@@ -238,7 +247,7 @@ final class Journal implements AutoCloseable {
     }
 
     /** Makes every record appended before this call durable. */
-    void sync() throws IOException {
+    public void sync() throws IOException {
         groupSync.sync();
     }
 
@@ -253,14 +262,14 @@ final class Journal implements AutoCloseable {
     }
 
     /** Closes and removes this generation's file (after a checkpoint made it obsolete). */
-    void delete() throws IOException {
+    public void delete() throws IOException {
         close();
         storage.delete(path);
     }
 
     /** Counters from a replay. */
-    static final class ReplayStats {
-        long records;
-        long tornTailBytes;
+    public static final class ReplayStats {
+        public long records;
+        public long tornTailBytes;
     }
 }
