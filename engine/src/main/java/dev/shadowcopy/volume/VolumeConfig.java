@@ -15,9 +15,10 @@ import java.util.regex.Pattern;
  * @param shadowStorage     the maximum size of the shadow storage
  * @param shadowStorageDir  where the shadow storage file lives; null = the volume's own directory
  * @param maxShadowCopies   1..4096; VSS allows 512 per volume
+ * @param layout            how copies are kept (copy-on-write by default)
  */
 public record VolumeConfig(String name, long size, int chunkSize, Backing backing, ShadowStorageLimit shadowStorage,
-                           Path shadowStorageDir, int maxShadowCopies) {
+                           Path shadowStorageDir, int maxShadowCopies, VolumeLayout layout) {
     public static final int DEFAULT_CHUNK_SIZE = 64 * 1024;
     public static final int DEFAULT_MAX_SHADOW_COPIES = 512;
     public static final int MIN_CHUNK_SIZE = 4096;
@@ -28,6 +29,7 @@ public record VolumeConfig(String name, long size, int chunkSize, Backing backin
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(backing, "backing");
         Objects.requireNonNull(shadowStorage, "shadowStorage");
+        Objects.requireNonNull(layout, "layout");
         checkName(name);
         if (size < 0 || size % 512 != 0 || (size == 0 && !(backing instanceof Backing.Existing))) {
             throw new IllegalArgumentException("volume size must be a positive multiple of 512 bytes, was " + size);
@@ -44,6 +46,13 @@ public record VolumeConfig(String name, long size, int chunkSize, Backing backin
         }
     }
 
+    /** A copy-on-write volume (the layout every earlier version had). */
+    public VolumeConfig(String name, long size, int chunkSize, Backing backing, ShadowStorageLimit shadowStorage,
+                        Path shadowStorageDir, int maxShadowCopies) {
+        this(name, size, chunkSize, backing, shadowStorage, shadowStorageDir, maxShadowCopies,
+                VolumeLayout.COPY_ON_WRITE);
+    }
+
     /** A volume on a new sparse file with the defaults: 64 KiB chunks, unbounded shadow storage. */
     public static VolumeConfig sparse(String name, long size) {
         return new VolumeConfig(name, size, DEFAULT_CHUNK_SIZE, Backing.sparse(), ShadowStorageLimit.unbounded(),
@@ -57,23 +66,30 @@ public record VolumeConfig(String name, long size, int chunkSize, Backing backin
     }
 
     public VolumeConfig withSize(long newSize) {
-        return new VolumeConfig(name, newSize, chunkSize, backing, shadowStorage, shadowStorageDir, maxShadowCopies);
+        return new VolumeConfig(name, newSize, chunkSize, backing, shadowStorage, shadowStorageDir, maxShadowCopies,
+                layout);
     }
 
     public VolumeConfig withChunkSize(int newChunkSize) {
-        return new VolumeConfig(name, size, newChunkSize, backing, shadowStorage, shadowStorageDir, maxShadowCopies);
+        return new VolumeConfig(name, size, newChunkSize, backing, shadowStorage, shadowStorageDir, maxShadowCopies,
+                layout);
     }
 
     public VolumeConfig withShadowStorage(ShadowStorageLimit limit) {
-        return new VolumeConfig(name, size, chunkSize, backing, limit, shadowStorageDir, maxShadowCopies);
+        return new VolumeConfig(name, size, chunkSize, backing, limit, shadowStorageDir, maxShadowCopies, layout);
     }
 
     public VolumeConfig withShadowStorageDir(Path dir) {
-        return new VolumeConfig(name, size, chunkSize, backing, shadowStorage, dir, maxShadowCopies);
+        return new VolumeConfig(name, size, chunkSize, backing, shadowStorage, dir, maxShadowCopies, layout);
     }
 
     public VolumeConfig withMaxShadowCopies(int max) {
-        return new VolumeConfig(name, size, chunkSize, backing, shadowStorage, shadowStorageDir, max);
+        return new VolumeConfig(name, size, chunkSize, backing, shadowStorage, shadowStorageDir, max, layout);
+    }
+
+    public VolumeConfig withLayout(VolumeLayout newLayout) {
+        return new VolumeConfig(name, size, chunkSize, backing, shadowStorage, shadowStorageDir, maxShadowCopies,
+                newLayout);
     }
 
     /** Throws unless {@code name} is a valid volume name. */

@@ -25,6 +25,7 @@ import java.util.zip.CRC32C;
  * shadowStorageMax=unbounded | &lt;bytes&gt; | &lt;percent&gt;%
  * shadowStorageDir=&lt;absolute path&gt; (empty: the volume's directory)
  * maxShadowCopies=&lt;n&gt;
+ * layout=cow | row | mirror (absent in descriptors written before layouts existed: cow)
  * created=&lt;ISO-8601 instant&gt;
  * </pre>
  */
@@ -45,6 +46,7 @@ record VolumeDescriptor(UUID id, VolumeConfig config, Instant created) {
                 : Long.toString(l.bytes()));
         m.put("shadowStorageDir", config.shadowStorageDir() == null ? "" : config.shadowStorageDir().toString());
         m.put("maxShadowCopies", Integer.toString(config.maxShadowCopies()));
+        m.put("layout", config.layout().shortName());
         m.put("created", created.toString());
         StringBuilder sb = new StringBuilder();
         m.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
@@ -85,7 +87,8 @@ record VolumeDescriptor(UUID id, VolumeConfig config, Instant created) {
                     Integer.parseInt(require(m, "chunkSize", file)),
                     backing.equals("sparse") ? Backing.sparse() : Backing.existing(Path.of(backing)),
                     ShadowStorageLimit.parse(require(m, "shadowStorageMax", file)),
-                    dir.isEmpty() ? null : Path.of(dir), Integer.parseInt(require(m, "maxShadowCopies", file)));
+                    dir.isEmpty() ? null : Path.of(dir), Integer.parseInt(require(m, "maxShadowCopies", file)),
+                    VolumeLayout.parse(m.getOrDefault("layout", "cow")));
             return new VolumeDescriptor(UUID.fromString(require(m, "uuid", file)), config,
                     Instant.parse(require(m, "created", file)));
         } catch (IllegalArgumentException | java.time.format.DateTimeParseException e) {

@@ -83,6 +83,9 @@ public interface VolumeEngine extends AutoCloseable {
     /** Changes are known for every copy with a sequence at or above this. */
     int trackingSince();
 
+    /** Writes the metadata state now, so that the journal before it is discarded (tests, admin tools). */
+    void checkpoint() throws IOException;
+
     /** Closes cleanly (a checkpoint makes the next open fast). */
     @Override
     void close() throws IOException;

@@ -4,8 +4,9 @@ import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.provider.cow.CowFiles;
+import dev.shadowcopy.provider.store.EngineFiles;
 import dev.shadowcopy.provider.cow.CowRecovery;
+import dev.shadowcopy.provider.row.RowRecovery;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -135,15 +136,25 @@ public final class VolumeManager implements AutoCloseable {
                         + originPath + " has " + available + " bytes, the volume needs " + c.size());
             }
             storage.createDirectories(dir.resolve(META_DIR));
-            CowFiles files = new CowFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), origin, c.size(),
+            EngineFiles files = new EngineFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), origin, c.size(),
                     c.chunkSize(), diffPath(c, d.id()));
-            var options = new CowRecovery.Options(c.shadowStorage().resolve(c.size()), c.maxShadowCopies(),
-                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes());
-            return new ManagedVolume(d.id(), c, CowRecovery.open(files, options, events));
+            return new ManagedVolume(d.id(), c, openEngine(c, files));
         } catch (IOException | RuntimeException e) {
             origin.close();
             throw e;
         }
+    }
+
+    private VolumeEngine openEngine(VolumeConfig c, EngineFiles files) throws IOException {
+        long max = c.shadowStorage().resolve(c.size());
+        return switch (c.layout()) {
+            case COPY_ON_WRITE -> CowRecovery.open(files, new CowRecovery.Options(max, c.maxShadowCopies(),
+                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes()), events);
+            case REDIRECT_ON_WRITE -> RowRecovery.open(files, new RowRecovery.Options(max, c.maxShadowCopies(),
+                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes()), events);
+            case SPLIT_MIRROR -> throw new VolumeException(VolumeException.Code.INVALID_ARGUMENT, "volume " + c.name()
+                    + ": the split-mirror layout is not available in this build");
+        };
     }
 
     private Path diffPath(VolumeConfig c, UUID id) {

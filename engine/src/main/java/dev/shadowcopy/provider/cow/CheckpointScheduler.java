@@ -1,5 +1,7 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.CheckpointFile;
+import dev.shadowcopy.provider.store.EngineFiles;
 import dev.shadowcopy.provider.store.ShadowRegistry;
 import dev.shadowcopy.provider.store.Maintenance;
 import dev.shadowcopy.provider.store.Journal;
@@ -72,7 +74,7 @@ final class CheckpointScheduler {
             if (shutdown && !clean) {
                 return; // a background run that lost the race with close
             }
-            CowFiles f = engine.files;
+            EngineFiles f = engine.files;
             Journal<JournalRecord> old;
             Checkpoint.State state;
             engine.metaGate.lockExclusive();
@@ -81,9 +83,9 @@ final class CheckpointScheduler {
                 Journal<JournalRecord> fresh = Journal.create(f.storage(), f.metaDir(), f.volumeId(),
                         old.generation() + 1, CowRecords.CODEC);
                 engine.journal = fresh;
-                List<Checkpoint.Shadow> shadows = new ArrayList<>();
+                List<CheckpointFile.Shadow> shadows = new ArrayList<>();
                 for (ShadowRegistry.Shadow s : engine.registry.inPhases(ShadowRegistry.Phase.COMMITTED)) {
-                    shadows.add(new Checkpoint.Shadow(s.id, s.epoch, s.createdMillis, s.persistent));
+                    shadows.add(new CheckpointFile.Shadow(s.id, s.epoch, s.createdMillis, s.persistent));
                 }
                 state = new Checkpoint.State(fresh.generation(), engine.epoch, engine.trackingSince, clean, -1,
                         shadows, engine.epochs.copy(), engine.index.copy(engine.chunkCount()),

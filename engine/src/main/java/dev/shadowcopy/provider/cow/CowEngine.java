@@ -1,5 +1,7 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.provider.store.ChunkEpochs;
 import dev.shadowcopy.provider.store.SlotStore;
 import dev.shadowcopy.provider.store.ShadowRegistry;
@@ -36,7 +38,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * Time is cut into epochs; taking a shadow copy closes the current epoch ({@code s}) and opens {@code s+1}.
  * {@link ChunkEpochs} records for each chunk the epoch its live content was written in ({@code w}). A copy of
  * epoch {@code s} sees the live chunk if {@code w <= s}, otherwise the preserved version whose record range
- * contains {@code s} ({@link PreservationIndex}).
+ * contains {@code s} ({@link VersionIndex}).
  *
  * <h2>Write path</h2>
  * Rewrite (every chunk of the request already has {@code w == current epoch}): one pwrite to the backing
@@ -72,7 +74,7 @@ public final class CowEngine implements VolumeEngine {
     private static final int STRIPES = 4096;
 
     final String volume;
-    final CowFiles files;
+    final EngineFiles files;
     private final StorageFile origin;
     private final GroupSync originSync;
     private final long size;
@@ -80,7 +82,7 @@ public final class CowEngine implements VolumeEngine {
     private final int shift;
     private final long chunks;
     final ChunkEpochs epochs;
-    final PreservationIndex index;
+    final VersionIndex index;
     final SlotStore diff;
     final ShadowRegistry registry;
     private final VolumeEvents events;
@@ -104,7 +106,7 @@ public final class CowEngine implements VolumeEngine {
     volatile UUID revertInProgress;
     private volatile boolean closed;
 
-    CowEngine(CowFiles files, CowRecovery.Recovered state, VolumeEvents events, int maxShadowCopies,
+    CowEngine(EngineFiles files, CowRecovery.Recovered state, VolumeEvents events, int maxShadowCopies,
               long checkpointBytes, boolean inlineCheckpoints) {
         this.volume = files.volumeName();
         this.files = files;
@@ -314,7 +316,7 @@ public final class CowEngine implements VolumeEngine {
     private static final int NOT_NEEDED = Integer.MIN_VALUE;
 
     /**
-     * Copies chunk {@code c}'s current content to shadow storage. Returns its slot, {@link PreservationIndex#ZERO}
+     * Copies chunk {@code c}'s current content to shadow storage. Returns its slot, {@link VersionIndex#ZERO}
      * when the content is zeros, or {@link #NOT_NEEDED} when making room deleted every copy that needed it.
      */
     private int preserve(long c, int w, int e) throws IOException {
@@ -322,14 +324,14 @@ public final class CowEngine implements VolumeEngine {
         int len = (int) Math.min(chunkSize, size - start);
         long data = origin.nextData(start);
         if (data < 0 || data >= start + len) {
-            return PreservationIndex.ZERO; // a hole: nothing to copy
+            return VersionIndex.ZERO; // a hole: nothing to copy
         }
         MemorySegment buf = buffers.take();
         try {
             MemorySegment content = buf.asSlice(0, len);
             origin.read(start, content);
             if (Extents.isZero(content)) {
-                return PreservationIndex.ZERO;
+                return VersionIndex.ZERO;
             }
             while (true) {
                 int slot = diff.allocate();
@@ -804,9 +806,9 @@ public final class CowEngine implements VolumeEngine {
         return trackingSince;
     }
 
-    /** Writes a checkpoint now (tests and close). */
-    void checkpoint(boolean clean) throws IOException {
-        checkpoints.runNow(clean);
+    @Override
+    public void checkpoint() throws IOException {
+        checkpoints.runNow(false);
     }
 
     private void checkOpen() throws VolumeException {
@@ -824,7 +826,7 @@ public final class CowEngine implements VolumeEngine {
         try {
             checkpoints.shutdown();
             originSync.sync();
-            checkpoint(true);
+            checkpoints.runNow(true);
         } finally {
             try {
                 journal.close();

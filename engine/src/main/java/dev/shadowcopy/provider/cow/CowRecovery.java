@@ -1,5 +1,8 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.CheckpointFile;
+import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.provider.store.ChunkEpochs;
 import dev.shadowcopy.provider.store.SlotStore;
 import dev.shadowcopy.provider.store.ShadowRegistry;
@@ -39,7 +42,7 @@ public final class CowRecovery {
     private CowRecovery() {}
 
     /** What the engine starts from. */
-    record Recovered(ChunkEpochs epochs, PreservationIndex index, SlotStore diff, ShadowRegistry registry,
+    record Recovered(ChunkEpochs epochs, VersionIndex index, SlotStore diff, ShadowRegistry registry,
                      Journal<JournalRecord> journal, int epoch, int trackingSince) {}
 
     /**
@@ -60,7 +63,7 @@ public final class CowRecovery {
      * Opens (or, when the metadata directory holds nothing yet, initialises) the engine of a volume.
      * The caller keeps ownership of nothing: on success the engine owns {@code files.origin()}.
      */
-    public static CowEngine open(CowFiles files, Options options, VolumeEvents events) throws IOException {
+    public static CowEngine open(EngineFiles files, Options options, VolumeEvents events) throws IOException {
         long chunks = (files.size() + files.chunkSize() - 1) / files.chunkSize();
         Checkpoint.State cp = Checkpoint.read(files.storage(), files.metaDir(), files.volumeId(), chunks);
         Replay st = cp == null ? new Replay(chunks) : new Replay(cp);
@@ -117,7 +120,7 @@ public final class CowRecovery {
         }
 
         ShadowRegistry registry = new ShadowRegistry();
-        for (Checkpoint.Shadow s : st.shadows.values()) {
+        for (CheckpointFile.Shadow s : st.shadows.values()) {
             registry.add(s.id(), s.epoch(), s.createdMillis(), s.persistent(), Phase.COMMITTED);
         }
         // Preservations made for copies whose creation never became durable, or for deleted copies.
@@ -195,8 +198,8 @@ public final class CowRecovery {
     private static final class Replay {
         final long chunks;
         final ChunkEpochs epochs;
-        final PreservationIndex index;
-        final Map<UUID, Checkpoint.Shadow> shadows = new LinkedHashMap<>();
+        final VersionIndex index;
+        final Map<UUID, CheckpointFile.Shadow> shadows = new LinkedHashMap<>();
         long nextGeneration;
         int epoch;
         int trackingSince;
@@ -205,7 +208,7 @@ public final class CowRecovery {
         Replay(long chunks) {
             this.chunks = chunks;
             this.epochs = new ChunkEpochs(chunks);
-            this.index = new PreservationIndex(chunks);
+            this.index = new VersionIndex(chunks);
             this.nextGeneration = 1;
         }
 
@@ -213,7 +216,7 @@ public final class CowRecovery {
             this.chunks = cp.epochs().chunks();
             this.epochs = cp.epochs();
             this.index = cp.index();
-            for (Checkpoint.Shadow s : cp.shadows()) {
+            for (CheckpointFile.Shadow s : cp.shadows()) {
                 shadows.put(s.id(), s);
             }
             this.nextGeneration = cp.nextGeneration();
@@ -225,13 +228,13 @@ public final class CowRecovery {
         void apply(JournalRecord r) {
             switch (r) {
                 case JournalRecord.ShadowCreate c -> {
-                    shadows.put(c.id(), new Checkpoint.Shadow(c.id(), c.epoch(), c.createdMillis(), c.persistent()));
+                    shadows.put(c.id(), new CheckpointFile.Shadow(c.id(), c.epoch(), c.createdMillis(), c.persistent()));
                     epoch = Math.max(epoch, c.epoch() + 1);
                 }
                 case JournalRecord.ShadowDelete d -> shadows.remove(d.id());
                 case JournalRecord.Preserve p -> {
                     checkChunk(p.chunk(), 1);
-                    if (p.from() < 0 || p.from() > p.to() || p.slot() < PreservationIndex.ZERO) {
+                    if (p.from() < 0 || p.from() > p.to() || p.slot() < VersionIndex.ZERO) {
                         throw new IllegalStateException("impossible preservation record " + p);
                     }
                     index.insert(p.chunk(), p.from(), p.to(), p.slot());
@@ -247,7 +250,7 @@ public final class CowRecovery {
                 }
                 case JournalRecord.RevertBegin b -> revertPending = b.id();
                 case JournalRecord.RevertEnd e -> {
-                    Checkpoint.Shadow target = shadows.get(e.id());
+                    CheckpointFile.Shadow target = shadows.get(e.id());
                     if (target == null) {
                         throw new IllegalStateException("revert end names unknown shadow copy " + e.id());
                     }

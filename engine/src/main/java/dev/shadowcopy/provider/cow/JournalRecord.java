@@ -1,5 +1,6 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.VersionIndex;
 import java.util.UUID;
 
 /**
@@ -17,7 +18,7 @@ sealed interface JournalRecord {
 
     /**
      * Chunk {@code chunk}'s content written in epoch {@code from} was preserved in {@code slot}
-     * ({@link PreservationIndex#ZERO}: it was zeros) and serves copies of epochs {@code from..to}; the chunk's
+     * ({@link VersionIndex#ZERO}: it was zeros) and serves copies of epochs {@code from..to}; the chunk's
      * live content belongs to epoch {@code to + 1} from now on.
      */
     record Preserve(long chunk, int from, int to, int slot) implements JournalRecord {}

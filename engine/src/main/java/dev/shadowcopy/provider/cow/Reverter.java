@@ -1,5 +1,6 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.provider.store.ShadowRegistry;
 import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
 import dev.shadowcopy.volume.VolumeException;
@@ -30,7 +31,7 @@ final class Reverter {
                 long start = c << shift;
                 int len = (int) Math.min(eng.chunkSize(), eng.size() - start);
                 int slot = eng.index.find(c, target.epoch);
-                if (slot == PreservationIndex.ZERO) {
+                if (slot == VersionIndex.ZERO) {
                     eng.origin().punchHole(start, len);
                 } else if (slot >= 0) {
                     MemorySegment piece = buf.asSlice(0, len);

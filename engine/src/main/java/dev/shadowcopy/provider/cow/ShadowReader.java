@@ -1,5 +1,7 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.provider.store.ExtentCoalescer;
+import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.provider.store.Extents;
 import dev.shadowcopy.volume.BlockDevice;
 import dev.shadowcopy.volume.VolumeException;
@@ -48,7 +50,7 @@ final class ShadowReader {
     private static void readPreserved(CowEngine eng, int s, long c, long pos, MemorySegment piece)
             throws IOException {
         int slot = eng.index.find(c, s);
-        if (slot == PreservationIndex.ZERO) {
+        if (slot == VersionIndex.ZERO) {
             piece.fill((byte) 0);
         } else if (slot >= 0) {
             eng.diff.read(slot, pos - (c << eng.shift()), piece);
@@ -89,10 +91,10 @@ final class ShadowReader {
     static void mapAllocation(CowEngine eng, int s, long offset, long length, BlockDevice.ExtentVisitor visitor)
             throws IOException {
         int shift = eng.shift();
-        Coalescer out = new Coalescer(visitor);
+        ExtentCoalescer out = new ExtentCoalescer(visitor);
         long end = offset + length;
         long pos = offset;
-        while (pos < end && !out.stopped) {
+        while (pos < end && !out.stopped()) {
             long c = pos >>> shift;
             long chunkEnd = Math.min(end, (c + 1) << shift);
             if (eng.epochs.get(c) <= s) {
@@ -106,7 +108,7 @@ final class ShadowReader {
                 pos = runEnd;
             } else {
                 int slot = eng.index.find(c, s);
-                out.add(pos, chunkEnd - pos, slot == PreservationIndex.ZERO
+                out.add(pos, chunkEnd - pos, slot == VersionIndex.ZERO
                         ? BlockDevice.EXTENT_HOLE | BlockDevice.EXTENT_ZERO : 0);
                 pos = chunkEnd;
             }
@@ -118,10 +120,10 @@ final class ShadowReader {
     static void mapChanges(CowEngine eng, int since, int asOf, long offset, long length,
                            BlockDevice.ExtentVisitor visitor) throws IOException {
         int shift = eng.shift();
-        Coalescer out = new Coalescer(visitor);
+        ExtentCoalescer out = new ExtentCoalescer(visitor);
         long end = offset + length;
         long pos = offset;
-        while (pos < end && !out.stopped) {
+        while (pos < end && !out.stopped()) {
             long c = pos >>> shift;
             long chunkEnd = Math.min(end, (c + 1) << shift);
             int w = eng.epochs.get(c);
@@ -131,43 +133,5 @@ final class ShadowReader {
             pos = chunkEnd;
         }
         out.finish();
-    }
-
-    /** Merges adjacent extents with equal flags before passing them on. */
-    static final class Coalescer {
-        private final BlockDevice.ExtentVisitor visitor;
-        private long start = -1;
-        private long length;
-        private int flags;
-        boolean stopped;
-
-        Coalescer(BlockDevice.ExtentVisitor visitor) {
-            this.visitor = visitor;
-        }
-
-        boolean add(long offset, long len, int f) throws IOException {
-            if (stopped || len == 0) {
-                return !stopped;
-            }
-            if (start >= 0 && f == flags && start + length == offset) {
-                length += len;
-                return true;
-            }
-            if (start >= 0 && !visitor.extent(start, length, flags)) {
-                stopped = true;
-                return false;
-            }
-            start = offset;
-            length = len;
-            flags = f;
-            return true;
-        }
-
-        void finish() throws IOException {
-            if (!stopped && start >= 0) {
-                visitor.extent(start, length, flags);
-            }
-            start = -1;
-        }
     }
 }

@@ -320,6 +320,22 @@ public final class SlotStore implements AutoCloseable {
         }
     }
 
+    /** Writes part of a slot (an in-place rewrite of a redirected chunk). */
+    public void writeAt(int slot, long offsetInChunk, MemorySegment data) throws IOException {
+        file.write((long) slot * chunkSize + offsetInChunk, data);
+        lock.lock();
+        try {
+            prepared.set(slot);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Deallocates part of a slot (a trim of a redirected chunk that does not cover it). */
+    public void zeroAt(int slot, long offsetInChunk, long length) throws IOException {
+        file.zeroRange((long) slot * chunkSize + offsetInChunk, length);
+    }
+
     public void read(int slot, long offsetInChunk, MemorySegment dst) throws IOException {
         file.read((long) slot * chunkSize + offsetInChunk, dst);
     }

@@ -18,7 +18,7 @@ import java.util.Random;
  * the engine releases a copy on its own. Every line is flushed before the next step, so the parent knows
  * exactly which operations were acknowledged when the kill landed.
  *
- * <p>Arguments: state directory, seed, checkpoint threshold in bytes, operation log file.
+ * <p>Arguments: state directory, seed, checkpoint threshold in bytes, operation log file, volume layout.
  */
 public final class CrashChild {
     static final String VOLUME = "crash";
@@ -63,7 +63,8 @@ public final class CrashChild {
         ManagedVolume v = manager.find(VOLUME).orElse(null);
         if (v == null) {
             v = manager.create(VolumeConfig.sparse(VOLUME, SIZE).withChunkSize(CHUNK)
-                    .withShadowStorage(ShadowStorageLimit.ofBytes(3 << 20)));
+                    .withShadowStorage(ShadowStorageLimit.ofBytes(3 << 20))
+                    .withLayout(dev.shadowcopy.volume.VolumeLayout.parse(args[4])));
         }
         out.println("READY");
         while (true) {
@@ -73,8 +74,9 @@ public final class CrashChild {
                 long off = r.nextInt(SIZE - 1);
                 int len = 1 + r.nextInt((int) Math.min(256 << 10, SIZE - off));
                 int seed = r.nextInt();
-                out.println("B W " + off + " " + len + " " + seed);
-                v.write(off, Segments.of(Segments.random(len, seed)), r.nextInt(8) == 0);
+                boolean fua = r.nextInt(8) == 0;
+                out.println("B W " + off + " " + len + " " + seed + " " + (fua ? 1 : 0));
+                v.write(off, Segments.of(Segments.random(len, seed)), fua);
             } else if (dice < 65) {
                 long off = r.nextInt(SIZE - 1);
                 int len = 1 + r.nextInt((int) Math.min(512 << 10, SIZE - off));

@@ -24,8 +24,10 @@ import java.util.Random;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
+import dev.shadowcopy.volume.VolumeLayout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * kill -9 of a real process running the engine on a real file system, at random points, many times over the
@@ -37,16 +39,23 @@ import org.junit.jupiter.api.io.TempDir;
  * the kill lands on, including in the middle of a background checkpoint. Lost unsynced writes (power loss)
  * are the simulated-disk tests' job ({@link CowCrashPointTest}).
  *
- * <p>{@code -Dshadowcopy.crash.points=N} sets the number of kills (default 200).
+ * <p>{@code -Dshadowcopy.crash.points=N} sets the number of kills per layout (default 150).
  */
 class KillNineCrashTest {
     @TempDir
     Path dir;
 
     private final byte[] live = new byte[CrashChild.SIZE];
+    /**
+     * Redirect-on-write only: the live content at the last commit point (flush, FUA write, copy creation,
+     * revert) and the writes since: a killed process may lose those, as a power loss may.
+     */
+    private final byte[] committed = new byte[CrashChild.SIZE];
+    private final List<long[]> sinceCommit = new ArrayList<>(); // {offset, length, seed or 0 with zeros=1, zeros}
     private final LinkedHashMap<ShadowCopyId, byte[]> copies = new LinkedHashMap<>();
     private final Map<ShadowCopyId, Boolean> persistent = new LinkedHashMap<>();
     private final List<String> history = new ArrayList<>();
+    private VolumeLayout layout;
 
     private static void deleteTree(Path p) throws IOException {
         if (java.nio.file.Files.exists(p)) {
@@ -71,9 +80,11 @@ class KillNineCrashTest {
         }
     }
 
-    @Test
-    void everyCopyAndEveryAcknowledgedWriteSurvivesKillNineAtRandomPoints() throws Exception {
-        int points = Integer.getInteger("shadowcopy.crash.points", 200);
+    @ParameterizedTest
+    @EnumSource(value = VolumeLayout.class, names = {"COPY_ON_WRITE", "REDIRECT_ON_WRITE"})
+    void everyCopyAndEveryAcknowledgedWriteSurvivesKillNineAtRandomPoints(VolumeLayout layout) throws Exception {
+        this.layout = layout;
+        int points = Integer.getInteger("shadowcopy.crash.points", 150);
         Random random = new Random(Long.getLong("shadowcopy.crash.seed", System.nanoTime()));
         long seed0 = random.nextLong();
         System.out.println("KillNineCrashTest: " + points + " kills, seed " + seed0
@@ -102,7 +113,8 @@ class KillNineCrashTest {
         java.nio.file.Files.deleteIfExists(opLog);
         Process child = new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
                 "-Xmx256m", "-cp", System.getProperty("java.class.path"), CrashChild.class.getName(),
-                state.toString(), Long.toString(seed), Long.toString(checkpointBytes), opLog.toString())
+                state.toString(), Long.toString(seed), Long.toString(checkpointBytes), opLog.toString(),
+                layout.shortName())
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         BlockingQueue<String> lines = new LinkedBlockingQueue<>();
         Thread reader = new Thread(() -> {
@@ -179,10 +191,15 @@ class KillNineCrashTest {
             if (line.startsWith("B ")) {
                 inDoubt = line.substring(2).split(" ");
                 liveBefore = live.clone();
+                applying = inDoubt;
                 apply(inDoubt);
                 continue;
             }
             if (line.equals("OK")) {
+                if (applying != null && commitsOnSuccess(applying)) {
+                    commitPoint(); // the operation that committed did complete
+                }
+                applying = null;
                 inDoubt = null;
                 liveBefore = null;
                 continue;
@@ -195,6 +212,7 @@ class KillNineCrashTest {
             byte[] recovered = read(v, null);
             checkLive(recovered, inDoubt, liveBefore);
             System.arraycopy(recovered, 0, live, 0, live.length);
+            commitPoint(); // reopening (and closing) made everything durable
         }
     }
 
@@ -203,9 +221,12 @@ class KillNineCrashTest {
             case "W" -> {
                 byte[] data = Segments.random(Integer.parseInt(op[2]), Integer.parseInt(op[3]));
                 System.arraycopy(data, 0, live, Integer.parseInt(op[1]), data.length);
+                sinceCommit.add(new long[] {Long.parseLong(op[1]), Long.parseLong(op[2]), Long.parseLong(op[3]), 0});
             }
-            case "T" -> Arrays.fill(live, Integer.parseInt(op[1]), Integer.parseInt(op[1]) + Integer.parseInt(op[2]),
-                    (byte) 0);
+            case "T" -> {
+                Arrays.fill(live, Integer.parseInt(op[1]), Integer.parseInt(op[1]) + Integer.parseInt(op[2]), (byte) 0);
+                sinceCommit.add(new long[] {Long.parseLong(op[1]), Long.parseLong(op[2]), 0, 1});
+            }
             case "F" -> { }
             case "C" -> {
                 ShadowCopyId id = ShadowCopyId.parse(op[1]);
@@ -230,6 +251,45 @@ class KillNineCrashTest {
                 }
             }
             default -> fail("unknown op " + op[0]);
+        }
+    }
+
+    /** The operation being applied; it moves the commit point only once it is acknowledged. */
+    private String[] applying;
+
+    private static boolean commitsOnSuccess(String[] op) {
+        return switch (op[0]) {
+            case "F", "C", "R" -> true;
+            case "W" -> op.length > 4 && op[4].equals("1");
+            default -> false;
+        };
+    }
+
+    private void commitPoint() {
+        System.arraycopy(live, 0, committed, 0, live.length);
+        sinceCommit.clear();
+    }
+
+    /** Redirect-on-write: every byte is its committed value or one written since the last commit point. */
+    private void checkAgainstCommitPoint(byte[] recovered) {
+        for (int i = 0; i < recovered.length; i++) {
+            if (recovered[i] == committed[i] || recovered[i] == live[i]) {
+                continue;
+            }
+            boolean ok = false;
+            for (long[] w : sinceCommit) {
+                if (i >= w[0] && i < w[0] + w[1]) {
+                    byte v = w[3] == 1 ? 0 : Segments.random((int) w[1], (int) w[2])[(int) (i - w[0])];
+                    if (v == recovered[i]) {
+                        ok = true;
+                        break;
+                    }
+                }
+            }
+            if (!ok) {
+                fail("live byte " + i + " is " + recovered[i] + ": not its value at the last commit point ("
+                        + committed[i] + ") nor any value written since");
+            }
         }
     }
 
@@ -302,6 +362,13 @@ class KillNineCrashTest {
     }
 
     private void checkLive(byte[] recovered, String[] inDoubt, byte[] before) {
+        if (layout == VolumeLayout.REDIRECT_ON_WRITE) {
+            if (inDoubt != null && inDoubt[0].equals("R") && Arrays.equals(live, recovered)) {
+                return; // the revert completed
+            }
+            checkAgainstCommitPoint(recovered);
+            return;
+        }
         if (inDoubt == null || inDoubt[0].equals("F") || inDoubt[0].equals("C") || inDoubt[0].equals("D")) {
             assertArrayEquals(live, recovered, "live volume after kill (every acknowledged write is kept)");
             return;

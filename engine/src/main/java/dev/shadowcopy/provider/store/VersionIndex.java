@@ -1,14 +1,15 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import java.util.Arrays;
 import java.util.concurrent.locks.StampedLock;
 
 /**
- * Where the preserved (old) versions of chunks are: for each chunk, a chain of records
- * {@code (from, to, slot)} meaning "the content this chunk had from epoch {@code from} through the end of
- * epoch {@code to} is in shadow-storage slot {@code slot}" ({@link #ZERO} when that content was all zeros
- * or a hole and nothing was stored). A shadow copy taken at the end of epoch {@code s} reads a chunk from the
- * record with {@code from <= s <= to}, or from the live volume when the chunk has not been written since.
+ * Where the old versions of chunks are: for each chunk, a chain of records {@code (from, to, slot)} meaning
+ * "the content this chunk had from epoch {@code from} through the end of epoch {@code to} is in
+ * shadow-storage slot {@code slot}" ({@link #ZERO} when that content was all zeros or a hole and nothing was
+ * stored; {@link #BASE} when it is still in the volume's base file — redirect-on-write). A shadow copy taken
+ * at the end of epoch {@code s} reads a chunk from the record with {@code from <= s <= to}, or from the live
+ * version when the chunk has not been written since.
  *
  * <p>Invariants: the records of one chunk have disjoint ranges and are chained newest first; a slot belongs
  * to at most one record. Storage is primitive arrays (no object per record) so that a million records cost
@@ -17,9 +18,11 @@ import java.util.concurrent.locks.StampedLock;
  * <p>Thread-safety: mutations take the write lock; {@link #find} runs under an optimistic read and retries
  * under the read lock if a mutation raced it.
  */
-final class PreservationIndex {
-    static final int ZERO = -1;
-    static final int NOT_FOUND = -2;
+public final class VersionIndex {
+    public static final int ZERO = -1;
+    public static final int NOT_FOUND = -2;
+    /** The version is in the base file at the chunk's own offset (redirect-on-write). */
+    public static final int BASE = -3;
     private static final int NONE = -1;
 
     private final StampedLock lock = new StampedLock();
@@ -34,7 +37,7 @@ final class PreservationIndex {
     private int freeList = NONE;
     private int live;
 
-    PreservationIndex(long chunks) {
+    public VersionIndex(long chunks) {
         this.head = new PagedInts();
         if (chunks < 0) {
             throw new IllegalArgumentException("chunks " + chunks);
@@ -42,7 +45,7 @@ final class PreservationIndex {
     }
 
     /** Number of records. */
-    int size() {
+    public int size() {
         long stamp = lock.readLock();
         try {
             return live;
@@ -57,7 +60,7 @@ final class PreservationIndex {
      *
      * @return the record id
      */
-    int insert(long chunkIndex, int fromEpoch, int toEpoch, int slotOfRecord) {
+    public int insert(long chunkIndex, int fromEpoch, int toEpoch, int slotOfRecord) {
         if (fromEpoch > toEpoch) {
             throw new IllegalArgumentException("record range " + fromEpoch + ".." + toEpoch);
         }
@@ -108,7 +111,7 @@ final class PreservationIndex {
      * The slot holding chunk {@code chunkIndex} as of the end of epoch {@code epoch}: a slot number, {@link #ZERO},
      * or {@link #NOT_FOUND}.
      */
-    int find(long chunkIndex, int epoch) {
+    public int find(long chunkIndex, int epoch) {
         long stamp = lock.tryOptimisticRead();
         if (stamp != 0) {
             int result = findUnlocked(chunkIndex, epoch, true);
@@ -125,7 +128,7 @@ final class PreservationIndex {
     }
 
     /** The epoch in which the content a copy at {@code epoch} sees was written, or -1 if no record holds it. */
-    int versionEpoch(long chunkIndex, int epoch) {
+    public int versionEpoch(long chunkIndex, int epoch) {
         long stamp = lock.readLock();
         try {
             int cur = head.get(chunkIndex) - 1;
@@ -159,8 +162,73 @@ final class PreservationIndex {
         return NOT_FOUND;
     }
 
+    /**
+     * The {@code from} of chunk {@code chunkIndex}'s record at {@code location} for which {@code wanted} holds, or
+     * -1 (redirect-on-write after a revert: the live version shares its location with a copy's version).
+     */
+    public int findAt(long chunkIndex, int location, RecordPredicate wanted) {
+        long stamp = lock.readLock();
+        try {
+            for (int cur = head.get(chunkIndex) - 1; cur != NONE; cur = next[cur]) {
+                if (slot[cur] == location && wanted.test(chunkIndex, from[cur], to[cur], slot[cur])) {
+                    return from[cur];
+                }
+            }
+            return -1;
+        } finally {
+            lock.unlockRead(stamp);
+        }
+    }
+
+    /**
+     * Widens chunk {@code chunkIndex}'s record that starts at {@code fromEpoch} at {@code location} so that it ends
+     * at {@code newTo} (never narrows). Returns false if there is no such record.
+     */
+    public boolean extend(long chunkIndex, int fromEpoch, int location, int newTo) {
+        long stamp = lock.writeLock();
+        try {
+            for (int cur = head.get(chunkIndex) - 1; cur != NONE; cur = next[cur]) {
+                if (from[cur] == fromEpoch && slot[cur] == location) {
+                    to[cur] = Math.max(to[cur], newTo);
+                    return true;
+                }
+            }
+            return false;
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** Drops the record that owns {@code slotNumber}, if any (replay: a later claim of the slot wins). */
+    public void releaseSlot(int slotNumber) {
+        long stamp = lock.writeLock();
+        try {
+            int owner = slotOwner.get(slotNumber) - 1;
+            if (owner != NONE) {
+                removeLocked(owner);
+            }
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** True if a record of {@code chunkIndex} is at {@code location} (e.g. {@link #BASE}). */
+    public boolean references(long chunkIndex, int location) {
+        long stamp = lock.readLock();
+        try {
+            for (int cur = head.get(chunkIndex) - 1; cur != NONE; cur = next[cur]) {
+                if (slot[cur] == location) {
+                    return true;
+                }
+            }
+            return false;
+        } finally {
+            lock.unlockRead(stamp);
+        }
+    }
+
     /** Removes a record (by id) and returns its slot. */
-    int remove(int id) {
+    public int remove(int id) {
         long stamp = lock.writeLock();
         try {
             return removeLocked(id);
@@ -200,7 +268,7 @@ final class PreservationIndex {
     }
 
     /** Visits every record; the visitor may not mutate the index. */
-    void forEach(RecordVisitor visitor) {
+    public void forEach(RecordVisitor visitor) {
         long stamp = lock.readLock();
         try {
             forEachLocked(visitor);
@@ -218,7 +286,7 @@ final class PreservationIndex {
     }
 
     /** Removes every record the predicate selects; returns their slots (ZERO records are not listed). */
-    int[] removeIf(RecordPredicate predicate) {
+    public int[] removeIf(RecordPredicate predicate) {
         long stamp = lock.writeLock();
         try {
             int[] freed = new int[16];
@@ -241,8 +309,8 @@ final class PreservationIndex {
     }
 
     /** A deep copy for a checkpoint. */
-    PreservationIndex copy(long chunks) {
-        PreservationIndex copy = new PreservationIndex(chunks);
+    public VersionIndex copy(long chunks) {
+        VersionIndex copy = new VersionIndex(chunks);
         long stamp = lock.readLock();
         try {
             forEachLocked((id, c, f, t, s) -> copy.insert(c, f, t, s));
@@ -277,12 +345,12 @@ final class PreservationIndex {
     }
 
     @FunctionalInterface
-    interface RecordVisitor {
+    public interface RecordVisitor {
         void record(int id, long chunk, int from, int to, int slot);
     }
 
     @FunctionalInterface
-    interface RecordPredicate {
+    public interface RecordPredicate {
         boolean test(long chunk, int from, int to, int slot);
     }
 

@@ -1,17 +1,18 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider;
 
-import dev.shadowcopy.provider.cow.ModelRun.Checkpoint;
-import dev.shadowcopy.provider.cow.ModelRun.Create;
-import dev.shadowcopy.provider.cow.ModelRun.Delete;
-import dev.shadowcopy.provider.cow.ModelRun.Fault;
-import dev.shadowcopy.provider.cow.ModelRun.Flush;
-import dev.shadowcopy.provider.cow.ModelRun.Op;
-import dev.shadowcopy.provider.cow.ModelRun.Reopen;
-import dev.shadowcopy.provider.cow.ModelRun.Revert;
-import dev.shadowcopy.provider.cow.ModelRun.Shape;
-import dev.shadowcopy.provider.cow.ModelRun.Trim;
-import dev.shadowcopy.provider.cow.ModelRun.Write;
-import dev.shadowcopy.provider.cow.ModelRun.Zero;
+import dev.shadowcopy.provider.ModelRun.Checkpoint;
+import dev.shadowcopy.provider.ModelRun.Create;
+import dev.shadowcopy.provider.ModelRun.Delete;
+import dev.shadowcopy.provider.ModelRun.Fault;
+import dev.shadowcopy.provider.ModelRun.Flush;
+import dev.shadowcopy.provider.ModelRun.Op;
+import dev.shadowcopy.provider.ModelRun.Reopen;
+import dev.shadowcopy.provider.ModelRun.Revert;
+import dev.shadowcopy.provider.ModelRun.Shape;
+import dev.shadowcopy.provider.ModelRun.Trim;
+import dev.shadowcopy.provider.ModelRun.Write;
+import dev.shadowcopy.provider.ModelRun.Zero;
+import dev.shadowcopy.volume.VolumeLayout;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,9 +24,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * For each operation that changes durable state, fail the N-th storage operation inside it for every N,
  * then simulate a power loss (unsynced sectors survive at random, several seeds) and check the model
- * (STYLE 17). This is the systematic counterpart of the random {@link CowEngineProperties}.
+ * (STYLE 17). This is the systematic counterpart of the random {@link EngineProperties}.
  */
-class CowCrashPointTest {
+class EngineCrashPointTest {
     private static final int SEEDS = 3;
 
     static Stream<Arguments> scenarios() {
@@ -58,10 +59,19 @@ class CowCrashPointTest {
                         new Write(0.6, 1.0, 9)));
     }
 
+    static Stream<Arguments> scenariosPerLayout() {
+        return scenarios().flatMap(a -> Stream.of(VolumeLayout.COPY_ON_WRITE, VolumeLayout.REDIRECT_ON_WRITE)
+                .map(layout -> {
+                    Object[] x = a.get();
+                    return Arguments.of(layout.shortName() + ": " + x[0], x[1], x[2], x[3], layout);
+                }));
+    }
+
     @ParameterizedTest(name = "{0}")
-    @MethodSource("scenarios")
-    void everyFaultPointRecoversToTheModel(String name, Shape shape, List<Op> prefix, Op victim) throws IOException {
-        ModelRun.Run probe = new ModelRun.Run(shape, 1);
+    @MethodSource("scenariosPerLayout")
+    void everyFaultPointRecoversToTheModel(String name, Shape shape, List<Op> prefix, Op victim, VolumeLayout layout)
+            throws IOException {
+        ModelRun.Run probe = new ModelRun.Run(shape, layout, 1);
         probe.executeWithoutFinalCrash(prefix);
         long before = probe.disk.operations();
         probe.apply(victim);
@@ -72,7 +82,7 @@ class CowCrashPointTest {
                 script.add(new Fault(n));
                 script.add(victim);
                 try {
-                    new ModelRun.Run(shape, 1000L * n + seed).execute(script);
+                    new ModelRun.Run(shape, layout, 1000L * n + seed).execute(script);
                 } catch (AssertionError | IOException | RuntimeException e) {
                     throw new AssertionError(name + ": fault at storage operation " + n + " of " + points
                             + ", crash seed " + seed + ": " + e.getMessage(), e);

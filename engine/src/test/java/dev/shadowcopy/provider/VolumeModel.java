@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -36,6 +36,8 @@ final class VolumeModel {
     final List<Object[]> pending = new ArrayList<>();
     /** Copies by id, oldest first. */
     final LinkedHashMap<ShadowCopyId, Copy> copies = new LinkedHashMap<>();
+    /** Every copy ever created with a known sequence, deleted or not: incrementals ask "changed since" those too. */
+    final java.util.List<Copy> history = new java.util.ArrayList<>();
 
     static final class Copy {
         final byte[] content;
@@ -102,6 +104,15 @@ final class VolumeModel {
 
     /** Checks the volume's copies against the model and reconciles in-doubt ones. */
     void checkCopies(ManagedVolume v, Set<ShadowCopyId> releasedByEngine) throws IOException {
+        checkCopies(v, releasedByEngine, false);
+    }
+
+    /**
+     * As above; with {@code oldestMayBeReleased} (a write was cut short while it may have been releasing copies
+     * to make room, before it could report them), any number of the oldest copies may be gone.
+     */
+    void checkCopies(ManagedVolume v, Set<ShadowCopyId> releasedByEngine, boolean oldestMayBeReleased)
+            throws IOException {
         Map<ShadowCopyId, ShadowCopyInfo> actual = new LinkedHashMap<>();
         for (ShadowCopyInfo info : v.shadowCopies()) {
             actual.put(info.id(), info);
@@ -111,14 +122,19 @@ final class VolumeModel {
             assertTrue(!actual.containsKey(gone), "copy " + gone + " was reported released but is listed");
         }
         releasedByEngine.clear();
+        boolean prefix = oldestMayBeReleased;
         for (var it = copies.entrySet().iterator(); it.hasNext(); ) {
             var e = it.next();
             if (!actual.containsKey(e.getKey())) {
-                assertTrue(e.getValue().inDoubt, "shadow copy " + e.getKey() + " (sequence " + e.getValue().sequence
-                        + ") vanished though its creation returned and nothing deleted it");
+                assertTrue(e.getValue().inDoubt || prefix, "shadow copy " + e.getKey() + " (sequence "
+                        + e.getValue().sequence + ") vanished though its creation returned and nothing deleted it");
                 it.remove();
             } else {
+                if (e.getValue().inDoubt && e.getValue().sequence < 0) {
+                    history.add(new Copy(e.getValue().content, true, actual.get(e.getKey()).sequence(), false));
+                }
                 e.getValue().inDoubt = false;
+                prefix = false; // released copies are always the oldest ones
             }
         }
         for (ShadowCopyId id : actual.keySet()) {
@@ -130,6 +146,36 @@ final class VolumeModel {
         }
         List<ShadowCopyId> order = new ArrayList<>(actual.keySet());
         assertEquals(order, new ArrayList<>(copies.keySet()), "copies oldest first");
+    }
+
+    /**
+     * Change tracking must never miss a change: every chunk where the live volume differs from a copy is
+     * reported as changed since that copy's sequence (reporting more is allowed).
+     */
+    void checkChangeTracking(ManagedVolume v, int chunkSize) throws IOException {
+        for (Copy past : history) {
+            int seq = past.sequence;
+            if (seq < v.trackingSince()) {
+                continue; // tracking cannot vouch for it, and says so
+            }
+            boolean[] changed = new boolean[(size + chunkSize - 1) / chunkSize];
+            v.mapChangesSince(seq, 0, size, (off, len, flags) -> {
+                if ((flags & 1) != 0) {
+                    for (long c = off / chunkSize; c < (off + len + chunkSize - 1) / chunkSize; c++) {
+                        changed[(int) c] = true;
+                    }
+                }
+                return true;
+            });
+            for (int c = 0; c < changed.length; c++) {
+                int from = c * chunkSize;
+                int to = Math.min(size, from + chunkSize);
+                if (!changed[c] && !java.util.Arrays.equals(live, from, to, past.content, from, to)) {
+                    fail("change tracking misses chunk " + c + ": it differs from the shadow copy with sequence "
+                            + seq + " but is reported unchanged since it");
+                }
+            }
+        }
     }
 
     static byte[] readCopy(ManagedVolume v, ShadowCopyId id, long offset, int length) throws IOException {

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,6 +10,7 @@ import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.testing.SimulatedStorage;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
+import dev.shadowcopy.volume.VolumeLayout;
 import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.nio.file.Path;
@@ -21,7 +22,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Shadow copies taken while another thread keeps writing: each copy must equal the volume after exactly k of
@@ -35,13 +35,19 @@ class ConcurrentWritesTest {
 
     record Taken(ShadowCopyId id, int lo, int hi) {}
 
-    @ParameterizedTest
-    @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8})
-    void copiesTakenDuringWritesAreExactPrefixesAndSurviveACrash(long seed) throws Exception {
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> cases() {
+        return java.util.stream.Stream.of(VolumeLayout.COPY_ON_WRITE, VolumeLayout.REDIRECT_ON_WRITE)
+                .flatMap(l -> java.util.stream.LongStream.rangeClosed(1, 6).mapToObj(
+                        s -> org.junit.jupiter.params.provider.Arguments.of(l, s)));
+    }
+
+    @ParameterizedTest(name = "{0} seed {1}")
+    @org.junit.jupiter.params.provider.MethodSource("cases")
+    void copiesTakenDuringWritesAreExactPrefixesAndSurviveACrash(VolumeLayout layout, long seed) throws Exception {
         SimulatedStorage disk = new SimulatedStorage(seed);
         VolumeManager manager = VolumeManager.open(disk, Path.of("/state/volumes"), VolumeEvents.NONE,
                 VolumeManager.Tuning.inline(1 << 16));
-        ManagedVolume v = manager.create(VolumeConfig.sparse("vol", SIZE).withChunkSize(CHUNK));
+        ManagedVolume v = manager.create(VolumeConfig.sparse("vol", SIZE).withChunkSize(CHUNK).withLayout(layout));
 
         List<long[]> writes = java.util.Collections.synchronizedList(new ArrayList<>()); // {offset, length, seed}
         AtomicInteger completed = new AtomicInteger();

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,6 +10,7 @@ import dev.shadowcopy.testing.SimulatedStorage;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
 import dev.shadowcopy.volume.VolumeConfig;
+import dev.shadowcopy.volume.VolumeLayout;
 import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
@@ -82,11 +83,15 @@ final class ModelRun {
         ManagedVolume volume;
 
         Run(Shape shape, long seed) throws IOException {
+            this(shape, VolumeLayout.COPY_ON_WRITE, seed);
+        }
+
+        Run(Shape shape, VolumeLayout layout, long seed) throws IOException {
             this.shape = shape;
             this.disk = new SimulatedStorage(seed);
             this.model = new VolumeModel(shape.size);
                         open();
-            VolumeConfig config = VolumeConfig.sparse("vol", shape.size).withChunkSize(shape.chunk);
+            VolumeConfig config = VolumeConfig.sparse("vol", shape.size).withChunkSize(shape.chunk).withLayout(layout);
             if (shape.limit != null) {
                 config = config.withShadowStorage(shape.limit);
             }
@@ -204,6 +209,7 @@ final class ModelRun {
                     model.copies.put(id, copy);
                     ShadowCopyInfo info = volume.createShadowCopy(id, c.persistent());
                     model.copies.put(id, new VolumeModel.Copy(copy.content, c.persistent(), info.sequence(), false));
+                    model.history.add(model.copies.get(id));
                     // creation flushes the volume: everything before it is durable
                     model.flush();
                     syncReleased();
@@ -260,9 +266,10 @@ final class ModelRun {
                     model.checkCopies(volume, released);
                     assertArrayEquals(model.live, VolumeModel.readLive(volume, 0, shape.size), "live after reopen");
                     model.flush();
+                    model.checkChangeTracking(volume, shape.chunk);
                 }
                 case Crash c -> crashAndRecover(null);
-                case Checkpoint c -> ((CowEngine) engineOf(volume)).checkpoint(false);
+                case Checkpoint c -> engineOf(volume).checkpoint();
                 case Fault f -> throw new AssertionError("handled by execute");
             }
         }
@@ -285,7 +292,10 @@ final class ModelRun {
             byte[] recovered = VolumeModel.readLive(volume, 0, shape.size);
             model.checkRecoveredLive(recovered, revertTarget);
             revertTarget = null;
-            model.checkCopies(volume, released);
+            boolean writeCut = interrupted instanceof Write || interrupted instanceof Trim || interrupted instanceof Zero
+                    || interrupted instanceof Stream;
+            model.checkCopies(volume, released, writeCut);
+            model.checkChangeTracking(volume, shape.chunk);
         }
     }
 

@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider.store;
 
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
@@ -7,7 +7,7 @@ import java.util.Objects;
 import java.util.UUID;
 
 /**
- * The files of one copy-on-write volume.
+ * The files of one software-provider volume (any layout).
  *
  * @param volumeName name for messages
  * @param volumeId   identity stamped into every metadata file, so that files of two volumes cannot be mixed
@@ -18,9 +18,9 @@ import java.util.UUID;
  * @param chunkSize  copy-on-write granularity
  * @param diffPath   the shadow storage file (created if missing)
  */
-public record CowFiles(String volumeName, UUID volumeId, Storage storage, Path metaDir, StorageFile origin, long size,
+public record EngineFiles(String volumeName, UUID volumeId, Storage storage, Path metaDir, StorageFile origin, long size,
                        int chunkSize, Path diffPath) {
-    public CowFiles {
+    public EngineFiles {
         Objects.requireNonNull(volumeName);
         Objects.requireNonNull(volumeId);
         Objects.requireNonNull(storage);

@@ -1,5 +1,6 @@
-package dev.shadowcopy.provider.cow;
+package dev.shadowcopy.provider;
 
+import dev.shadowcopy.volume.VolumeLayout;
 import java.io.IOException;
 import java.util.List;
 import net.jqwik.api.Arbitraries;
@@ -12,11 +13,11 @@ import net.jqwik.api.constraints.IntRange;
 
 /**
  * Random sequences of writes, trims, flushes, shadow copy creations, deletions, reverts, checkpoints, clean
- * reopens, simulated crashes and injected I/O faults, run against the real engine on {@link SimulatedStorage}
- * and checked against {@link VolumeModel}: every shadow copy reads back exactly, every flushed write survives.
+ * reopens, simulated crashes and injected I/O faults, run against each software provider's real engine on
+ * {@link SimulatedStorage} and checked against {@link VolumeModel}: every shadow copy reads back exactly, every flushed write survives.
  * A failure prints the operations and the seed; jqwik shrinks it.
  */
-class CowEngineProperties {
+class EngineProperties {
     @Provide
     Arbitrary<List<ModelRun.Op>> ops() {
         Arbitrary<Double> frac = Arbitraries.doubles().between(0, 1);
@@ -42,10 +43,19 @@ class CowEngineProperties {
     }
 
     @Property(tries = 300)
-    void everyShadowCopyStaysExactAndFlushedWritesSurvive(@ForAll("ops") List<ModelRun.Op> ops, @ForAll ModelRun.Shape shape,
-                                                           @ForAll @IntRange(min = 0, max = 1_000_000) int seed)
+    void copyOnWriteKeepsEveryCopyExactAndFlushedWrites(@ForAll("ops") List<ModelRun.Op> ops,
+                                                        @ForAll ModelRun.Shape shape,
+                                                        @ForAll @IntRange(min = 0, max = 1_000_000) int seed)
             throws IOException {
-        new ModelRun.Run(shape, seed).execute(ops);
+        new ModelRun.Run(shape, VolumeLayout.COPY_ON_WRITE, seed).execute(ops);
+    }
+
+    @Property(tries = 300)
+    void redirectOnWriteKeepsEveryCopyExactAndFlushedWrites(@ForAll("ops") List<ModelRun.Op> ops,
+                                                            @ForAll ModelRun.Shape shape,
+                                                            @ForAll @IntRange(min = 0, max = 1_000_000) int seed)
+            throws IOException {
+        new ModelRun.Run(shape, VolumeLayout.REDIRECT_ON_WRITE, seed).execute(ops);
     }
 
 }
