@@ -116,8 +116,23 @@ class FuzzProperties {
         } catch (IOException e) {
             // a broken frame ends the connection: fine
         }
-        assertFalse(c.timedOut, "the server neither answered nor closed within 10 s");
+        // A write header sent without its payload makes the server wait for the payload bytes, as any server
+        // must; the session then ends on the client's deadline, which is not a hang of the server.
+        boolean truncatedWrite = requests.stream().anyMatch(r -> r.getInt(0) == Nbd.REQUEST_MAGIC
+                && r.getShort(6) == Nbd.CMD_WRITE && r.limit() == 28 && r.getInt(24) > 0);
+        if (!truncatedWrite) {
+            assertFalse(c.timedOut, () -> "the server neither answered nor closed within 10 s: " + describe(requests));
+        }
         stillServes();
+    }
+
+    private static String describe(List<ByteBuffer> requests) {
+        StringBuilder b = new StringBuilder();
+        for (ByteBuffer r : requests) {
+            b.append(String.format("[magic %08x flags %d type %d offset %d length %d, %d bytes] ", r.getInt(0),
+                    r.getShort(4), r.getShort(6), r.getLong(16), r.getInt(24), r.limit()));
+        }
+        return b.toString();
     }
 
     private static void stillServes() throws IOException {

@@ -26,7 +26,7 @@ import javax.net.ssl.SSLContext;
  * through JSSE), negotiates each connection, then serves its requests.
  *
  * <p>Every connection runs on its own platform threads (the engine's I/O is native calls, which would pin a
- * virtual thread's carrier): a reader and a few workers. A connection that does not finish negotiating within
+ * virtual thread's carrier): a small team taking turns reading requests and serving them. A connection that does not finish negotiating within
  * {@code negotiationTimeout} is dropped. Closing the server stops accepting, answers new requests with
  * ESHUTDOWN, lets requests in flight finish, and closes every connection.
  */
@@ -38,12 +38,12 @@ public final class NbdServer implements AutoCloseable {
      * @param tcp                 address to listen on for TCP, or null (off: the default)
      * @param tls                 TLS mode on TCP
      * @param sslContext          server credentials when {@code tls} is not OFF
-     * @param workersPerConnection threads serving one connection's requests concurrently
-     * @param maxInFlight         requests one connection may have in progress
+     * @param threadsPerConnection threads serving one connection (and so the requests it may have in
+     *                            progress; further pipelined requests wait in the socket)
      * @param negotiationSeconds  time a client has to choose an export
      */
     public record Config(Path unixSocket, InetSocketAddress tcp, TlsMode tls, SSLContext sslContext,
-                         int workersPerConnection, int maxInFlight, int negotiationSeconds) {
+                         int threadsPerConnection, int negotiationSeconds) {
         public Config {
             Objects.requireNonNull(unixSocket, "unixSocket");
             Objects.requireNonNull(tls, "tls");
@@ -53,19 +53,18 @@ public final class NbdServer implements AutoCloseable {
             if (tls != TlsMode.OFF && tcp == null) {
                 throw new IllegalArgumentException("TLS applies to the TCP listener, which is off");
             }
-            if (workersPerConnection < 1 || maxInFlight < 1 || negotiationSeconds < 1) {
-                throw new IllegalArgumentException("workers, in-flight limit and negotiation time must be positive");
+            if (threadsPerConnection < 1 || negotiationSeconds < 1) {
+                throw new IllegalArgumentException("threads per connection and negotiation time must be positive");
             }
         }
 
         /** Unix socket only, with default limits. */
         public static Config unix(Path socket) {
-            return new Config(socket, null, TlsMode.OFF, null, 4, 64, 60);
+            return new Config(socket, null, TlsMode.OFF, null, 8, 60);
         }
 
         public Config withTcp(InetSocketAddress address, TlsMode mode, SSLContext context) {
-            return new Config(unixSocket, address, mode, context, workersPerConnection, maxInFlight,
-                    negotiationSeconds);
+            return new Config(unixSocket, address, mode, context, threadsPerConnection, negotiationSeconds);
         }
     }
 
@@ -176,7 +175,7 @@ public final class NbdServer implements AutoCloseable {
                     }
                     return;
                 }
-                transmission = new Transmission(outcome, buffers, config.workersPerConnection(), config.maxInFlight());
+                transmission = new Transmission(outcome, buffers, config.threadsPerConnection());
                 transmission.run();
             } catch (IOException | RuntimeException e) {
                 LOG.log(System.Logger.Level.DEBUG, "nbd {0}: negotiation ended: {1}", transport.peer(), e.toString());

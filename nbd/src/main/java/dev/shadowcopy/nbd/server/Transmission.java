@@ -12,20 +12,23 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The transmission phase of one connection. One reader thread reads request headers (and write payloads)
- * and hands each request to this connection's worker threads, so pipelined requests run concurrently and
- * replies go out as they complete — in any order, which the protocol allows (cookies match them up). At most
- * {@code maxInFlight} requests are in progress: beyond that the reader stops reading, which pushes back on the
- * client without buffering unbounded data. A slow or stalled client only stalls its own connection.
+ * The transmission phase of one connection, served by a small team of threads in the leader/follower
+ * pattern (as nbdkit's parallel thread model does): the thread holding {@code readLock} reads one request
+ * (header and write payload), lets go of the lock, and serves that request itself while the next thread reads
+ * the next one. So a lone request costs one wake-up (the kernel waking the reader) and no hand-off between
+ * threads, and pipelined requests run concurrently with replies going out as they complete — in any order,
+ * which the protocol allows (cookies match them up). At most {@code threads} requests are in progress; beyond
+ * that nobody reads, which pushes back on the client through the socket without buffering unbounded data. A
+ * slow or stalled client only stalls its own connection.
  *
- * <p>Reply writes are serialised on {@code writeLock}; each reply is written with one gathering write.
+ * <p>Reply writes are serialised on {@code writeLock}; each reply is written with one gathering write. The
+ * connection ends (and the socket is closed) only after every thread has finished the request it holds.
  */
 final class Transmission {
     private static final System.Logger LOG = System.getLogger(Transmission.class.getName());
@@ -40,29 +43,23 @@ final class Transmission {
     private final boolean structured;
     private final List<String> contexts;
     private final BufferPool buffers;
-    private final Semaphore inFlight;
-    private final int maxInFlight;
-    private final ThreadPoolExecutor workers;
+    private final int threads;
+    private final ReentrantLock readLock = new ReentrantLock();
+    private final ByteBuffer header = ByteBuffer.allocateDirect(Nbd.REQUEST_HEADER); // guarded by readLock
     private final Object writeLock = new Object();
     private final ThreadLocal<ByteBuffer> headers = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(64));
+    /** Set once the session is over (disconnect, EOF, protocol error): nobody reads again. */
+    private volatile boolean ended;
     private volatile boolean shuttingDown;
 
-    Transmission(Negotiation.Outcome outcome, BufferPool buffers, int workerCount, int maxInFlight) {
+    Transmission(Negotiation.Outcome outcome, BufferPool buffers, int threads) {
         this.transport = outcome.transport();
         this.export = outcome.export();
         this.device = export.device();
         this.structured = outcome.structured();
         this.contexts = outcome.metaContexts();
         this.buffers = buffers;
-        this.maxInFlight = maxInFlight;
-        this.inFlight = new Semaphore(maxInFlight);
-        this.workers = new ThreadPoolExecutor(workerCount, workerCount, 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(maxInFlight), r -> {
-                    Thread t = new Thread(r, "nbd-" + export.name() + "-worker");
-                    t.setDaemon(true);
-                    return t;
-                });
-        this.workers.allowCoreThreadTimeOut(true);
+        this.threads = threads;
     }
 
     /** Transmission flags advertised for an export: only what this server really does. */
@@ -81,20 +78,30 @@ final class Transmission {
         return f;
     }
 
-    /** Serves requests until the client disconnects; always releases the export and the socket. */
+    /**
+     * Serves requests until the client disconnects, on the calling thread and {@code threads - 1} more; always
+     * releases the export and the socket, after the requests in progress are answered (bounded wait).
+     */
     void run() {
+        List<Thread> team = new ArrayList<>();
+        for (int i = 1; i < threads; i++) {
+            Thread t = new Thread(this::serve, "nbd-" + export.name() + "-" + i);
+            t.setDaemon(true);
+            t.start();
+            team.add(t);
+        }
         try {
-            readLoop();
-        } catch (EOFException e) {
-            LOG.log(System.Logger.Level.DEBUG, "nbd {0}: client left without NBD_CMD_DISC", transport.peer());
-        } catch (ProtocolException e) {
-            LOG.log(System.Logger.Level.WARNING, "nbd {0} on {1}: dropping the connection: {2}", transport.peer(),
-                    export.name(), e.getMessage());
-        } catch (IOException e) {
-            LOG.log(System.Logger.Level.DEBUG, "nbd {0}: connection ended: {1}", transport.peer(), e.toString());
+            serve();
         } finally {
-            drain();
-            workers.shutdown();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            for (Thread t : team) {
+                try {
+                    t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
             export.close();
             try {
                 transport.close();
@@ -104,50 +111,82 @@ final class Transmission {
         }
     }
 
-    private void readLoop() throws IOException {
-        ByteBuffer header = ByteBuffer.allocateDirect(Nbd.REQUEST_HEADER);
-        while (true) {
-            header.clear();
-            transport.readFully(header);
-            header.flip();
-            Messages.Request r = Messages.request(header);
-            if (r.type() == Nbd.CMD_DISC) {
-                return; // soft disconnect: finish what is in flight, then close
-            }
+    /** One thread of the team: read a request (holding the read lock), serve it, repeat. */
+    private void serve() {
+        while (!ended) {
+            Messages.Request r;
             ByteBuffer payload = null;
-            if (r.type() == Nbd.CMD_WRITE) {
-                if (r.length() > Nbd.MAX_REQUEST) {
-                    if (r.length() > SKIPPABLE_WRITE) {
-                        throw new ProtocolException("write of " + r.length() + " bytes (expected: at most "
-                                + Nbd.MAX_REQUEST + ")");
-                    }
-                    skip(r.length());
-                    inFlight.acquireUninterruptibly();
-                    reply(r, Nbd.EINVAL, "write of " + r.length() + " bytes exceeds the maximum block size of "
-                            + Nbd.MAX_REQUEST, null);
-                    inFlight.release();
-                    continue;
+            readLock.lock();
+            try {
+                if (ended) {
+                    return;
                 }
-                payload = buffers.take((int) r.length());
-                transport.readFully(payload);
-                payload.flip();
+                r = readRequest();
+                if (r == null) {
+                    continue; // refused in place (an oversized write): read the next one
+                }
+                if (r.type() == Nbd.CMD_DISC) {
+                    ended = true; // soft disconnect: finish what is in progress, then close
+                    return;
+                }
+                if (r.type() == Nbd.CMD_WRITE) {
+                    payload = buffers.take((int) r.length());
+                    try {
+                        transport.readFully(payload);
+                    } catch (IOException | RuntimeException e) {
+                        buffers.give(payload);
+                        throw e;
+                    }
+                    payload.flip();
+                }
+            } catch (EOFException e) {
+                end("nbd {0}: client left without NBD_CMD_DISC", System.Logger.Level.DEBUG, null);
+                return;
+            } catch (ProtocolException e) {
+                end("nbd {0}: dropping the connection: {1}", System.Logger.Level.WARNING, e.getMessage());
+                return;
+            } catch (IOException e) {
+                end("nbd {0}: connection ended: {1}", System.Logger.Level.DEBUG, e.toString());
+                return;
+            } finally {
+                readLock.unlock();
             }
-            inFlight.acquireUninterruptibly();
-            ByteBuffer data = payload;
-            workers.execute(() -> {
-                try {
-                    handle(r, data);
-                } catch (IOException e) {
-                    LOG.log(System.Logger.Level.DEBUG, "nbd {0}: reply failed: {1}", transport.peer(), e.toString());
-                    closeQuietly(); // the reader sees it and ends the session
-                } finally {
-                    if (data != null) {
-                        buffers.give(data);
-                    }
-                    inFlight.release();
+            try {
+                handle(r, payload);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.DEBUG, "nbd {0}: reply failed: {1}", transport.peer(), e.toString());
+                ended = true;
+                closeQuietly(); // whoever is reading sees it and the session ends
+            } finally {
+                if (payload != null) {
+                    buffers.give(payload);
                 }
-            });
+            }
         }
+    }
+
+    private void end(String message, System.Logger.Level level, String detail) {
+        ended = true;
+        LOG.log(level, message, transport.peer(), detail);
+    }
+
+    /** Reads the next request header; refuses an oversized write in place (returns null). Holds readLock. */
+    private Messages.Request readRequest() throws IOException {
+        header.clear();
+        transport.readFully(header);
+        header.flip();
+        Messages.Request r = Messages.request(header);
+        if (r.type() == Nbd.CMD_WRITE && r.length() > Nbd.MAX_REQUEST) {
+            if (r.length() > SKIPPABLE_WRITE) {
+                throw new ProtocolException("write of " + r.length() + " bytes (expected: at most "
+                        + Nbd.MAX_REQUEST + ")");
+            }
+            skip(r.length());
+            reply(r, Nbd.EINVAL, "write of " + r.length() + " bytes exceeds the maximum block size of "
+                    + Nbd.MAX_REQUEST, null);
+            return null;
+        }
+        return r;
     }
 
     private void handle(Messages.Request r, ByteBuffer payload) throws IOException {
@@ -376,17 +415,6 @@ final class Transmission {
         return e instanceof java.nio.channels.ClosedChannelException
                 || (e.getMessage() != null && (e.getMessage().contains("Broken pipe")
                 || e.getMessage().contains("Connection reset")));
-    }
-
-    /** Waits for requests in flight (bounded), as the protocol asks on disconnect and shutdown. */
-    private void drain() {
-        try {
-            if (inFlight.tryAcquire(maxInFlight, 60, TimeUnit.SECONDS)) {
-                inFlight.release(maxInFlight);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     /** Server shutdown: new requests get ESHUTDOWN; requests in flight finish. */
