@@ -1,0 +1,176 @@
+package dev.shadowcopy.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.client.ApiClient;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "volume", mixinStandardHelpOptions = true, description = "Creates, deletes, lists, attaches and "
+        + "detaches managed volumes.",
+        subcommands = {VolumeCommand.Create.class, VolumeCommand.Delete.class, VolumeCommand.ListVolumes.class,
+            VolumeCommand.Attach.class, VolumeCommand.Detach.class})
+final class VolumeCommand implements Runnable {
+    @Override
+    public void run() {
+        CommandLine.usage(this, System.out);
+    }
+
+    static Table table(JsonNode items) {
+        Table t = new Table("VOLUME", "SIZE", "CHUNK", "LAYOUT", "COPIES", "DEVICE", "BACKING");
+        for (JsonNode v : items) {
+            t.row(Format.text(v.get("name")), Format.size(v.get("size")), Format.size(v.get("chunk_size")),
+                    Format.text(v.get("layout")), v.path("shadow_copies").asInt() + "/" + v.path("max_shadow_copies").asInt(),
+                    Format.text(v.get("device")), Format.text(v.get("backing")));
+        }
+        return t;
+    }
+
+    static String enc(String s) {
+        return URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    @Command(name = "create", mixinStandardHelpOptions = true, description = "Creates a volume on a new sparse file, "
+            + "or on an existing file or block device (--backing).")
+    static final class Create implements Callable<Integer> {
+        @Mixin
+        StateOption state;
+
+        @Parameters(index = "0", paramLabel = "NAME")
+        String name;
+
+        @Option(names = "--size", paramLabel = "SIZE", description = "Size, e.g. 10G (required without --backing).")
+        String size;
+
+        @Option(names = "--backing", paramLabel = "PATH", description = "Existing file or block device to use in place.")
+        Path backing;
+
+        @Option(names = "--chunk-size", paramLabel = "SIZE", description = "Copy-on-write chunk (default 64K).")
+        String chunk;
+
+        @Option(names = "--maxsize", paramLabel = "SIZE|N%|unbounded", description = "Shadow storage maximum.")
+        String maxsize;
+
+        @Option(names = "--max-shadow-copies", paramLabel = "N", description = "At most N copies (default 512).")
+        Integer maxCopies;
+
+        @Option(names = "--layout", paramLabel = "cow|row", description = "Copy-on-write (default) or redirect-on-write.")
+        String layout;
+
+        @Override
+        public Integer call() throws Exception {
+            ObjectNode b = Json.object().put("name", name);
+            if (size != null) {
+                b.put("size", size);
+            }
+            if (backing != null) {
+                b.put("backing", backing.toAbsolutePath().toString());
+            }
+            if (chunk != null) {
+                b.put("chunk_size", chunk);
+            }
+            if (maxsize != null) {
+                b.put("shadow_storage", maxsize);
+            }
+            if (maxCopies != null) {
+                b.put("max_shadow_copies", maxCopies);
+            }
+            if (layout != null) {
+                b.put("layout", layout);
+            }
+            try (ApiClient c = state.connect()) {
+                JsonNode v = c.post("/v1/volumes", b);
+                System.out.println("Created volume " + v.path("name").asText() + " (" + Format.size(v.get("size")) + ")");
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "delete", mixinStandardHelpOptions = true, description = "Deletes a volume and its shadow copies "
+            + "(refused while any of them is protected).")
+    static final class Delete implements Callable<Integer> {
+        @Mixin
+        StateOption state;
+
+        @Parameters(index = "0", paramLabel = "NAME")
+        String name;
+
+        @Option(names = "--force", description = "Also when it has shadow copies.")
+        boolean force;
+
+        @Override
+        public Integer call() throws Exception {
+            try (ApiClient c = state.connect()) {
+                c.delete("/v1/volumes/" + enc(name) + (force ? "?force=1" : ""));
+                System.out.println("Deleted volume " + name);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "list", mixinStandardHelpOptions = true, description = "Lists volumes.")
+    static final class ListVolumes extends ListCommand.Lister {
+        @Override
+        String path() {
+            return "/v1/volumes";
+        }
+
+        @Override
+        String field() {
+            return "volumes";
+        }
+
+        @Override
+        Table table(JsonNode items) {
+            return VolumeCommand.table(items);
+        }
+    }
+
+    @Command(name = "attach", mixinStandardHelpOptions = true, description = "Makes the volume a local block device "
+            + "(nbdfuse + loop device) and prints it.")
+    static final class Attach implements Callable<Integer> {
+        @Mixin
+        StateOption state;
+
+        @Parameters(index = "0", paramLabel = "NAME")
+        String name;
+
+        @Option(names = "--read-only", description = "Attach read-only.")
+        boolean readOnly;
+
+        @Override
+        public Integer call() throws Exception {
+            try (ApiClient c = state.connect()) {
+                JsonNode a = c.post("/v1/volumes/" + enc(name) + "/attach", Json.object().put("read_only", readOnly));
+                System.out.println(a.path("device").asText());
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "detach", mixinStandardHelpOptions = true, description = "Removes the volume's block device.")
+    static final class Detach implements Callable<Integer> {
+        @Mixin
+        StateOption state;
+
+        @Parameters(index = "0", paramLabel = "NAME")
+        String name;
+
+        @Override
+        public Integer call() throws Exception {
+            try (ApiClient c = state.connect()) {
+                c.post("/v1/volumes/" + enc(name) + "/detach", null);
+                System.out.println("Detached volume " + name);
+            }
+            return 0;
+        }
+    }
+}

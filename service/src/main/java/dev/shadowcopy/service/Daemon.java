@@ -1,0 +1,78 @@
+package dev.shadowcopy.service;
+
+import dev.shadowcopy.service.api.Api;
+import dev.shadowcopy.service.http.HttpServer;
+import java.io.IOException;
+import java.nio.file.FileSystems;
+import java.nio.file.attribute.GroupPrincipal;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code shadowcopy daemon}: the service and its API socket in the foreground until SIGTERM/SIGINT, then an
+ * orderly stop (sessions released, exposures unmounted, devices detached, volumes closed).
+ */
+public final class Daemon implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Daemon.class.getName());
+    private final Service service;
+    private final HttpServer api;
+
+    private Daemon(Service service, HttpServer api) {
+        this.service = service;
+        this.api = api;
+    }
+
+    public static Daemon start(DaemonConfig config) throws IOException {
+        Service service = Service.start(config);
+        try {
+            GroupPrincipal group = config.group() == null ? null : FileSystems.getDefault()
+                    .getUserPrincipalLookupService().lookupPrincipalByGroupName(config.group());
+            HttpServer api = HttpServer.start(config.apiSocket(), group, new Api(service), t -> {
+                if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.volume.VolumeException)) {
+                    LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
+                }
+                return Api.error(t);
+            });
+            return new Daemon(service, api);
+        } catch (IOException | RuntimeException e) {
+            service.close();
+            throw e;
+        }
+    }
+
+    public Service service() {
+        return service;
+    }
+
+    /** Runs until the process is told to stop. */
+    public void runUntilStopped() throws InterruptedException {
+        CountDownLatch stopped = new CountDownLatch(1);
+        CountDownLatch closed = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("shutdown").unstarted(() -> {
+            stopped.countDown();
+            try {
+                closed.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        System.err.println("shadowcopy daemon: serving " + service.config().apiSocket() + " (NBD on "
+                + service.config().nbdSocket() + ")");
+        stopped.await();
+        try {
+            close();
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.ERROR, "stopping the service: {0}", e.toString());
+        } finally {
+            closed.countDown();
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            api.close();
+        } finally {
+            service.close();
+        }
+    }
+}

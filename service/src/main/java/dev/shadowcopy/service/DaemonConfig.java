@@ -1,0 +1,48 @@
+package dev.shadowcopy.service;
+
+import dev.shadowcopy.service.sequence.Timeouts;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+
+/**
+ * How the daemon runs.
+ *
+ * @param state    the state directory (volumes, catalog, sockets)
+ * @param group    group allowed to use the API socket besides the owner; null = owner only
+ * @param hooks    directory of hook writers; null = {@code STATE/hooks}
+ * @param timeouts the sequence's limits
+ * @param nbdTcp   also serve NBD on this TCP address (loopback unless you add TLS); null = Unix socket only
+ */
+public record DaemonConfig(Path state, String group, Path hooks, Timeouts timeouts, InetSocketAddress nbdTcp) {
+    public Path hooksDir() {
+        return hooks != null ? hooks : state.resolve("hooks");
+    }
+
+    public Path apiSocket() {
+        return state.resolve("shadowcopy.sock");
+    }
+
+    public Path nbdSocket() {
+        return state.resolve("nbd.sock");
+    }
+
+    /** {@code /var/lib/shadowcopy} for root, else {@code $XDG_DATA_HOME/shadowcopy} (~/.local/share/shadowcopy). */
+    public static Path defaultState() {
+        if ("root".equals(System.getProperty("user.name"))) {
+            return Path.of("/var/lib/shadowcopy");
+        }
+        String xdg = System.getenv("XDG_DATA_HOME");
+        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg)
+                : Path.of(System.getProperty("user.home"), ".local", "share");
+        return base.resolve("shadowcopy");
+    }
+
+    /** The state directory to use: {@code --state}, else {@code $SHADOWCOPY_STATE}, else the default. */
+    public static Path resolveState(Path option) {
+        if (option != null) {
+            return option.toAbsolutePath();
+        }
+        String env = System.getenv("SHADOWCOPY_STATE");
+        return env != null && !env.isBlank() ? Path.of(env).toAbsolutePath() : defaultState();
+    }
+}

@@ -1,0 +1,631 @@
+package dev.shadowcopy.service;
+
+import dev.shadowcopy.nbd.attach.Attachment;
+import dev.shadowcopy.nbd.attach.Exposer;
+import dev.shadowcopy.nbd.attach.LocalAttacher;
+import dev.shadowcopy.nbd.export.VolumeExports;
+import dev.shadowcopy.nbd.server.NbdServer;
+import dev.shadowcopy.nbd.server.TlsMode;
+import dev.shadowcopy.service.catalog.Catalog;
+import dev.shadowcopy.service.catalog.EventLog;
+import dev.shadowcopy.service.catalog.Reconciler;
+import dev.shadowcopy.service.catalog.ShadowRecord;
+import dev.shadowcopy.service.catalog.WriterRecord;
+import dev.shadowcopy.service.sequence.Attributes;
+import dev.shadowcopy.service.sequence.Context;
+import dev.shadowcopy.service.sequence.FileSystemFreezer;
+import dev.shadowcopy.service.sequence.Session;
+import dev.shadowcopy.service.sequence.SessionManager;
+import dev.shadowcopy.service.sequence.SnapshotSetCreator;
+import dev.shadowcopy.service.sequence.WriterStatus;
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.volume.ManagedVolume;
+import dev.shadowcopy.volume.ShadowStorageLimit;
+import dev.shadowcopy.volume.VolumeConfig;
+import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.volume.VolumeManager;
+import dev.shadowcopy.writer.Writer;
+import dev.shadowcopy.writer.WriterCall;
+import dev.shadowcopy.writer.WriterEvent;
+import dev.shadowcopy.writer.WriterRegistry;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The shadow copy service: the engine, the catalog, writers, sessions and the NBD server behind one set of
+ * operations, which the API exposes. Every operation either completes or throws a {@link ServiceException}
+ * with the VSS error and a message that says what to do.
+ */
+public final class Service implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Service.class.getName());
+
+    private final DaemonConfig config;
+    private final StateLock lock;
+    private final EventLog events;
+    private final VolumeManager volumes;
+    private final Catalog catalog;
+    private final WriterRegistry writers;
+    private final SessionManager sessions = new SessionManager();
+    private final FileSystemFreezer freezer;
+    private final SnapshotSetCreator creator;
+    private final VolumeExports exports;
+    private final NbdServer nbd;
+    private final LocalAttacher attacher;
+    private final Exposer exposer;
+    private final ScheduledExecutorService reaper;
+    private final Instant started = Instant.now();
+
+    private Service(DaemonConfig config, StateLock lock, EventLog events, VolumeManager volumes, Catalog catalog,
+                    WriterRegistry writers, FileSystemFreezer freezer, SnapshotSetCreator creator,
+                    VolumeExports exports, NbdServer nbd, LocalAttacher attacher, Exposer exposer) {
+        this.config = config;
+        this.lock = lock;
+        this.events = events;
+        this.volumes = volumes;
+        this.catalog = catalog;
+        this.writers = writers;
+        this.freezer = freezer;
+        this.creator = creator;
+        this.exports = exports;
+        this.nbd = nbd;
+        this.attacher = attacher;
+        this.exposer = exposer;
+        this.reaper = Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().daemon()
+                .name("session-reaper").unstarted(r));
+        reaper.scheduleWithFixedDelay(this::reapLeases, 1, 1, TimeUnit.SECONDS);
+    }
+
+    /** Starts the service on its state directory: lock, thaw leftovers, engine, reconcile, NBD. */
+    public static Service start(DaemonConfig config) throws IOException {
+        Path state = Files.createDirectories(config.state());
+        Files.setPosixFilePermissions(state, PosixFilePermissions.fromString(config.group() == null ? "rwx------"
+                : "rwxr-x---"));
+        StateLock lock = StateLock.acquire(state);
+        EventLog events = null;
+        VolumeManager volumes = null;
+        NbdServer nbd = null;
+        try {
+            events = new EventLog(state.resolve("events.log"));
+            EventLog ev = events;
+            LocalAttacher attacher = new LocalAttacher(state, config.nbdSocket());
+            FileSystemFreezer freezer = new FileSystemFreezer(state, volume ->
+                    Optional.ofNullable(attacher.find(volume)).map(Attachment::loopDevice));
+            for (Path p : freezer.thawLeftovers()) {
+                events.append("thawed-leftover", "warning", "thawed " + p + ", left frozen by a service that stopped "
+                        + "during a commit", Map.of("mount", p.toString()));
+            }
+            volumes = VolumeManager.open(state.resolve("volumes"), new VolumeEvents() {
+                @Override
+                public void shadowCopyReleased(String volume, ShadowCopyInfo copy, String reason) {
+                    ev.append("shadow-released", "warning", "shadow copy " + copy.id() + " of volume " + volume
+                            + " was released: " + reason, Map.of("shadow", copy.id().toString(), "volume", volume));
+                }
+
+                @Override
+                public void warning(String volume, String message) {
+                    ev.append("volume-warning", "warning", "volume " + volume + ": " + message, Map.of("volume", volume));
+                }
+            });
+            Catalog catalog = Catalog.open(state);
+            for (String p : catalog.problems()) {
+                events.append("catalog-unreadable", "error", p, Map.of());
+            }
+            Reconciler.reconcile(catalog, volumes, events);
+            List<Attachment> stale = attacher.cleanupStale();
+            if (!stale.isEmpty()) {
+                events.append("stale-attachments", "warning", "removed " + stale.size() + " block device attachment(s) "
+                        + "left by a previous run", Map.of("devices", stale.stream().map(Attachment::loopDevice).toList()));
+            }
+            WriterRegistry writers = new WriterRegistry(config.hooksDir());
+            SnapshotSetCreator creator = new SnapshotSetCreator(volumes, writers, catalog, events, freezer,
+                    config.timeouts());
+            VolumeExports exports = new VolumeExports(volumes);
+            NbdServer.Config nc = NbdServer.Config.unix(config.nbdSocket());
+            if (config.nbdTcp() != null) {
+                nc = nc.withTcp(config.nbdTcp(), TlsMode.OFF, null);
+            }
+            nbd = NbdServer.start(exports, nc);
+            Exposer exposer = new Exposer(state, exports, attacher);
+            Service s = new Service(config, lock, events, volumes, catalog, writers, freezer, creator, exports, nbd,
+                    attacher, exposer);
+            events.append("service-started", "info", "service started on " + state + " (pid "
+                    + ProcessHandle.current().pid() + ")", Map.of());
+            return s;
+        } catch (IOException | RuntimeException e) {
+            if (nbd != null) {
+                nbd.close();
+            }
+            if (volumes != null) {
+                volumes.close();
+            }
+            if (events != null) {
+                events.close();
+            }
+            lock.close();
+            throw e;
+        }
+    }
+
+    public DaemonConfig config() {
+        return config;
+    }
+
+    public EventLog events() {
+        return events;
+    }
+
+    public WriterRegistry writers() {
+        return writers;
+    }
+
+    public Catalog catalog() {
+        return catalog;
+    }
+
+    public VolumeManager volumes() {
+        return volumes;
+    }
+
+    public SessionManager sessions() {
+        return sessions;
+    }
+
+    public SnapshotSetCreator creator() {
+        return creator;
+    }
+
+    public Instant started() {
+        return started;
+    }
+
+    public NbdServer nbd() {
+        return nbd;
+    }
+
+    // ------------------------------------------------------------------ volumes
+
+    public ManagedVolume createVolume(VolumeConfig vc) throws IOException {
+        ManagedVolume v = volumes.create(vc);
+        events.append("volume-created", "info", "volume " + v.name() + " created (" + vc.size() + " bytes)",
+                Map.of("volume", v.name()));
+        return v;
+    }
+
+    public void deleteVolume(String name, boolean force) throws IOException {
+        ManagedVolume v = volumes.get(name);
+        List<ShadowRecord> prot = catalog.copies().stream().filter(c -> c.volume().equals(name) && isProtected(c))
+                .toList();
+        if (!prot.isEmpty()) {
+            refuse("delete volume " + name, prot);
+        }
+        if (attacher.find(name) != null) {
+            throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + name + " is attached as "
+                    + attacher.find(name).loopDevice() + "; detach it first");
+        }
+        List<String> ids = v.shadowCopies().stream().map(c -> c.id().toString()).toList();
+        volumes.delete(name, force);
+        catalog.removeCopies(ids);
+        events.append("volume-deleted", "info", "volume " + name + " deleted" + (ids.isEmpty() ? "" : " with "
+                + ids.size() + " shadow copies"), Map.of("volume", name));
+    }
+
+    public Attachment attach(String volume, boolean readOnly) throws IOException {
+        volumes.get(volume);
+        Attachment a = attacher.attach(volume, readOnly);
+        events.append("volume-attached", "info", "volume " + volume + " attached as " + a.loopDevice(),
+                Map.of("volume", volume, "device", a.loopDevice()));
+        return a;
+    }
+
+    public void detach(String volume) throws IOException {
+        if (attacher.find(volume) == null) {
+            throw new ServiceException(VssError.OBJECT_NOT_FOUND, "volume " + volume + " is not attached");
+        }
+        attacher.detach(volume);
+        events.append("volume-detached", "info", "volume " + volume + " detached", Map.of("volume", volume));
+    }
+
+    public Optional<Attachment> attachment(String volume) {
+        return Optional.ofNullable(attacher.find(volume));
+    }
+
+    public void resizeShadowStorage(String volume, ShadowStorageLimit limit) throws IOException {
+        volumes.resizeShadowStorage(volume, limit);
+        events.append("shadowstorage-resized", "info", "shadow storage of " + volume + " set to " + limit,
+                Map.of("volume", volume));
+        // a smaller maximum may have released copies; the engine reported them, the catalog follows
+        syncWithEngine();
+    }
+
+    // ------------------------------------------------------------------ shadow copies
+
+    public List<ShadowRecord> shadows() {
+        syncWithEngine();
+        return catalog.copies().stream().sorted(Comparator.comparing(ShadowRecord::created)).toList();
+    }
+
+    public ShadowRecord shadow(String id) throws ServiceException {
+        return catalog.copy(canonical(id)).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
+                "no shadow copy " + id + " (see 'shadowcopy list shadows')"));
+    }
+
+    /** Which copies a delete names. */
+    public record Selector(String shadow, String set, String volume, boolean oldest, boolean all) {}
+
+    /** What a delete did: copies deleted, and protected copies it refused to delete. */
+    public record DeleteResult(List<String> deleted, List<ShadowRecord> refused) {}
+
+    public DeleteResult deleteShadows(Selector sel) throws IOException {
+        List<ShadowRecord> selected = select(sel);
+        List<String> deleted = new ArrayList<>();
+        List<ShadowRecord> refused = new ArrayList<>();
+        for (ShadowRecord r : selected) {
+            if (isProtected(r)) {
+                refused.add(r);
+                continue;
+            }
+            deleteOne(r, "deleted on request");
+            deleted.add(r.id());
+        }
+        if (!refused.isEmpty()) {
+            events.append("delete-refused", "warning", "refused to delete " + refused.size() + " protected shadow cop"
+                    + (refused.size() == 1 ? "y" : "ies") + " (" + describe(sel) + "): " + refused.stream()
+                    .map(r -> r.id() + " until " + r.protectUntil()).toList(),
+                    Map.of("shadows", refused.stream().map(ShadowRecord::id).toList(), "request", describe(sel)));
+            if (deleted.isEmpty()) {
+                refuse(describe(sel), refused);
+            }
+        }
+        return new DeleteResult(deleted, refused);
+    }
+
+    private List<ShadowRecord> select(Selector sel) throws IOException {
+        int given = (sel.shadow() != null ? 1 : 0) + (sel.set() != null ? 1 : 0) + (sel.volume() != null ? 1 : 0)
+                + (sel.all() ? 1 : 0);
+        if (given != 1) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "name exactly one of: a shadow copy, a set, a volume "
+                    + "(optionally the oldest copy of it), or all");
+        }
+        if (sel.shadow() != null) {
+            return List.of(shadow(sel.shadow()));
+        }
+        List<ShadowRecord> all = shadows();
+        if (sel.set() != null) {
+            String set = canonical(sel.set());
+            List<ShadowRecord> s = all.stream().filter(r -> set.equals(r.setId())).toList();
+            if (s.isEmpty()) {
+                throw new ServiceException(VssError.OBJECT_NOT_FOUND, "no shadow copy set " + sel.set());
+            }
+            return s;
+        }
+        if (sel.volume() != null) {
+            volumes.get(sel.volume());
+            List<ShadowRecord> s = all.stream().filter(r -> r.volume().equals(sel.volume())).toList();
+            if (sel.oldest()) {
+                return s.stream().limit(1).toList(); // the oldest, even if protected: then it is refused
+            }
+            return s;
+        }
+        return all;
+    }
+
+    private static String describe(Selector sel) {
+        if (sel.shadow() != null) {
+            return "delete shadows --shadow " + sel.shadow();
+        }
+        if (sel.set() != null) {
+            return "delete shadows --set " + sel.set();
+        }
+        if (sel.volume() != null) {
+            return "delete shadows --for " + sel.volume() + (sel.oldest() ? " --oldest" : "");
+        }
+        return "delete shadows --all";
+    }
+
+    private void deleteOne(ShadowRecord r, String why) throws IOException {
+        if (r.exposedPath() != null) {
+            exposer.unexpose(ShadowCopyId.parse(r.id()));
+        }
+        Optional<ManagedVolume> v = volumes.find(r.volume());
+        if (v.isPresent()) {
+            v.get().deleteShadowCopy(ShadowCopyId.parse(r.id())); // data first, then the record
+        }
+        catalog.removeCopies(List.of(r.id()));
+        if (r.sessionId() != null) {
+            sessions.find(UUID.fromString(r.sessionId())).ifPresent(s -> s.forgetCopy(r.id()));
+        }
+        events.append("shadow-deleted", "info", "shadow copy " + r.id() + " of volume " + r.volume() + " " + why,
+                Map.of("shadow", r.id(), "volume", r.volume()));
+    }
+
+    static boolean isProtected(ShadowRecord r) {
+        return r.protectUntil() != null && Instant.now().isBefore(Instant.parse(r.protectUntil()));
+    }
+
+    private void refuse(String what, List<ShadowRecord> prot) throws ServiceException {
+        events.append("delete-refused", "warning", "refused: " + what + " would remove " + prot.size()
+                + " protected shadow cop" + (prot.size() == 1 ? "y" : "ies"), Map.of("shadows",
+                prot.stream().map(ShadowRecord::id).toList()));
+        ShadowRecord first = prot.getFirst();
+        throw new ServiceException(VssError.PROTECTED, "refused: shadow cop" + (prot.size() == 1 ? "y " : "ies ")
+                + String.join(", ", prot.stream().map(ShadowRecord::id).toList()) + (prot.size() == 1 ? " is" : " are")
+                + " protected until " + first.protectUntil() + "; nothing protected was deleted");
+    }
+
+    public ShadowRecord protect(String id, Instant until) throws IOException {
+        ShadowRecord r = shadow(id);
+        if (isProtected(r) && Instant.parse(r.protectUntil()).isAfter(until)) {
+            throw new ServiceException(VssError.PROTECTED, "shadow copy " + r.id() + " is protected until "
+                    + r.protectUntil() + "; protection can be extended but not shortened");
+        }
+        catalog.updateCopy(r.id(), c -> c.withProtectUntil(until.toString()));
+        events.append("shadow-protected", "info", "shadow copy " + r.id() + " protected until " + until,
+                Map.of("shadow", r.id(), "until", until.toString()));
+        return shadow(r.id());
+    }
+
+    public void revert(String id) throws IOException {
+        ShadowRecord r = shadow(id);
+        ManagedVolume v = volumes.get(r.volume());
+        if (attacher.find(v.name()) != null) {
+            throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + v.name() + " is attached as "
+                    + attacher.find(v.name()).loopDevice() + "; unmount and detach it before reverting");
+        }
+        ShadowCopyInfo target = v.shadowCopies().stream().filter(c -> c.id().toString().equals(r.id())).findFirst()
+                .orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND, "shadow copy " + r.id()
+                        + " has no data in the engine"));
+        List<ShadowRecord> later = catalog.copies().stream().filter(c -> c.volume().equals(v.name()))
+                .filter(c -> v.shadowCopies().stream().anyMatch(i -> i.id().toString().equals(c.id())
+                        && i.sequence() > target.sequence())).toList();
+        List<ShadowRecord> prot = later.stream().filter(Service::isProtected).toList();
+        if (!prot.isEmpty()) {
+            refuse("revert to " + r.id() + " (it deletes the copies taken after it)", prot);
+        }
+        v.revert(target.id());
+        syncWithEngine();
+        events.append("volume-reverted", "warning", "volume " + v.name() + " reverted to shadow copy " + r.id()
+                + " (" + later.size() + " later copies deleted)", Map.of("volume", v.name(), "shadow", r.id()));
+    }
+
+    public ShadowRecord expose(String id, Path mountPoint) throws IOException {
+        ShadowRecord r = shadow(id);
+        if ((r.attributes() & Attributes.CLIENT_ACCESSIBLE) != 0) {
+            // VSS refuses to expose client-accessible copies; a Linux admin has no Previous Versions tab, so we
+            // allow it and note it here.
+            LOG.log(System.Logger.Level.DEBUG, "exposing client-accessible copy {0}", r.id());
+        }
+        ManagedVolume v = volumes.get(r.volume());
+        exposer.expose(v.shadowCopy(ShadowCopyId.parse(r.id())), mountPoint.toAbsolutePath());
+        catalog.updateCopy(r.id(), c -> c.withExposedPath(mountPoint.toAbsolutePath().toString(),
+                (c.attributes() | Attributes.EXPOSED_LOCALLY) & ~Attributes.NOT_SURFACED));
+        events.append("shadow-exposed", "info", "shadow copy " + r.id() + " exposed on " + mountPoint,
+                Map.of("shadow", r.id(), "path", mountPoint.toString()));
+        return shadow(r.id());
+    }
+
+    public void unexpose(String id) throws IOException {
+        ShadowRecord r = shadow(id);
+        if (r.exposedPath() == null) {
+            throw new ServiceException(VssError.BAD_STATE, "shadow copy " + r.id() + " is not exposed");
+        }
+        exposer.unexpose(ShadowCopyId.parse(r.id()));
+        catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
+                (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
+        events.append("shadow-unexposed", "info", "shadow copy " + r.id() + " unexposed", Map.of("shadow", r.id()));
+    }
+
+    /** Drops catalog records of copies the engine released on its own (shadow storage full, revert). */
+    private void syncWithEngine() {
+        List<String> gone = new ArrayList<>();
+        for (ShadowRecord r : catalog.copies()) {
+            if ("missing".equals(r.state())) {
+                continue;
+            }
+            Optional<ManagedVolume> v = volumes.find(r.volume());
+            if (v.isEmpty() || v.get().shadowCopies().stream().noneMatch(c -> c.id().toString().equals(r.id()))) {
+                gone.add(r.id());
+            }
+        }
+        if (!gone.isEmpty()) {
+            try {
+                catalog.removeCopies(gone);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.ERROR, "cannot update the catalog: {0}", e.toString());
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ sessions
+
+    /**
+     * Opens a backup session. Bound to the caller's connection when {@code lease} is null (it is released when
+     * that connection closes), else it lives while renewed within {@code lease}.
+     */
+    public Session openSession(Context context, String backupType, Set<String> exclude, Set<String> verify,
+                               String owner, Duration lease) throws ServiceException {
+        Session s = new Session(UUID.randomUUID(), context, backupType, exclude, verify, owner,
+                lease == null ? null : Instant.now().plus(lease));
+        sessions.open(s);
+        events.append("session-opened", "info", "backup session " + s.id() + " opened by " + owner + " (context "
+                + context.wireName() + ")", Map.of("session", s.id().toString()));
+        return s;
+    }
+
+    public SnapshotSetCreator.CreatedSet createSet(Session s, List<String> volumeNames, Instant protectUntil)
+            throws ServiceException {
+        s.lock().lock();
+        try {
+            if (s.state() == Session.State.RELEASED) {
+                throw new ServiceException(VssError.BAD_STATE, "session " + s.id() + " was released");
+            }
+            try {
+                return creator.create(s, volumeNames, protectUntil);
+            } finally {
+                recordWriters(s);
+            }
+        } finally {
+            s.lock().unlock();
+        }
+    }
+
+    /** VSS's BackupComplete: writers may truncate logs now. Failures are reported, not fatal. */
+    public List<WriterCall.Outcome> backupComplete(Session s) throws ServiceException {
+        s.lock().lock();
+        try {
+            if (s.state() != Session.State.SNAPSHOTTED) {
+                throw new ServiceException(VssError.BAD_STATE, "backup complete is only valid after a successful "
+                        + "set in the same session (session is " + s.state().name().toLowerCase() + ")");
+            }
+            List<WriterCall.Outcome> failures = creator.notify(s, WriterEvent.BACKUP_COMPLETE);
+            s.state(Session.State.COMPLETED);
+            for (WriterCall.Outcome o : failures) {
+                events.append("writer-failed", "warning", "writer " + o.writer().name() + " failed at backup-complete: "
+                        + o.message(), Map.of("writer", o.writer().name(), "session", s.id().toString()));
+            }
+            recordWriters(s);
+            return failures;
+        } finally {
+            s.lock().unlock();
+        }
+    }
+
+    /** Ends a session: BackupShutdown to its writers, its auto-release copies deleted. Idempotent. */
+    public void release(Session s, String why) {
+        s.lock().lock();
+        try {
+            if (s.state() == Session.State.RELEASED) {
+                return;
+            }
+            s.state(Session.State.RELEASED);
+            sessions.remove(s.id());
+            for (WriterCall.Outcome o : creator.notify(s, WriterEvent.BACKUP_SHUTDOWN)) {
+                events.append("writer-failed", "warning", "writer " + o.writer().name() + " failed at backup-shutdown: "
+                        + o.message(), Map.of("writer", o.writer().name()));
+            }
+            recordWriters(s);
+            List<String> released = new ArrayList<>();
+            for (ShadowRecord r : catalog.copies()) {
+                if (s.id().toString().equals(r.sessionId()) && (r.attributes() & Attributes.NO_AUTO_RELEASE) == 0) {
+                    try {
+                        if (isProtected(r)) {
+                            continue; // protection wins over auto-release
+                        }
+                        deleteOne(r, "released with session " + s.id());
+                        released.add(r.id());
+                    } catch (IOException e) {
+                        events.append("release-failed", "error", "cannot release shadow copy " + r.id() + ": "
+                                + e.getMessage(), Map.of("shadow", r.id()));
+                    }
+                }
+            }
+            events.append("session-released", "info", "backup session " + s.id() + " ended (" + why + ")"
+                    + (released.isEmpty() ? "" : "; released " + released.size() + " shadow copies"),
+                    Map.of("session", s.id().toString(), "released", released));
+        } finally {
+            s.lock().unlock();
+        }
+    }
+
+    private void reapLeases() {
+        try {
+            for (Session s : sessions.expired(Instant.now())) {
+                release(s, "its lease ran out");
+            }
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "session reaper: {0}", e.toString());
+        }
+    }
+
+    private void recordWriters(Session s) {
+        for (WriterStatus w : s.writerStatus()) {
+            try {
+                catalog.putWriter(new WriterRecord(w.name(), w.kind(), Instant.now().toString(), w.state().name(),
+                        w.failure().name(), w.message()));
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.ERROR, "cannot record writer state: {0}", e.toString());
+            }
+        }
+    }
+
+    /** {@code list writers}: every writer there now with its last known state, then writers seen before. */
+    public List<Map<String, Object>> listWriters() throws ServiceException {
+        Map<String, Map<String, Object>> out = new LinkedHashMap<>();
+        Map<String, WriterRecord> known = new LinkedHashMap<>();
+        catalog.writers().forEach(w -> known.put(w.name(), w));
+        for (Writer w : writers.current()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", w.name());
+            m.put("kind", w.kind());
+            m.put("present", true);
+            WriterRecord r = known.get(w.name());
+            m.put("state", r == null ? "STABLE" : r.lastState());
+            m.put("last_error", r == null ? "NONE" : r.lastFailure());
+            m.put("message", r == null ? null : r.lastMessage());
+            m.put("last_seen", r == null ? null : r.lastSeen());
+            if (w instanceof dev.shadowcopy.writer.ExternalWriter x) {
+                m.put("id", x.id().toString());
+            }
+            out.put(w.name(), m);
+        }
+        for (WriterRecord r : known.values()) {
+            if (!out.containsKey(r.name())) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("name", r.name());
+                m.put("kind", r.kind());
+                m.put("present", false);
+                m.put("state", r.lastState());
+                m.put("last_error", r.lastFailure());
+                m.put("message", r.lastMessage());
+                m.put("last_seen", r.lastSeen());
+                out.put(r.name(), m);
+            }
+        }
+        return List.copyOf(out.values());
+    }
+
+    static String canonical(String id) throws ServiceException {
+        try {
+            String t = id.trim();
+            if (t.startsWith("{") && t.endsWith("}")) {
+                t = t.substring(1, t.length() - 1);
+            }
+            return UUID.fromString(t).toString();
+        } catch (IllegalArgumentException e) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "'" + id + "' is not a shadow copy or set id (a UUID)");
+        }
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    @Override
+    public void close() throws IOException {
+        reaper.shutdownNow();
+        for (Session s : sessions.list()) {
+            release(s, "the service is stopping");
+        }
+        exposer.unexposeAll();
+        attacher.detachAll();
+        nbd.close();
+        volumes.close();
+        events.append("service-stopped", "info", "service stopped", Map.of());
+        events.close();
+        lock.close();
+    }
+}

@@ -1,0 +1,645 @@
+package dev.shadowcopy.service.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.shadowcopy.nbd.attach.Attachment;
+import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.Service;
+import dev.shadowcopy.service.ServiceException;
+import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.ShadowRecord;
+import dev.shadowcopy.service.http.Exchange;
+import dev.shadowcopy.service.http.HttpException;
+import dev.shadowcopy.service.http.HttpRequest;
+import dev.shadowcopy.service.http.HttpServer;
+import dev.shadowcopy.service.sequence.Attributes;
+import dev.shadowcopy.service.sequence.Context;
+import dev.shadowcopy.service.sequence.Session;
+import dev.shadowcopy.service.sequence.SnapshotSetCreator;
+import dev.shadowcopy.service.sequence.WriterStatus;
+import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.volume.ManagedVolume;
+import dev.shadowcopy.volume.ShadowStorageLimit;
+import dev.shadowcopy.volume.Sizes;
+import dev.shadowcopy.volume.VolumeConfig;
+import dev.shadowcopy.volume.VolumeEngine;
+import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.volume.VolumeLayout;
+import dev.shadowcopy.writer.ExternalWriter;
+import dev.shadowcopy.writer.WriterCall;
+import dev.shadowcopy.writer.WriterFailure;
+import dev.shadowcopy.writer.WriterMetadata;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * The HTTP/JSON API on {@code shadowcopy.sock}. Paths are under {@code /v1}; bodies and answers are JSON
+ * (snake_case); errors are {@code {"error":{"code","hresult","message","retryable","writer"}}} with the
+ * status of the {@link VssError}. docs/service.md lists every route.
+ */
+public final class Api implements HttpServer.Handler {
+    private final Service service;
+
+    public Api(Service service) {
+        this.service = service;
+    }
+
+    @Override
+    public void handle(Exchange ex) throws Exception {
+        HttpRequest r = ex.request();
+        List<String> p = r.segments();
+        if (p.isEmpty() || !p.getFirst().equals("v1")) {
+            throw new HttpException(404, "no such API path " + r.path() + " (the API is under /v1)");
+        }
+        String m = r.method();
+        String res = p.size() > 1 ? p.get(1) : "";
+        int n = p.size();
+        switch (res) {
+            case "status" -> ok(ex, status());
+            case "volumes" -> {
+                if (n == 2 && m.equals("GET")) {
+                    ArrayNode a = Json.MAPPER.createArrayNode();
+                    for (ManagedVolume v : service.volumes().list()) {
+                        a.add(volume(v));
+                    }
+                    ok(ex, wrap("volumes", a));
+                } else if (n == 2 && m.equals("POST")) {
+                    ok(ex, 201, volume(service.createVolume(volumeConfig(body(r)))));
+                } else if (n == 3 && m.equals("GET")) {
+                    ok(ex, volume(service.volumes().get(p.get(2))));
+                } else if (n == 3 && m.equals("DELETE")) {
+                    service.deleteVolume(p.get(2), "1".equals(r.query().get("force")) || "true".equals(r.query().get("force")));
+                    ok(ex, Json.object().put("deleted", p.get(2)));
+                } else if (n == 4 && m.equals("POST") && p.get(3).equals("attach")) {
+                    Attachment a = service.attach(p.get(2), body(r).path("read_only").asBoolean(false));
+                    ok(ex, Json.object().put("volume", p.get(2)).put("device", a.loopDevice()));
+                } else if (n == 4 && m.equals("POST") && p.get(3).equals("detach")) {
+                    service.detach(p.get(2));
+                    ok(ex, Json.object().put("detached", p.get(2)));
+                } else {
+                    notFound(r);
+                }
+            }
+            case "shadowstorage" -> {
+                if (n == 2 && m.equals("GET")) {
+                    ArrayNode a = Json.MAPPER.createArrayNode();
+                    for (ManagedVolume v : service.volumes().list()) {
+                        a.add(storage(v));
+                    }
+                    ok(ex, wrap("shadowstorage", a));
+                } else if (n == 3 && (m.equals("PUT") || m.equals("POST"))) {
+                    String max = text(body(r), "maxsize", true);
+                    ShadowStorageLimit limit;
+                    try {
+                        limit = ShadowStorageLimit.parse(max);
+                    } catch (IllegalArgumentException e) {
+                        throw new ServiceException(VssError.INVALID_ARGUMENT, e.getMessage());
+                    }
+                    service.resizeShadowStorage(p.get(2), limit);
+                    ok(ex, storage(service.volumes().get(p.get(2))));
+                } else {
+                    notFound(r);
+                }
+            }
+            case "shadows" -> shadows(ex, r, p, m);
+            case "sessions" -> sessions(ex, r, p, m);
+            case "sets" -> {
+                if (n == 2 && m.equals("POST")) {
+                    oneShot(ex, body(r));
+                } else if (n == 2 && m.equals("GET")) {
+                    ok(ex, wrap("sets", Json.MAPPER.valueToTree(service.catalog().sets())));
+                } else {
+                    notFound(r);
+                }
+            }
+            case "writers" -> writers(ex, r, p, m);
+            case "providers" -> ok(ex, wrap("providers", providers()));
+            case "events" -> {
+                long after = r.query().containsKey("after") ? parseLong(r.query().get("after"), "after") : 0;
+                int limit = r.query().containsKey("limit") ? (int) parseLong(r.query().get("limit"), "limit") : 200;
+                ok(ex, wrap("events", Json.MAPPER.valueToTree(service.events().since(after, Math.min(limit, 2000)))));
+            }
+            default -> notFound(r);
+        }
+    }
+
+    // ------------------------------------------------------------------ shadows
+
+    private void shadows(Exchange ex, HttpRequest r, List<String> p, String m) throws Exception {
+        int n = p.size();
+        if (n == 2 && m.equals("GET")) {
+            String vol = r.query().get("volume");
+            String set = r.query().get("set");
+            ArrayNode a = Json.MAPPER.createArrayNode();
+            for (ShadowRecord s : service.shadows()) {
+                if ((vol == null || vol.equals(s.volume())) && (set == null || set.equals(s.setId()))) {
+                    a.add(shadow(s));
+                }
+            }
+            ok(ex, wrap("shadows", a));
+        } else if (n == 3 && m.equals("POST") && p.get(2).equals("delete")) {
+            JsonNode b = body(r);
+            Service.DeleteResult d = service.deleteShadows(new Service.Selector(text(b, "shadow", false),
+                    text(b, "set", false), text(b, "volume", false), b.path("oldest").asBoolean(false),
+                    b.path("all").asBoolean(false)));
+            ok(ex, deleteResult(d));
+        } else if (n == 3 && m.equals("GET")) {
+            ok(ex, shadow(service.shadow(p.get(2))));
+        } else if (n == 3 && m.equals("DELETE")) {
+            ok(ex, deleteResult(service.deleteShadows(new Service.Selector(p.get(2), null, null, false, false))));
+        } else if (n == 4 && m.equals("POST")) {
+            JsonNode b = body(r);
+            switch (p.get(3)) {
+                case "protect" -> ok(ex, shadow(service.protect(p.get(2), instant(text(b, "until", true), "until"))));
+                case "revert" -> {
+                    service.revert(p.get(2));
+                    ok(ex, Json.object().put("reverted_to", p.get(2)));
+                }
+                case "expose" -> ok(ex, shadow(service.expose(p.get(2), Path.of(text(b, "mount", true)))));
+                case "unexpose" -> {
+                    service.unexpose(p.get(2));
+                    ok(ex, Json.object().put("unexposed", p.get(2)));
+                }
+                default -> notFound(r);
+            }
+        } else {
+            notFound(r);
+        }
+    }
+
+    private static ObjectNode deleteResult(Service.DeleteResult d) {
+        ObjectNode o = Json.object();
+        d.deleted().forEach(o.putArray("deleted")::add);
+        ArrayNode refused = o.putArray("refused");
+        for (ShadowRecord s : d.refused()) {
+            refused.addObject().put("id", s.id()).put("protect_until", s.protectUntil());
+        }
+        return o;
+    }
+
+    // ------------------------------------------------------------------ sessions and sets
+
+    private void sessions(Exchange ex, HttpRequest r, List<String> p, String m) throws Exception {
+        int n = p.size();
+        if (n == 2 && m.equals("POST")) {
+            Session s = openSession(ex, body(r), false);
+            ok(ex, 201, session(s));
+            return;
+        }
+        if (n == 2 && m.equals("GET")) {
+            ArrayNode a = Json.MAPPER.createArrayNode();
+            service.sessions().list().forEach(s -> a.add(session(s)));
+            ok(ex, wrap("sessions", a));
+            return;
+        }
+        if (n < 3) {
+            notFound(r);
+            return;
+        }
+        Session s = service.sessions().get(p.get(2));
+        if (n == 3 && m.equals("GET")) {
+            ok(ex, session(s));
+        } else if (n == 3 && m.equals("DELETE")) {
+            service.release(s, "released by its requester");
+            ok(ex, Json.object().put("released", s.id().toString()));
+        } else if (n == 4 && m.equals("POST") && p.get(3).equals("snapshot-set")) {
+            JsonNode b = body(r);
+            SnapshotSetCreator.CreatedSet c = service.createSet(s, volumes(b), protectUntil(b));
+            ok(ex, 201, createdSet(c, s));
+        } else if (n == 4 && m.equals("POST") && p.get(3).equals("backup-complete")) {
+            List<WriterCall.Outcome> failures = service.backupComplete(s);
+            ObjectNode o = session(s);
+            o.put("writer_failures", failures.size());
+            ok(ex, o);
+        } else if (n == 4 && m.equals("GET") && p.get(3).equals("writers")) {
+            ok(ex, wrap("writers", writerStatus(s)));
+        } else if (n == 4 && m.equals("POST") && p.get(3).equals("keepalive")) {
+            if (s.leaseUntil() == null) {
+                throw new ServiceException(VssError.BAD_STATE, "session " + s.id() + " is bound to its connection and "
+                        + "has no lease to renew");
+            }
+            long secs = body(r).path("lease_seconds").asLong(Duration.between(s.created(), s.leaseUntil()).toSeconds());
+            s.renew(Instant.now().plusSeconds(Math.max(1, secs)));
+            ok(ex, session(s));
+        } else {
+            notFound(r);
+        }
+    }
+
+    private Session openSession(Exchange ex, JsonNode b, boolean oneShot) throws ServiceException {
+        Context ctx = Context.parse(b.path("context").asText("backup"));
+        String type = b.path("backup_type").asText("full");
+        if (!Set.of("full", "incremental", "differential", "log", "copy", "other").contains(type)) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "backup_type must be full, incremental, differential, "
+                    + "log, copy or other; was '" + type + "'");
+        }
+        Duration lease = b.hasNonNull("lease_seconds") ? Duration.ofSeconds(Math.max(1, b.get("lease_seconds").asLong()))
+                : null;
+        String owner = lease == null ? "API connection " + ex.connection().id() : "lease";
+        Session s = service.openSession(ctx, type, strings(b, "exclude_writers"), strings(b, "verify_writers"),
+                owner, lease);
+        if (lease == null && !(oneShot && ctx.persistent())) {
+            ex.connection().onClose(() -> service.release(s, "its requester's connection closed"));
+        }
+        return s;
+    }
+
+    /**
+     * {@code POST /v1/sets}: one request for a whole set, like {@code vssadmin create shadow}. Persistent
+     * contexts run the session to its end (BackupComplete, BackupShutdown) and the copies stay; auto-release
+     * contexts keep the session open until this connection closes.
+     */
+    private void oneShot(Exchange ex, JsonNode b) throws Exception {
+        Session s = openSession(ex, b, true);
+        boolean done = false;
+        try {
+            SnapshotSetCreator.CreatedSet c = service.createSet(s, volumes(b), protectUntil(b));
+            if (s.context().persistent()) {
+                if (s.context().writers()) {
+                    service.backupComplete(s);
+                }
+                service.release(s, "one-shot set created");
+                done = true;
+            }
+            ok(ex, 201, createdSet(c, s));
+        } finally {
+            if (s.context().persistent() && !done) {
+                service.release(s, "one-shot set failed");
+            }
+        }
+    }
+
+    private ObjectNode createdSet(SnapshotSetCreator.CreatedSet c, Session s) {
+        ObjectNode o = Json.object();
+        o.put("set_id", c.set().id());
+        o.put("session_id", s.id().toString());
+        ArrayNode a = o.putArray("shadows");
+        c.copies().forEach(r -> a.add(shadow(r)));
+        o.set("writers", writerStatus(s));
+        return o;
+    }
+
+    private ObjectNode session(Session s) {
+        ObjectNode o = Json.object();
+        o.put("id", s.id().toString());
+        o.put("context", s.context().wireName());
+        o.put("backup_type", s.backupType());
+        o.put("state", s.state().name().toLowerCase());
+        o.put("owner", s.owner());
+        o.put("created", s.created().toString());
+        o.put("lease_until", s.leaseUntil() == null ? null : s.leaseUntil().toString());
+        o.put("set_id", s.setId());
+        s.copies().forEach(o.putArray("shadows")::add);
+        o.set("writers", writerStatus(s));
+        return o;
+    }
+
+    private static ArrayNode writerStatus(Session s) {
+        ArrayNode a = Json.MAPPER.createArrayNode();
+        for (WriterStatus w : s.writerStatus()) {
+            a.addObject().put("name", w.name()).put("kind", w.kind()).put("state", w.state().name())
+                    .put("state_code", w.state().code()).put("state_label", w.state().label())
+                    .put("last_error", w.failure().name()).put("last_error_label", w.failure().label())
+                    .put("message", w.message());
+        }
+        return a;
+    }
+
+    // ------------------------------------------------------------------ writers
+
+    private void writers(Exchange ex, HttpRequest r, List<String> p, String m) throws Exception {
+        int n = p.size();
+        if (n == 2 && m.equals("GET")) {
+            ok(ex, wrap("writers", Json.MAPPER.valueToTree(service.listWriters())));
+            return;
+        }
+        if (n == 2 && m.equals("POST")) {
+            JsonNode b = body(r);
+            String name = text(b, "name", true);
+            String xml = text(b, "metadata", false);
+            WriterMetadata md = xml == null ? WriterMetadata.minimal(name) : WriterMetadata.parse(xml);
+            long lease = b.path("lease_seconds").asLong(30);
+            if (lease < 1 || lease > 3600) {
+                throw new ServiceException(VssError.INVALID_ARGUMENT, "lease_seconds must be 1..3600, was " + lease);
+            }
+            ExternalWriter w = service.writers().register(name, md, Duration.ofSeconds(lease));
+            service.events().append("writer-registered", "info", "external writer " + name + " registered (" + w.id()
+                    + ")", java.util.Map.of("writer", name));
+            ok(ex, 201, Json.object().put("id", w.id().toString()).put("name", name).put("lease_seconds", lease));
+            return;
+        }
+        if (n < 3) {
+            notFound(r);
+            return;
+        }
+        ExternalWriter w = external(p.get(2));
+        if (n == 3 && m.equals("DELETE")) {
+            service.writers().unregister(w.id(), "it unregistered");
+            service.events().append("writer-unregistered", "info", "external writer " + w.name() + " unregistered",
+                    java.util.Map.of("writer", w.name()));
+            ok(ex, Json.object().put("unregistered", w.id().toString()));
+        } else if (n == 3 && m.equals("GET")) {
+            ok(ex, Json.object().put("id", w.id().toString()).put("name", w.name()).put("alive", w.alive())
+                    .put("metadata", w.metadata().toXml()));
+        } else if (n == 4 && m.equals("GET") && p.get(3).equals("events")) {
+            if (r.query().containsKey("stream")) {
+                stream(ex, w);
+            } else {
+                long wait = r.query().containsKey("wait") ? parseLong(r.query().get("wait"), "wait") : 0;
+                if (wait < 0 || wait > 300) {
+                    throw new ServiceException(VssError.INVALID_ARGUMENT, "wait must be 0..300 seconds");
+                }
+                ObjectNode e = w.poll(Duration.ofSeconds(wait));
+                if (e == null) {
+                    ex.respond(204, new byte[0]);
+                } else {
+                    ok(ex, e);
+                }
+            }
+        } else if (n == 5 && m.equals("POST") && p.get(3).equals("events")) {
+            long seq = parseLong(p.get(4), "event sequence number");
+            JsonNode b = body(r);
+            boolean okAnswer = b.path("ok").asBoolean(false);
+            WriterFailure f = okAnswer ? WriterFailure.NONE : WriterFailure.parse(b.path("failure").asText(null));
+            if (!w.answer(seq, new ExternalWriter.Answer(okAnswer, f, b.path("message").asText(null)))) {
+                throw new ServiceException(VssError.OBJECT_NOT_FOUND, "writer " + w.name() + " has no event " + seq
+                        + " waiting for an answer (answered already, or its deadline passed)");
+            }
+            ok(ex, Json.object().put("accepted", seq));
+        } else {
+            notFound(r);
+        }
+    }
+
+    private void stream(Exchange ex, ExternalWriter w) throws IOException, InterruptedException {
+        Exchange.ChunkStream out = ex.stream(200, () -> {
+            service.writers().unregister(w.id(), "its event stream closed");
+            service.events().append("writer-gone", "warning", "external writer " + w.name()
+                    + " went away (its event stream closed)", java.util.Map.of("writer", w.name()));
+        });
+        out.send((Json.text(Json.object().put("event", "registered").put("id", w.id().toString())) + "\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        while (w.alive() && ex.connection().isOpen()) {
+            ObjectNode e = w.nextForStream(Duration.ofSeconds(15));
+            ObjectNode line = e != null ? e : Json.object().put("event", "heartbeat");
+            try {
+                out.send((Json.text(line) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            } catch (IOException io) {
+                service.writers().unregister(w.id(), "its event stream broke: " + io.getMessage());
+                return;
+            }
+        }
+        try {
+            out.end();
+        } catch (IOException ignored) {
+            // the writer is gone already
+        }
+    }
+
+    private ExternalWriter external(String id) throws ServiceException {
+        UUID u;
+        try {
+            u = UUID.fromString(id);
+        } catch (IllegalArgumentException e) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "'" + id + "' is not a writer id");
+        }
+        return service.writers().external(u).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
+                "no registered writer " + id + " (it may have been dropped when its stream closed or lease ran out; "
+                        + "register again)"));
+    }
+
+    // ------------------------------------------------------------------ rendering
+
+    private ObjectNode status() {
+        ObjectNode o = Json.object();
+        o.put("state_directory", service.config().state().toString());
+        o.put("pid", ProcessHandle.current().pid());
+        o.put("started", service.started().toString());
+        o.put("volumes", service.volumes().list().size());
+        o.put("shadows", service.catalog().copies().size());
+        o.put("sessions", service.sessions().list().size());
+        o.put("creating", service.creator().busy());
+        o.put("nbd_socket", service.config().nbdSocket().toString());
+        return o;
+    }
+
+    private ObjectNode volume(ManagedVolume v) {
+        ObjectNode o = Json.object();
+        VolumeConfig c = v.config();
+        o.put("name", v.name());
+        o.put("id", v.id().toString());
+        o.put("size", v.size());
+        o.put("chunk_size", c.chunkSize());
+        o.put("backing", c.backing().toString());
+        o.put("layout", c.layout().shortName());
+        o.put("max_shadow_copies", c.maxShadowCopies());
+        o.put("shadow_copies", v.shadowCopies().size());
+        o.put("device", service.attachment(v.name()).map(Attachment::loopDevice).orElse(null));
+        o.put("nbd_export", v.name());
+        return o;
+    }
+
+    private ObjectNode storage(ManagedVolume v) throws IOException {
+        VolumeEngine.ShadowStorageUsage u = v.shadowStorage();
+        ObjectNode o = Json.object();
+        o.put("volume", v.name());
+        o.put("location", u.location());
+        o.put("used", u.used());
+        o.put("allocated", u.allocated());
+        o.put("maximum", u.maximum());
+        o.put("limit", v.config().shadowStorage().toString());
+        return o;
+    }
+
+    private ObjectNode shadow(ShadowRecord s) {
+        ObjectNode o = (ObjectNode) Json.MAPPER.valueToTree(s);
+        ArrayNode names = o.putArray("attribute_names");
+        Attributes.names(s.attributes()).forEach(names::add);
+        o.put("protected", s.protectUntil() != null && Instant.now().isBefore(Instant.parse(s.protectUntil())));
+        o.put("nbd_export", "shadow/" + s.id());
+        service.volumes().find(s.volume()).flatMap(v -> v.shadowCopies().stream()
+                .filter(c -> c.id().toString().equals(s.id())).findFirst()).map(ShadowCopyInfo::size)
+                .ifPresent(size -> o.put("size", size));
+        return o;
+    }
+
+    private static ArrayNode providers() {
+        ArrayNode a = Json.MAPPER.createArrayNode();
+        a.addObject().put("name", SnapshotSetCreator.PROVIDER).put("type", "system")
+                .put("id", "b5946137-7b9f-4925-af80-51abd60b20d5").put("version", "0.1.0")
+                .put("description", "copy-on-write (default) and redirect-on-write software provider on managed volumes");
+        return a;
+    }
+
+    // ------------------------------------------------------------------ request parsing
+
+    private static VolumeConfig volumeConfig(JsonNode b) throws ServiceException {
+        String name = text(b, "name", true);
+        try {
+            String backing = text(b, "backing", false);
+            VolumeConfig c;
+            if (backing != null) {
+                c = VolumeConfig.existing(name, Path.of(backing));
+                if (b.hasNonNull("size")) {
+                    c = c.withSize(Sizes.parse(b.get("size").asText()));
+                }
+            } else {
+                c = VolumeConfig.sparse(name, Sizes.parse(text(b, "size", true)));
+            }
+            if (b.hasNonNull("chunk_size")) {
+                c = c.withChunkSize((int) Sizes.parse(b.get("chunk_size").asText()));
+            }
+            if (b.hasNonNull("shadow_storage")) {
+                c = c.withShadowStorage(ShadowStorageLimit.parse(b.get("shadow_storage").asText()));
+            }
+            if (b.hasNonNull("max_shadow_copies")) {
+                c = c.withMaxShadowCopies(b.get("max_shadow_copies").asInt());
+            }
+            if (b.hasNonNull("layout")) {
+                c = c.withLayout(VolumeLayout.parse(b.get("layout").asText()));
+            }
+            return c;
+        } catch (IllegalArgumentException e) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, e.getMessage());
+        }
+    }
+
+    private static List<String> volumes(JsonNode b) throws ServiceException {
+        JsonNode v = b.get("volumes");
+        if (v == null || !v.isArray() || v.isEmpty()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "'volumes' must be a non-empty list of volume names");
+        }
+        List<String> out = new ArrayList<>();
+        v.forEach(x -> out.add(x.asText()));
+        return out;
+    }
+
+    private static Instant protectUntil(JsonNode b) throws ServiceException {
+        String t = text(b, "protect_until", false);
+        if (t == null) {
+            return null;
+        }
+        Instant i = instant(t, "protect_until");
+        if (!i.isAfter(Instant.now())) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "protect_until " + t + " is in the past");
+        }
+        return i;
+    }
+
+    static Instant instant(String t, String field) throws ServiceException {
+        try {
+            return Instant.parse(t);
+        } catch (DateTimeParseException e) {
+            try {
+                return java.time.LocalDate.parse(t).atStartOfDay(java.time.ZoneOffset.UTC).toInstant();
+            } catch (DateTimeParseException e2) {
+                throw new ServiceException(VssError.INVALID_ARGUMENT, field + " must be an ISO-8601 instant "
+                        + "(2026-12-31T00:00:00Z) or date (2026-12-31); was '" + t + "'");
+            }
+        }
+    }
+
+    private static Set<String> strings(JsonNode b, String field) throws ServiceException {
+        JsonNode v = b.get(field);
+        if (v == null || v.isNull()) {
+            return Set.of();
+        }
+        if (!v.isArray()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "'" + field + "' must be a list of names");
+        }
+        Set<String> out = new LinkedHashSet<>();
+        v.forEach(x -> out.add(x.asText()));
+        return out;
+    }
+
+    private static String text(JsonNode b, String field, boolean required) throws ServiceException {
+        JsonNode v = b.get(field);
+        if (v == null || v.isNull() || (v.isTextual() && v.asText().isEmpty())) {
+            if (required) {
+                throw new ServiceException(VssError.INVALID_ARGUMENT, "'" + field + "' is required");
+            }
+            return null;
+        }
+        if (!v.isValueNode()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "'" + field + "' must be a string");
+        }
+        return v.asText();
+    }
+
+    private static long parseLong(String s, String what) throws ServiceException {
+        try {
+            return Long.parseLong(s);
+        } catch (NumberFormatException e) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, what + " must be a number, was '" + s + "'");
+        }
+    }
+
+    private static JsonNode body(HttpRequest r) throws ServiceException {
+        JsonNode n = Json.parse(r.body());
+        if (!n.isObject()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "request body must be a JSON object");
+        }
+        return n;
+    }
+
+    private static ObjectNode wrap(String name, JsonNode n) {
+        ObjectNode o = Json.object();
+        o.set(name, n);
+        return o;
+    }
+
+    private static void ok(Exchange ex, JsonNode body) throws IOException {
+        ok(ex, 200, body);
+    }
+
+    private static void ok(Exchange ex, int status, JsonNode body) throws IOException {
+        ex.respond(status, Json.bytes(body));
+    }
+
+    private static void notFound(HttpRequest r) throws HttpException {
+        throw new HttpException(404, "no API route " + r.method() + " " + r.path());
+    }
+
+    /** Maps failures to the error JSON; unexpected ones keep their message (they are our bugs to see). */
+    public static Exchange.Answer error(Throwable t) {
+        VssError e;
+        String writer = null;
+        if (t instanceof ServiceException se) {
+            e = se.error();
+            writer = se.writer();
+        } else if (t instanceof VolumeException ve) {
+            e = switch (ve.code()) {
+                case OBJECT_NOT_FOUND -> VssError.OBJECT_NOT_FOUND;
+                case OBJECT_ALREADY_EXISTS -> VssError.OBJECT_ALREADY_EXISTS;
+                case BAD_STATE -> VssError.BAD_STATE;
+                case MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED -> VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
+                case HOLD_WRITES_TIMEOUT -> VssError.HOLD_WRITES_TIMEOUT;
+                case INSUFFICIENT_STORAGE -> VssError.INSUFFICIENT_STORAGE;
+                case VOLUME_IN_USE -> VssError.VOLUME_IN_USE;
+                case INVALID_ARGUMENT -> VssError.INVALID_ARGUMENT;
+                default -> VssError.UNEXPECTED;
+            };
+        } else if (t instanceof IllegalArgumentException) {
+            e = VssError.INVALID_ARGUMENT;
+        } else {
+            e = VssError.UNEXPECTED;
+        }
+        ObjectNode o = Json.object();
+        ObjectNode err = o.putObject("error");
+        err.put("code", e.vssName());
+        err.put("hresult", e.hresult());
+        err.put("message", t.getMessage() == null ? t.toString() : t.getMessage());
+        err.put("retryable", e.retryable());
+        err.put("writer", writer);
+        return new Exchange.Answer(e.httpStatus(), Json.bytes(o));
+    }
+}

@@ -1,0 +1,101 @@
+package dev.shadowcopy.service.catalog;
+
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.volume.ManagedVolume;
+import dev.shadowcopy.volume.VolumeManager;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * At start, brings the catalog and the engine into agreement — by rules, never by guessing:
+ * <ul>
+ *   <li>a set still {@code creating}: the service stopped mid-creation and the requester never heard of
+ *       success, so its copies are deleted from the engine and the set is dropped;</li>
+ *   <li>a persistent copy in the catalog that the engine no longer has: marked {@code missing} and reported
+ *       (its properties stay for the admin to see; {@code delete shadows} removes the record);</li>
+ *   <li>a non-persistent copy in the catalog: the engine releases those at every start, so the record goes;</li>
+ *   <li>a copy in the engine that the catalog does not know: kept, listed as {@code untracked} with what the
+ *       engine knows, and reported;</li>
+ *   <li>exposures and sessions do not survive a restart: exposed paths are cleared.</li>
+ * </ul>
+ * Every finding is an event in the log with level warning (or info for the expected release of
+ * non-persistent copies).
+ */
+public final class Reconciler {
+    private Reconciler() {}
+
+    public static List<String> reconcile(Catalog catalog, VolumeManager volumes, EventLog events) throws IOException {
+        List<String> findings = new ArrayList<>();
+        Map<String, ShadowCopyInfo> engine = new HashMap<>();
+        Map<String, ManagedVolume> owner = new HashMap<>();
+        for (ManagedVolume v : volumes.list()) {
+            for (ShadowCopyInfo c : v.shadowCopies()) {
+                engine.put(c.id().toString(), c);
+                owner.put(c.id().toString(), v);
+            }
+        }
+        for (SetRecord s : catalog.sets()) {
+            if (!s.state().equals("creating")) {
+                continue;
+            }
+            List<String> deleted = new ArrayList<>();
+            for (var e : s.copies().entrySet()) {
+                ManagedVolume v = owner.get(e.getValue());
+                if (v != null) {
+                    v.deleteShadowCopy(ShadowCopyId.parse(e.getValue()));
+                    engine.remove(e.getValue());
+                    deleted.add(e.getValue());
+                }
+            }
+            catalog.removeCopies(List.copyOf(s.copies().values()));
+            catalog.removeSet(s.id());
+            String m = "shadow copy set " + s.id() + " was being created when the service stopped; the "
+                    + deleted.size() + " cop" + (deleted.size() == 1 ? "y" : "ies") + " made of it were deleted";
+            findings.add(m);
+            events.append("reconcile-incomplete-set", "warning", m, Map.of("set", s.id(), "deleted", deleted));
+        }
+        List<String> released = new ArrayList<>();
+        for (ShadowRecord r : catalog.copies()) {
+            boolean persistent = (r.attributes() & 0x1) != 0;
+            if (engine.containsKey(r.id())) {
+                if (r.exposedPath() != null) {
+                    catalog.updateCopy(r.id(), c -> c.withExposedPath(null, (c.attributes() & ~0x100000) | 0x40));
+                }
+                continue;
+            }
+            if (!persistent) {
+                released.add(r.id());
+            } else if (!"missing".equals(r.state())) {
+                catalog.updateCopy(r.id(), c -> c.withState("missing"));
+                String m = "persistent shadow copy " + r.id() + " of volume " + r.volume() + " is in the catalog but "
+                        + "its data is gone from the engine; it is listed as missing (delete it to drop the record)";
+                findings.add(m);
+                events.append("reconcile-missing-copy", "warning", m, Map.of("shadow", r.id(), "volume", r.volume()));
+            }
+        }
+        if (!released.isEmpty()) {
+            catalog.removeCopies(released);
+            events.append("reconcile-released", "info", released.size() + " non-persistent shadow cop"
+                    + (released.size() == 1 ? "y was" : "ies were") + " released by the restart", Map.of("shadows",
+                    released));
+        }
+        for (var e : engine.entrySet()) {
+            if (catalog.copy(e.getKey()).isEmpty()) {
+                ShadowCopyInfo c = e.getValue();
+                catalog.putCopy(new ShadowRecord(c.id().toString(), null, c.volume(), "shadowcopy-software",
+                        c.created().toString(), "unknown", c.persistent() ? 0x1 : 0, "unknown", List.of(), null, 1,
+                        null, "untracked", null, null));
+                String m = "shadow copy " + c.id() + " of volume " + c.volume() + " (taken " + c.created()
+                        + ") is in the engine but not in the catalog; it is kept and listed as untracked";
+                findings.add(m);
+                events.append("reconcile-untracked-copy", "warning", m, Map.of("shadow", e.getKey(), "volume",
+                        c.volume()));
+            }
+        }
+        return findings;
+    }
+}

@@ -1,0 +1,521 @@
+package dev.shadowcopy.service.sequence;
+
+import dev.shadowcopy.service.ServiceException;
+import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.Catalog;
+import dev.shadowcopy.service.catalog.EventLog;
+import dev.shadowcopy.service.catalog.SetRecord;
+import dev.shadowcopy.service.catalog.ShadowRecord;
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.volume.ManagedVolume;
+import dev.shadowcopy.volume.VolumeEngine;
+import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.volume.VolumeManager;
+import dev.shadowcopy.volume.WriteHold;
+import dev.shadowcopy.writer.EventContext;
+import dev.shadowcopy.writer.Writer;
+import dev.shadowcopy.writer.WriterCall;
+import dev.shadowcopy.writer.WriterEvent;
+import dev.shadowcopy.writer.WriterFailure;
+import dev.shadowcopy.writer.WriterRegistry;
+import dev.shadowcopy.writer.WriterState;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Makes a shadow copy set: VSS's DoSnapshotSet with the writers around it.
+ *
+ * <pre>
+ * Identify → PrepareForBackup → PrepareForSnapshot + provider prepare → Freeze (writers)
+ *   → FIFREEZE file systems → hold writes on every volume, commit each, release (≤ commit timeout)
+ *   → thaw file systems → Thaw (writers, within the freeze window) → complete copies → PostSnapshot
+ * </pre>
+ *
+ * Any failure aborts the whole set: every gathered writer gets Abort, file systems are thawed, every copy
+ * begun is aborted or deleted, and the requester gets an error naming the writer (or volume) and whether a
+ * retry can help. (VSS skips Abort after a PrepareForSnapshot failure and keeps the set when PostSnapshot
+ * fails; we abort in both cases so that no requester ever holds a set a writer did not agree to.)
+ *
+ * <p>Only one set is made at a time ({@code SNAPSHOT_SET_IN_PROGRESS} for a second creator, as in VSS).
+ * Writes to all volumes of the set are held together on one thread, volumes in name order (a fixed order, so
+ * two holders can never deadlock), which gives the set a single instant.
+ */
+public final class SnapshotSetCreator {
+    public static final int MAX_VOLUMES_PER_SET = 64;
+    public static final int MAX_CLIENT_ACCESSIBLE_PER_VOLUME = 64;
+    public static final String PROVIDER = "shadowcopy-software";
+
+    /** A finished set. */
+    public record CreatedSet(SetRecord set, List<ShadowRecord> copies) {}
+
+    private final VolumeManager volumes;
+    private final WriterRegistry writers;
+    private final Catalog catalog;
+    private final EventLog events;
+    private final FileSystemFreezer freezer;
+    private final Timeouts timeouts;
+    private final ReentrantLock creating = new ReentrantLock();
+    private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
+    private final String machine;
+
+    public SnapshotSetCreator(VolumeManager volumes, WriterRegistry writers, Catalog catalog, EventLog events,
+                              FileSystemFreezer freezer, Timeouts timeouts) {
+        this.volumes = volumes;
+        this.writers = writers;
+        this.catalog = catalog;
+        this.events = events;
+        this.freezer = freezer;
+        this.timeouts = timeouts;
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            host = "localhost";
+        }
+        this.machine = host;
+    }
+
+    public Timeouts timeouts() {
+        return timeouts;
+    }
+
+    /** True while a set is being made. */
+    public boolean busy() {
+        return creating.isLocked();
+    }
+
+    /**
+     * Makes a set of copies of {@code volumeNames} in session {@code s} (whose lock the caller holds).
+     *
+     * @param protectUntil null, or the instant before which the copies cannot be deleted
+     */
+    public CreatedSet create(Session s, List<String> volumeNames, Instant protectUntil) throws ServiceException {
+        if (!creating.tryLock()) {
+            throw new ServiceException(VssError.SNAPSHOT_SET_IN_PROGRESS, "another shadow copy set is being created; "
+                    + "retry when it is done (the CLI's --autoretry MINUTES does that)");
+        }
+        try {
+            return createLocked(s, volumeNames, protectUntil);
+        } finally {
+            creating.unlock();
+        }
+    }
+
+    private CreatedSet createLocked(Session s, List<String> volumeNames, Instant protectUntil) throws ServiceException {
+        if (s.state() != Session.State.OPEN) {
+            throw new ServiceException(VssError.BAD_STATE, "session " + s.id() + " is " + s.state().name()
+                    .toLowerCase() + "; a session makes one set (open a new one)");
+        }
+        List<ManagedVolume> set = validate(volumeNames);
+        UUID setId = UUID.randomUUID();
+        Map<String, ShadowCopyId> ids = new TreeMap<>();
+        for (ManagedVolume v : set) {
+            ids.put(v.name(), ShadowCopyId.random());
+        }
+        Map<String, String> idText = new TreeMap<>();
+        ids.forEach((k, v) -> idText.put(k, v.toString()));
+        SetRecord record = new SetRecord(setId.toString(), "creating", Instant.now().toString(),
+                s.context().wireName(), idText, s.id().toString(), null);
+        try {
+            catalog.putSet(record); // durable before the provider makes anything: the reconciler's map of what to undo
+        } catch (IOException e) {
+            throw new ServiceException(VssError.UNEXPECTED, "cannot record the set in the catalog: " + e.getMessage());
+        }
+        Attempt a = new Attempt(s, setId, set, ids);
+        try {
+            List<ShadowRecord> copies = a.run(protectUntil);
+            SetRecord done = record.withState("created", null);
+            catalog.putCreated(done, copies);
+            s.snapshotted(setId.toString(), copies.stream().map(ShadowRecord::id).toList());
+            events.append("set-created", "info", "shadow copy set " + setId + " created: " + copies.size()
+                    + " cop" + (copies.size() == 1 ? "y" : "ies") + " of " + String.join(", ", ids.keySet())
+                    + " (" + copies.getFirst().consistency() + "-consistent, context " + s.context().wireName() + ")",
+                    Map.of("set", setId.toString(), "copies", idText, "session", s.id().toString()));
+            return new CreatedSet(done, copies);
+        } catch (ServiceException e) {
+            a.abort(e);
+            try {
+                catalog.removeSet(setId.toString());
+            } catch (IOException io) {
+                e.addSuppressed(io);
+            }
+            Map<String, Object> details = new LinkedHashMap<>();
+            details.put("set", setId.toString());
+            details.put("code", e.error().vssName());
+            if (e.writer() != null) {
+                details.put("writer", e.writer());
+            }
+            events.append("set-aborted", "error", "shadow copy set " + setId + " of " + String.join(", ", ids.keySet())
+                    + " aborted: " + e.getMessage(), details);
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            ServiceException se = new ServiceException(VssError.UNEXPECTED, "creating the set failed: " + e, null, e);
+            a.abort(se);
+            try {
+                catalog.removeSet(setId.toString());
+            } catch (IOException io) {
+                se.addSuppressed(io);
+            }
+            events.append("set-aborted", "error", "shadow copy set " + setId + " aborted: " + e, Map.of());
+            throw se;
+        }
+    }
+
+    private List<ManagedVolume> validate(List<String> names) throws ServiceException {
+        if (names.isEmpty()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "name at least one volume for the set");
+        }
+        if (names.size() > MAX_VOLUMES_PER_SET) {
+            throw new ServiceException(VssError.MAXIMUM_NUMBER_OF_VOLUMES_REACHED, "a set holds at most "
+                    + MAX_VOLUMES_PER_SET + " volumes; " + names.size() + " were named");
+        }
+        Set<String> seen = new HashSet<>();
+        List<ManagedVolume> out = new ArrayList<>();
+        for (String n : names) {
+            if (!seen.add(n)) {
+                throw new ServiceException(VssError.OBJECT_ALREADY_EXISTS, "volume " + n + " is named twice in the set");
+            }
+            ManagedVolume v = volumes.find(n).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
+                    "no volume named " + n + " (see 'shadowcopy list volumes')"));
+            int have = v.shadowCopies().size();
+            if (have >= v.config().maxShadowCopies()) {
+                throw new ServiceException(VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, "volume " + n + " already has "
+                        + have + " shadow copies, its maximum; delete some first (delete shadows --for " + n
+                        + " --oldest)");
+            }
+            out.add(v);
+        }
+        out.sort(Comparator.comparing(ManagedVolume::name)); // the hold order: fixed, so never a deadlock
+        return out;
+    }
+
+    /** Checks the client-accessible limit (VSS allows 64 per volume) once the context is known. */
+    private void checkClientAccessible(Session s, List<ManagedVolume> set) throws ServiceException {
+        if (!s.context().clientAccessible()) {
+            return;
+        }
+        for (ManagedVolume v : set) {
+            long n = catalog.copies().stream().filter(c -> c.volume().equals(v.name())
+                    && (c.attributes() & Attributes.CLIENT_ACCESSIBLE) != 0).count();
+            if (n >= MAX_CLIENT_ACCESSIBLE_PER_VOLUME) {
+                throw new ServiceException(VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, "volume " + v.name()
+                        + " already has " + n + " client-accessible shadow copies, the maximum; delete some first");
+            }
+        }
+    }
+
+    /** One run of the sequence and everything needed to undo it. */
+    private final class Attempt {
+        final Session s;
+        final UUID setId;
+        final List<ManagedVolume> set;
+        final Map<String, ShadowCopyId> ids;
+        final List<String> names;
+        final Map<ManagedVolume, VolumeEngine.PendingShadowCopy> pending = new LinkedHashMap<>();
+        final Map<ManagedVolume, ShadowCopyInfo> completed = new LinkedHashMap<>();
+        List<Writer> involved = List.of();
+        List<Path> frozen = List.of();
+        Map<String, String> copyText = Map.of();
+        /** The set's instant: taken with every volume's writes held, so it is the same for all its copies. */
+        Instant instant;
+
+        Attempt(Session s, UUID setId, List<ManagedVolume> set, Map<String, ShadowCopyId> ids) {
+            this.s = s;
+            this.setId = setId;
+            this.set = set;
+            this.ids = ids;
+            this.names = set.stream().map(ManagedVolume::name).toList();
+        }
+
+        List<ShadowRecord> run(Instant protectUntil) throws IOException {
+            checkClientAccessible(s, set);
+            boolean withWriters = s.context().writers();
+            if (withWriters) {
+                involved = gather(s);
+                if (!s.prepared()) {
+                    phase(WriterEvent.PREPARE_FOR_BACKUP, deadline(timeouts.event()));
+                    s.prepared(true);
+                }
+                phase(WriterEvent.PREPARE_FOR_SNAPSHOT, deadline(timeouts.event()));
+            }
+            for (ManagedVolume v : set) {
+                try {
+                    pending.put(v, v.prepareShadowCopy(ids.get(v.name()), s.context().persistent()));
+                } catch (VolumeException e) {
+                    throw providerError(v, e);
+                }
+            }
+            Instant freezeDeadline = deadline(timeouts.freeze());
+            if (withWriters) {
+                phase(WriterEvent.FREEZE, freezeDeadline);
+            }
+            frozen = freezer.freeze(freezer.mountsOf(names));
+            try {
+                commit();
+            } finally {
+                List<Path> f = frozen;
+                frozen = List.of();
+                freezer.thaw(f);
+            }
+            if (withWriters) {
+                if (Instant.now().isAfter(freezeDeadline)) {
+                    throw new ServiceException(VssError.WRITERERROR_TIMEOUT, "the writers were frozen longer than "
+                            + timeouts.freeze().toSeconds() + " s (the freeze window) before the copies were committed; "
+                            + "retry, or raise --freeze-timeout");
+                }
+                phase(WriterEvent.THAW, freezeDeadline);
+            }
+            for (ManagedVolume v : set) {
+                try {
+                    completed.put(v, v.completeShadowCopy(pending.remove(v)));
+                } catch (VolumeException e) {
+                    throw providerError(v, e);
+                }
+            }
+            copyText = new TreeMap<>();
+            for (var e : completed.entrySet()) {
+                copyText.put(e.getKey().name(), e.getValue().id().toString());
+            }
+            if (withWriters) {
+                phase(WriterEvent.POST_SNAPSHOT, deadline(timeouts.event()));
+            }
+            return records(protectUntil);
+        }
+
+        private void commit() throws ServiceException {
+            Instant start = Instant.now();
+            List<WriteHold> holds = new ArrayList<>();
+            try {
+                for (ManagedVolume v : set) {
+                    Duration left = timeouts.commit().minus(Duration.between(start, Instant.now()));
+                    if (left.isNegative()) {
+                        left = Duration.ZERO;
+                    }
+                    try {
+                        holds.add(v.holdWrites(left));
+                    } catch (VolumeException e) {
+                        throw new ServiceException(VssError.HOLD_WRITES_TIMEOUT, "writes to the set's volumes could "
+                                + "not all be held within " + timeouts.commit().toMillis() + " ms (volume " + v.name()
+                                + " was still busy); retry when the volumes are less busy", null, e);
+                    } catch (IOException e) {
+                        throw providerError(v, e);
+                    }
+                }
+                instant = Instant.now();
+                for (int i = 0; i < set.size(); i++) {
+                    ManagedVolume v = set.get(i);
+                    try {
+                        v.commitShadowCopy(pending.get(v), holds.get(i));
+                    } catch (IOException e) {
+                        throw providerError(v, e);
+                    }
+                }
+                if (Duration.between(start, Instant.now()).compareTo(timeouts.commit()) > 0) {
+                    throw new ServiceException(VssError.HOLD_WRITES_TIMEOUT, "the commit held writes longer than "
+                            + timeouts.commit().toMillis() + " ms; the set was abandoned");
+                }
+            } finally {
+                for (WriteHold h : holds.reversed()) {
+                    h.close();
+                }
+            }
+        }
+
+        private ServiceException providerError(ManagedVolume v, IOException e) {
+            if (e instanceof VolumeException ve) {
+                VssError err = switch (ve.code()) {
+                    case MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED -> VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
+                    case INSUFFICIENT_STORAGE -> VssError.INSUFFICIENT_STORAGE;
+                    case HOLD_WRITES_TIMEOUT -> VssError.HOLD_WRITES_TIMEOUT;
+                    case VOLUME_IN_USE, BAD_STATE -> VssError.VOLUME_IN_USE;
+                    default -> VssError.UNEXPECTED_PROVIDER_ERROR;
+                };
+                return new ServiceException(err, "volume " + v.name() + ": " + e.getMessage(), null, e);
+            }
+            return new ServiceException(VssError.UNEXPECTED_PROVIDER_ERROR, "volume " + v.name() + ": " + e, null, e);
+        }
+
+        private List<ShadowRecord> records(Instant protectUntil) {
+            boolean app = s.context().writers() && !involved.isEmpty()
+                    && s.writerStatus().stream().noneMatch(w -> w.state().failed());
+            List<ShadowRecord.WriterOutcome> outcomes = s.writerStatus().stream()
+                    .map(w -> new ShadowRecord.WriterOutcome(w.name(), w.kind(), w.state().name(), w.failure().name(),
+                            w.message())).toList();
+            int attrs = s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED;
+            List<ShadowRecord> out = new ArrayList<>();
+            for (var e : completed.entrySet()) {
+                ShadowCopyInfo info = e.getValue();
+                out.add(new ShadowRecord(info.id().toString(), setId.toString(), e.getKey().name(), PROVIDER,
+                        instant.toString(), s.context().wireName(), attrs, app ? "application" : "crash",
+                        outcomes, protectUntil == null ? null : protectUntil.toString(), set.size(), machine, "created",
+                        null, s.context().autoRelease() ? s.id().toString() : null));
+            }
+            return out;
+        }
+
+        /** Identify: writers that fail it drop out of the session (as in VSS); excluded writers are skipped. */
+        private List<Writer> gather(Session s) throws ServiceException {
+            if (s.gathered() != null) {
+                return s.gathered().stream().filter(Writer::alive).toList();
+            }
+            List<Writer> candidates = writers.current().stream().filter(w -> !s.excludedWriters().contains(w.name()))
+                    .toList();
+            for (String v : s.verifiedWriters()) {
+                if (candidates.stream().noneMatch(w -> w.name().equals(v))) {
+                    throw new ServiceException(VssError.WRITER_INFRASTRUCTURE, "writer " + v + " must take part "
+                            + "(writer verify) but is not registered", v, null);
+                }
+            }
+            Instant deadline = deadline(timeouts.event());
+            List<Writer> ok = new ArrayList<>();
+            for (WriterCall.Outcome o : callAll(candidates, WriterEvent.IDENTIFY, deadline)) {
+                if (o.ok()) {
+                    ok.add(o.writer());
+                    s.status(o.writer(), WriterState.STABLE, WriterFailure.NONE, null);
+                } else if (s.verifiedWriters().contains(o.writer().name())) {
+                    s.status(o.writer(), WriterState.FAILED_AT_IDENTIFY, o.failure(), o.message());
+                    throw writerError(o);
+                } else {
+                    events.append("writer-failed", "warning", "writer " + o.writer().name() + " failed identify and "
+                            + "takes no part in the set: " + o.message(), Map.of("writer", o.writer().name()));
+                }
+            }
+            s.gathered(ok);
+            return ok;
+        }
+
+        private void phase(WriterEvent event, Instant deadline) throws ServiceException {
+            WriterCall.Outcome firstFailure = null;
+            for (WriterCall.Outcome o : callAll(involved, event, deadline)) {
+                if (o.ok()) {
+                    s.status(o.writer(), event.stateAfter(), WriterFailure.NONE, null);
+                } else {
+                    s.status(o.writer(), event.failedState(), o.failure(), o.message());
+                    if (firstFailure == null) {
+                        firstFailure = o;
+                    }
+                }
+            }
+            if (firstFailure != null) {
+                throw writerError(firstFailure);
+            }
+        }
+
+        private List<WriterCall.Outcome> callAll(List<Writer> ws, WriterEvent event, Instant deadline) {
+            EventContext ctx = new EventContext(event == WriterEvent.IDENTIFY ? null : setId, names,
+                    s.context().wireName(), s.backupType(), copyText, deadline);
+            List<Future<WriterCall.Outcome>> fs = new ArrayList<>();
+            for (Writer w : ws) {
+                fs.add(calls.submit(() -> WriterCall.call(w, event, ctx)));
+            }
+            List<WriterCall.Outcome> out = new ArrayList<>();
+            for (Future<WriterCall.Outcome> f : fs) {
+                try {
+                    out.add(f.get());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while calling writers", e);
+                } catch (ExecutionException e) {
+                    throw new IllegalStateException("writer call failed", e.getCause());
+                }
+            }
+            return out;
+        }
+
+        private ServiceException writerError(WriterCall.Outcome o) {
+            VssError err = o.failure().error() == null ? VssError.UNEXPECTED_WRITER_ERROR : o.failure().error();
+            String retry = err.retryable() ? "; retrying can help" : "; retrying will not help until the writer is fixed";
+            return new ServiceException(err, "writer " + o.writer().name() + " failed at " + o.event().wireName() + ": "
+                    + o.message() + retry, o.writer().name(), null);
+        }
+
+        /** Undoes everything: Abort to writers, thaw, abort or delete copies. Never throws. */
+        void abort(ServiceException cause) {
+            if (!frozen.isEmpty()) {
+                try {
+                    freezer.thaw(frozen);
+                } catch (IOException e) {
+                    cause.addSuppressed(e);
+                }
+            }
+            for (var e : pending.entrySet()) {
+                e.getKey().abortShadowCopy(e.getValue());
+            }
+            for (var e : completed.entrySet()) {
+                try {
+                    e.getKey().deleteShadowCopy(e.getValue().id());
+                } catch (IOException ex) {
+                    cause.addSuppressed(ex);
+                }
+            }
+            if (!involved.isEmpty()) {
+                for (WriterCall.Outcome o : callAll(involved, WriterEvent.ABORT, deadline(timeouts.abort()))) {
+                    if (!o.ok()) {
+                        events.append("writer-abort-failed", "warning", "writer " + o.writer().name()
+                                + " failed to handle abort: " + o.message(), Map.of("writer", o.writer().name()));
+                    } else if (!s.writerStatus().stream().anyMatch(w -> w.name().equals(o.writer().name())
+                            && w.state().failed())) {
+                        s.status(o.writer(), WriterState.STABLE, null, null);
+                    }
+                }
+            }
+            s.gathered(List.of()); // a failed session's writers are not called again
+            s.state(Session.State.COMPLETED);
+        }
+    }
+
+    /** Sends one event to the session's writers (backup complete, backup shutdown); returns the failures. */
+    public List<WriterCall.Outcome> notify(Session s, WriterEvent event) {
+        List<Writer> ws = s.gathered() == null ? List.of() : s.gathered().stream().filter(Writer::alive).toList();
+        if (ws.isEmpty()) {
+            return List.of();
+        }
+        Instant deadline = deadline(timeouts.event());
+        EventContext ctx = new EventContext(s.setId() == null ? null : UUID.fromString(s.setId()), List.of(),
+                s.context().wireName(), s.backupType(), Map.of(), deadline);
+        List<Future<WriterCall.Outcome>> fs = new ArrayList<>();
+        for (Writer w : ws) {
+            fs.add(calls.submit(() -> WriterCall.call(w, event, ctx)));
+        }
+        List<WriterCall.Outcome> failures = new ArrayList<>();
+        for (Future<WriterCall.Outcome> f : fs) {
+            try {
+                WriterCall.Outcome o = f.get();
+                if (o.ok()) {
+                    s.status(o.writer(), event.stateAfter(), null, null);
+                } else {
+                    s.status(o.writer(), event.failedState(), o.failure(), o.message());
+                    failures.add(o);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(e.getCause());
+            }
+        }
+        return failures;
+    }
+
+    private static Instant deadline(Duration d) {
+        return Instant.now().plus(d);
+    }
+}
