@@ -206,6 +206,27 @@ class ServiceIntegrationTest {
     }
 
     @Test
+    void daemonKilledMidSequenceLeavesNothingHalfMade() throws Exception {
+        daemon.close();
+        daemon = new DaemonProcess(tmp.resolve("state"), "--freeze-timeout", "60").start();
+        daemon.cli("volume", "create", "v", "--size", "16M").ok();
+        json("create", "shadow", "--for", "v", "--nowriters");
+        Path dir = tmp.resolve("w3");
+        writer("frozen", "hang-freeze", dir);
+        Process create = daemon.cliProcess("create", "shadow", "--for", "v");
+        spawned.add(create);
+        await(Duration.ofSeconds(30), () -> Files.exists(dir.resolve("freeze-1")), "the writer to get freeze");
+        assertTrue(Files.readString(daemon.state.resolve("catalog.json")).contains("\"creating\""),
+                "the set is recorded before the provider acts");
+        daemon.kill9();
+        assertNotEquals(0, DaemonProcess.finish(create, Duration.ofSeconds(30)).exit());
+        daemon = new DaemonProcess(tmp.resolve("state"), "--freeze-timeout", "6").start();
+        assertEquals(1, shadows().size(), "only the copy made before the crash");
+        assertFalse(Files.readString(daemon.state.resolve("catalog.json")).contains("\"creating\""));
+        assertFalse(Files.exists(daemon.state.resolve("frozen.json")));
+    }
+
+    @Test
     void nonPersistentCopiesAreReleasedWhenTheRequesterDies() throws Exception {
         daemon.cli("volume", "create", "v", "--size", "16M").ok();
         Path ready = tmp.resolve("ready");

@@ -60,6 +60,7 @@ public final class HttpReader {
     /** Header names are lower-cased; a repeated header keeps the last value. */
     Map<String, String> readHeaders() throws IOException {
         Map<String, String> headers = new LinkedHashMap<>();
+        int lines = 0; // counted as lines, not map entries: a repeated header must not evade the limit
         while (true) {
             String h = readLine();
             if (h == null) {
@@ -68,7 +69,7 @@ public final class HttpReader {
             if (h.isEmpty()) {
                 return headers;
             }
-            if (headers.size() == MAX_HEADERS) {
+            if (++lines > MAX_HEADERS) {
                 throw new HttpException(431, "more than " + MAX_HEADERS + " headers (expected: at most " + MAX_HEADERS + ")");
             }
             int colon = h.indexOf(':');

@@ -1,0 +1,218 @@
+package dev.shadowcopy.service.sequence;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.shadowcopy.service.DaemonConfig;
+import dev.shadowcopy.service.Service;
+import dev.shadowcopy.service.ServiceException;
+import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.SetRecord;
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.volume.VolumeConfig;
+import dev.shadowcopy.writer.EventContext;
+import dev.shadowcopy.writer.Writer;
+import dev.shadowcopy.writer.WriterEvent;
+import dev.shadowcopy.writer.WriterException;
+import dev.shadowcopy.writer.WriterFailure;
+import dev.shadowcopy.writer.WriterMetadata;
+import dev.shadowcopy.writer.WriterState;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The coordinator with Java writers that fail, hang or succeed at every phase. */
+class SnapshotSequenceTest {
+    @TempDir
+    Path tmp;
+    Service service;
+
+    /** A writer that records its events and fails (or hangs) at one of them. */
+    static final class ScriptedWriter implements Writer {
+        final String name;
+        final WriterEvent failAt;
+        final boolean hang;
+        final List<String> seen = Collections.synchronizedList(new ArrayList<>());
+
+        ScriptedWriter(String name, WriterEvent failAt, boolean hang) {
+            this.name = name;
+            this.failAt = failAt;
+            this.hang = hang;
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public String kind() {
+            return "builtin";
+        }
+
+        @Override
+        public WriterMetadata identify(Duration timeout) throws WriterException, InterruptedException {
+            seen.add("identify");
+            if (failAt == WriterEvent.IDENTIFY) {
+                throw new WriterException(WriterFailure.NONRETRYABLE, "cannot identify");
+            }
+            return WriterMetadata.minimal(name);
+        }
+
+        @Override
+        public void handle(WriterEvent event, EventContext context) throws WriterException, InterruptedException {
+            seen.add(event.wireName());
+            if (event == failAt) {
+                if (hang) {
+                    new CountDownLatch(1).await(); // until interrupted by the service
+                }
+                throw new WriterException(WriterFailure.RETRYABLE, "busy at " + event.wireName());
+            }
+        }
+    }
+
+    @BeforeEach
+    void start() throws Exception {
+        Timeouts t = new Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(10), Duration.ofSeconds(2),
+                Duration.ofSeconds(2));
+        service = Service.start(new DaemonConfig(tmp.resolve("state"), null, null, t, null));
+        service.createVolume(VolumeConfig.sparse("a", 8 << 20));
+        service.createVolume(VolumeConfig.sparse("b", 8 << 20));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        service.close();
+    }
+
+    Session session(Context c) throws ServiceException {
+        return service.openSession(c, "full", Set.of(), Set.of(), "test", null);
+    }
+
+    @Test
+    void happyPathMovesWritersThroughTheVssStates() throws Exception {
+        ScriptedWriter w = new ScriptedWriter("good", null, false);
+        service.writers().addBuiltin(w);
+        Session s = session(Context.BACKUP);
+        var set = service.createSet(s, List.of("b", "a"), null);
+        assertEquals(2, set.copies().size());
+        assertEquals("application", set.copies().getFirst().consistency());
+        assertEquals(WriterState.WAITING_FOR_BACKUP_COMPLETE, s.writerStatus().getFirst().state());
+        service.backupComplete(s);
+        assertEquals(WriterState.STABLE, s.writerStatus().getFirst().state());
+        service.release(s, "test");
+        assertEquals(List.of("identify", "prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
+                "backup-complete", "backup-shutdown"), w.seen);
+        assertEquals(0, service.shadows().size(), "backup context copies are released with the session");
+    }
+
+    /** Every phase's failure aborts the whole set: Abort to every writer, no copy, no set left creating. */
+    @ParameterizedTest
+    @EnumSource(value = WriterEvent.class, names = {"PREPARE_FOR_BACKUP", "PREPARE_FOR_SNAPSHOT", "FREEZE", "THAW",
+        "POST_SNAPSHOT"})
+    void aFailureAtAnyPhaseAbortsTheSet(WriterEvent phase) throws Exception {
+        ScriptedWriter bad = new ScriptedWriter("bad", phase, false);
+        ScriptedWriter good = new ScriptedWriter("good", null, false);
+        service.writers().addBuiltin(bad);
+        service.writers().addBuiltin(good);
+        Session s = session(Context.APP_ROLLBACK);
+        ServiceException e = assertThrows(ServiceException.class, () -> service.createSet(s, List.of("a", "b"), null));
+        assertEquals(VssError.WRITERERROR_RETRYABLE, e.error());
+        assertEquals("bad", e.writer());
+        assertTrue(e.retryable());
+        assertTrue(good.seen.contains("abort") && bad.seen.contains("abort"), good.seen + " / " + bad.seen);
+        assertEquals(0, service.volumes().get("a").shadowCopies().size(), "no half-made copy");
+        assertEquals(0, service.volumes().get("b").shadowCopies().size());
+        assertEquals(0, service.shadows().size());
+        assertTrue(service.catalog().sets().stream().noneMatch(x -> x.state().equals("creating")));
+        WriterStatus st = s.writerStatus().stream().filter(x -> x.name().equals("bad")).findFirst().orElseThrow();
+        assertEquals(phase.failedState(), st.state());
+        assertEquals(WriterFailure.RETRYABLE, st.failure());
+        // volumes were released: a new session succeeds once the writer behaves
+        service.writers().addBuiltin(new ScriptedWriter("bad", null, false));
+        assertEquals(2, service.createSet(session(Context.APP_ROLLBACK), List.of("a", "b"), null).copies().size());
+    }
+
+    @Test
+    void aHangingWriterTimesOutAndDoesNotHangTheService() throws Exception {
+        service.writers().addBuiltin(new ScriptedWriter("stuck", WriterEvent.FREEZE, true));
+        Instant t0 = Instant.now();
+        ServiceException e = assertThrows(ServiceException.class,
+                () -> service.createSet(session(Context.APP_ROLLBACK), List.of("a"), null));
+        assertEquals(VssError.WRITERERROR_TIMEOUT, e.error());
+        assertEquals("stuck", e.writer());
+        assertTrue(Duration.between(t0, Instant.now()).compareTo(Duration.ofSeconds(15)) < 0);
+        assertEquals(0, service.shadows().size());
+    }
+
+    @Test
+    void writerlessContextsSendNoEventsAndAFailingIdentifyDropsTheWriter() throws Exception {
+        ScriptedWriter w = new ScriptedWriter("w", null, false);
+        ScriptedWriter mute = new ScriptedWriter("mute", WriterEvent.IDENTIFY, false);
+        service.writers().addBuiltin(w);
+        service.writers().addBuiltin(mute);
+        var crash = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), null);
+        assertEquals("crash", crash.copies().getFirst().consistency());
+        assertEquals(List.of(), w.seen);
+        service.createSet(session(Context.APP_ROLLBACK), List.of("a"), null);
+        assertEquals(List.of("identify"), mute.seen, "a writer that fails identify takes no part");
+    }
+
+    @Test
+    void limitsAndBadRequestsAreClearErrors() throws Exception {
+        assertEquals(VssError.OBJECT_NOT_FOUND, assertThrows(ServiceException.class,
+                () -> service.createSet(session(Context.BACKUP), List.of("zz"), null)).error());
+        assertEquals(VssError.OBJECT_ALREADY_EXISTS, assertThrows(ServiceException.class,
+                () -> service.createSet(session(Context.BACKUP), List.of("a", "a"), null)).error());
+        List<String> many = new ArrayList<>();
+        for (int i = 0; i < 65; i++) {
+            many.add("v" + i);
+        }
+        assertEquals(VssError.MAXIMUM_NUMBER_OF_VOLUMES_REACHED, assertThrows(ServiceException.class,
+                () -> service.createSet(session(Context.BACKUP), many, null)).error());
+        service.createVolume(VolumeConfig.sparse("few", 8 << 20).withMaxShadowCopies(2));
+        service.createSet(session(Context.NAS_ROLLBACK), List.of("few"), null);
+        service.createSet(session(Context.NAS_ROLLBACK), List.of("few"), null);
+        assertEquals(VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, assertThrows(ServiceException.class,
+                () -> service.createSet(session(Context.NAS_ROLLBACK), List.of("few"), null)).error());
+        for (Session s : service.sessions().list()) {
+            service.release(s, "test");
+        }
+        for (int i = 0; i < SessionManager.MAX_SESSIONS; i++) {
+            session(Context.BACKUP);
+        }
+        assertEquals(VssError.MAXIMUM_SESSIONS_REACHED, assertThrows(ServiceException.class,
+                () -> session(Context.BACKUP)).error());
+    }
+
+    @Test
+    void aSetLeftCreatingByACrashIsUndoneAtStart() throws Exception {
+        ShadowCopyId id = ShadowCopyId.random();
+        service.volumes().get("a").createShadowCopy(id, true); // the engine made it ...
+        service.catalog().putSet(new SetRecord("11111111-2222-3333-4444-555555555555", "creating",
+                Instant.now().toString(), "app-rollback", Map.of("a", id.toString()), null, null)); // ... then a crash
+        ShadowCopyId stray = ShadowCopyId.random();
+        service.volumes().get("b").createShadowCopy(stray, true); // in the engine, never catalogued
+        service.close();
+        service = Service.start(service.config());
+        assertEquals(0, service.volumes().get("a").shadowCopies().size(), "the half-made set was deleted");
+        assertTrue(service.catalog().sets().isEmpty());
+        var untracked = service.shadow(stray.toString());
+        assertEquals("untracked", untracked.state(), "kept and reported, not guessed");
+        assertTrue(service.events().since(0, 2000).stream().anyMatch(e -> e.path("type").asText()
+                .equals("reconcile-incomplete-set")));
+    }
+}
