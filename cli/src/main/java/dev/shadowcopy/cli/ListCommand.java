@@ -4,10 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.shadowcopy.service.client.ApiClient;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
-import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "list", mixinStandardHelpOptions = true, description = "Lists shadow copies, writers, providers, "
@@ -20,10 +18,7 @@ final class ListCommand implements Runnable {
         CommandLine.usage(this, System.out);
     }
 
-    abstract static class Lister implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    abstract static class Lister extends ApiCommand {
         @Option(names = "--json", description = "Print JSON instead of a table.")
         boolean json;
 
@@ -34,18 +29,16 @@ final class ListCommand implements Runnable {
         abstract Table table(JsonNode items);
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                JsonNode n = c.get(path());
-                if (json) {
-                    Format.json(System.out, n);
+        int run(ApiClient c) throws Exception {
+            JsonNode n = c.get(path());
+            if (json) {
+                Format.json(System.out, n);
+            } else {
+                Table t = table(n.path(field()));
+                if (t.size() == 0) {
+                    System.out.println("No items found that satisfy the query.");
                 } else {
-                    Table t = table(n.path(field()));
-                    if (t.size() == 0) {
-                        System.out.println("No items found that satisfy the query.");
-                    } else {
-                        t.print(System.out);
-                    }
+                    t.print(System.out);
                 }
             }
             return 0;

@@ -1,5 +1,6 @@
 package dev.shadowcopy.cli;
 
+import dev.shadowcopy.service.DaemonConfig;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.ManagedVolume;
@@ -25,9 +26,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Path state = defaultState();
 
     static Path defaultState() {
-        String xdg = System.getenv("XDG_DATA_HOME");
-        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".local", "share");
-        return base.resolve("shadowcopy").resolve("quickstart");
+        return DaemonConfig.userDataDir().resolve("quickstart");
     }
 
     @Override

@@ -9,11 +9,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -84,10 +82,7 @@ final class ShadowCommands {
 
         @Command(name = "shadow", mixinStandardHelpOptions = true, description = "Creates a shadow copy set of one or "
                 + "more volumes (one instant). Default: persistent, client-accessible, with writers.")
-        static final class Shadow implements Callable<Integer> {
-            @Mixin
-            StateOption state;
-
+        static final class Shadow extends ApiCommand {
             @Option(names = "--for", required = true, split = ",", paramLabel = "VOL[,VOL…]", description = "Volumes.")
             List<String> volumes;
 
@@ -110,20 +105,18 @@ final class ShadowCommands {
             boolean json;
 
             @Override
-            public Integer call() throws Exception {
+            int run(ApiClient c) throws Exception {
                 ObjectNode b = setRequest(volumes, context, nowriters, protectUntil);
-                try (ApiClient c = state.connect()) {
-                    JsonNode r = createWithRetry(c, "/v1/sets", b, autoretry);
-                    if (json) {
-                        Format.json(System.out, r);
-                    } else {
-                        printSet(r);
-                    }
-                    if (!r.path("shadows").path(0).path("attributes").isMissingNode()
-                            && (r.path("shadows").path(0).path("attributes").asInt() & 0x8) == 0) {
-                        System.err.println("note: these copies are released when this command exits (context "
-                                + b.path("context").asText() + " is not persistent)");
-                    }
+                JsonNode r = createWithRetry(c, "/v1/sets", b, autoretry);
+                if (json) {
+                    Format.json(System.out, r);
+                } else {
+                    printSet(r);
+                }
+                if (!r.path("shadows").path(0).path("attributes").isMissingNode()
+                        && (r.path("shadows").path(0).path("attributes").asInt() & 0x8) == 0) {
+                    System.err.println("note: these copies are released when this command exits (context "
+                            + b.path("context").asText() + " is not persistent)");
                 }
                 return 0;
             }
@@ -154,10 +147,7 @@ final class ShadowCommands {
 
         @Command(name = "shadows", mixinStandardHelpOptions = true, description = "Deletes shadow copies; protected "
                 + "copies are never deleted (the attempt is refused and logged).")
-        static final class Shadows implements Callable<Integer> {
-            @Mixin
-            StateOption state;
-
+        static final class Shadows extends ApiCommand {
             @ArgGroup(exclusive = true, multiplicity = "1")
             Selection sel;
 
@@ -168,30 +158,28 @@ final class ShadowCommands {
             boolean quiet;
 
             @Override
-            public Integer call() throws Exception {
+            int run(ApiClient c) throws Exception {
                 if (oldest && sel.volume == null) {
                     throw new IllegalArgumentException("--oldest goes with --for VOLUME");
                 }
                 ObjectNode b = Json.object();
                 b.put("shadow", sel.shadow).put("set", sel.set).put("volume", sel.volume).put("oldest", oldest)
                         .put("all", sel.all);
-                try (ApiClient c = state.connect()) {
-                    JsonNode r = c.post("/v1/shadows/delete", b);
-                    int n = r.path("deleted").size();
-                    if (!quiet) {
-                        for (JsonNode id : r.path("deleted")) {
-                            System.out.println("Deleted shadow copy {" + id.asText() + "}");
-                        }
-                        System.out.println(n == 0 ? "No shadow copies were deleted." : "Deleted " + n + " shadow cop"
-                                + (n == 1 ? "y." : "ies."));
+                JsonNode r = c.post("/v1/shadows/delete", b);
+                int n = r.path("deleted").size();
+                if (!quiet) {
+                    for (JsonNode id : r.path("deleted")) {
+                        System.out.println("Deleted shadow copy {" + id.asText() + "}");
                     }
-                    if (r.path("refused").size() > 0) {
-                        for (JsonNode x : r.path("refused")) {
-                            System.err.println("shadowcopy: refused to delete protected shadow copy {" + x.path("id").asText()
-                                    + "} (protected until " + x.path("protect_until").asText() + ")");
-                        }
-                        return 1;
+                    System.out.println(n == 0 ? "No shadow copies were deleted." : "Deleted " + n + " shadow cop"
+                            + (n == 1 ? "y." : "ies."));
+                }
+                if (r.path("refused").size() > 0) {
+                    for (JsonNode x : r.path("refused")) {
+                        System.err.println("shadowcopy: refused to delete protected shadow copy {" + x.path("id").asText()
+                                + "} (protected until " + x.path("protect_until").asText() + ")");
                     }
+                    return 1;
                 }
                 return 0;
             }
@@ -208,10 +196,7 @@ final class ShadowCommands {
 
         @Command(name = "shadowstorage", mixinStandardHelpOptions = true, description = "Sets the maximum size of a "
                 + "volume's shadow storage (the oldest copies are released when it is full).")
-        static final class ShadowStorage implements Callable<Integer> {
-            @Mixin
-            StateOption state;
-
+        static final class ShadowStorage extends ApiCommand {
             @Option(names = "--for", required = true, paramLabel = "VOLUME")
             String volume;
 
@@ -219,11 +204,9 @@ final class ShadowCommands {
             String maxsize;
 
             @Override
-            public Integer call() throws Exception {
-                try (ApiClient c = state.connect()) {
-                    JsonNode r = c.put("/v1/shadowstorage/" + VolumeCommand.enc(volume), Json.object().put("maxsize", maxsize));
-                    System.out.println("Resized shadow storage of " + volume + " to " + r.path("limit").asText());
-                }
+            int run(ApiClient c) throws Exception {
+                JsonNode r = c.put("/v1/shadowstorage/" + VolumeCommand.enc(volume), Json.object().put("maxsize", maxsize));
+                System.out.println("Resized shadow storage of " + volume + " to " + r.path("limit").asText());
                 return 0;
             }
         }
@@ -231,29 +214,21 @@ final class ShadowCommands {
 
     @Command(name = "revert", mixinStandardHelpOptions = true, description = "Reverts a volume to a shadow copy "
             + "(copies taken after it are deleted; refused if any of them is protected).")
-    static final class Revert implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Revert extends ApiCommand {
         @Option(names = "--shadow", required = true, paramLabel = "ID")
         String shadow;
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/revert", null);
-                System.out.println("Reverted to shadow copy {" + strip(shadow) + "}");
-            }
+        int run(ApiClient c) throws Exception {
+            c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/revert", null);
+            System.out.println("Reverted to shadow copy {" + strip(shadow) + "}");
             return 0;
         }
     }
 
     @Command(name = "protect", mixinStandardHelpOptions = true, description = "Protects a shadow copy from deletion "
             + "until a date (can be extended, not shortened).")
-    static final class Protect implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Protect extends ApiCommand {
         @Option(names = "--shadow", required = true, paramLabel = "ID")
         String shadow;
 
@@ -261,23 +236,18 @@ final class ShadowCommands {
         String until;
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                JsonNode r = c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/protect",
-                        Json.object().put("until", until));
-                System.out.println("Shadow copy {" + r.path("id").asText() + "} is protected until "
-                        + r.path("protect_until").asText());
-            }
+        int run(ApiClient c) throws Exception {
+            JsonNode r = c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/protect",
+                    Json.object().put("until", until));
+            System.out.println("Shadow copy {" + r.path("id").asText() + "} is protected until "
+                    + r.path("protect_until").asText());
             return 0;
         }
     }
 
     @Command(name = "expose", mixinStandardHelpOptions = true, description = "Mounts a shadow copy's file system "
             + "read-only on a directory.")
-    static final class Expose implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Expose extends ApiCommand {
         @Parameters(index = "0", paramLabel = "ID")
         String shadow;
 
@@ -285,30 +255,23 @@ final class ShadowCommands {
         Path mount;
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                JsonNode r = c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/expose",
-                        Json.object().put("mount", mount.toAbsolutePath().toString()));
-                System.out.println("Shadow copy {" + r.path("id").asText() + "} is exposed on " + r.path("exposed_path").asText());
-            }
+        int run(ApiClient c) throws Exception {
+            JsonNode r = c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/expose",
+                    Json.object().put("mount", mount.toAbsolutePath().toString()));
+            System.out.println("Shadow copy {" + r.path("id").asText() + "} is exposed on " + r.path("exposed_path").asText());
             return 0;
         }
     }
 
     @Command(name = "unexpose", mixinStandardHelpOptions = true, description = "Unmounts an exposed shadow copy.")
-    static final class Unexpose implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Unexpose extends ApiCommand {
         @Parameters(index = "0", paramLabel = "ID")
         String shadow;
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/unexpose", null);
-                System.out.println("Shadow copy {" + strip(shadow) + "} is no longer exposed");
-            }
+        int run(ApiClient c) throws Exception {
+            c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/unexpose", null);
+            System.out.println("Shadow copy {" + strip(shadow) + "} is no longer exposed");
             return 0;
         }
     }

@@ -7,10 +7,8 @@ import dev.shadowcopy.service.client.ApiClient;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -40,10 +38,7 @@ final class VolumeCommand implements Runnable {
 
     @Command(name = "create", mixinStandardHelpOptions = true, description = "Creates a volume on a new sparse file, "
             + "or on an existing file or block device (--backing).")
-    static final class Create implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Create extends ApiCommand {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
@@ -66,7 +61,7 @@ final class VolumeCommand implements Runnable {
         String layout;
 
         @Override
-        public Integer call() throws Exception {
+        int run(ApiClient c) throws Exception {
             ObjectNode b = Json.object().put("name", name);
             if (size != null) {
                 b.put("size", size);
@@ -86,20 +81,15 @@ final class VolumeCommand implements Runnable {
             if (layout != null) {
                 b.put("layout", layout);
             }
-            try (ApiClient c = state.connect()) {
-                JsonNode v = c.post("/v1/volumes", b);
-                System.out.println("Created volume " + v.path("name").asText() + " (" + Format.size(v.get("size")) + ")");
-            }
+            JsonNode v = c.post("/v1/volumes", b);
+            System.out.println("Created volume " + v.path("name").asText() + " (" + Format.size(v.get("size")) + ")");
             return 0;
         }
     }
 
     @Command(name = "delete", mixinStandardHelpOptions = true, description = "Deletes a volume and its shadow copies "
             + "(refused while any of them is protected).")
-    static final class Delete implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Delete extends ApiCommand {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
@@ -107,11 +97,9 @@ final class VolumeCommand implements Runnable {
         boolean force;
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                c.delete("/v1/volumes/" + enc(name) + (force ? "?force=1" : ""));
-                System.out.println("Deleted volume " + name);
-            }
+        int run(ApiClient c) throws Exception {
+            c.delete("/v1/volumes/" + enc(name) + (force ? "?force=1" : ""));
+            System.out.println("Deleted volume " + name);
             return 0;
         }
     }
@@ -136,10 +124,7 @@ final class VolumeCommand implements Runnable {
 
     @Command(name = "attach", mixinStandardHelpOptions = true, description = "Makes the volume a local block device "
             + "(nbdfuse + loop device) and prints it.")
-    static final class Attach implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Attach extends ApiCommand {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
@@ -147,29 +132,22 @@ final class VolumeCommand implements Runnable {
         boolean readOnly;
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                JsonNode a = c.post("/v1/volumes/" + enc(name) + "/attach", Json.object().put("read_only", readOnly));
-                System.out.println(a.path("device").asText());
-            }
+        int run(ApiClient c) throws Exception {
+            JsonNode a = c.post("/v1/volumes/" + enc(name) + "/attach", Json.object().put("read_only", readOnly));
+            System.out.println(a.path("device").asText());
             return 0;
         }
     }
 
     @Command(name = "detach", mixinStandardHelpOptions = true, description = "Removes the volume's block device.")
-    static final class Detach implements Callable<Integer> {
-        @Mixin
-        StateOption state;
-
+    static final class Detach extends ApiCommand {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
         @Override
-        public Integer call() throws Exception {
-            try (ApiClient c = state.connect()) {
-                c.post("/v1/volumes/" + enc(name) + "/detach", null);
-                System.out.println("Detached volume " + name);
-            }
+        int run(ApiClient c) throws Exception {
+            c.post("/v1/volumes/" + enc(name) + "/detach", null);
+            System.out.println("Detached volume " + name);
             return 0;
         }
     }

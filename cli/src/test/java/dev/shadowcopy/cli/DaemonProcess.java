@@ -90,7 +90,6 @@ final class DaemonProcess implements AutoCloseable {
     static Result finish(Process p, Duration limit) throws Exception {
         var out = p.getInputStream();
         var err = p.getErrorStream();
-        var o = Thread.ofVirtual().start(() -> { });
         byte[][] bufs = new byte[2][];
         Thread to = Thread.ofVirtual().start(() -> bufs[0] = readAll(out));
         Thread te = Thread.ofVirtual().start(() -> bufs[1] = readAll(err));
@@ -100,7 +99,6 @@ final class DaemonProcess implements AutoCloseable {
         }
         to.join();
         te.join();
-        o.join();
         return new Result(p.exitValue(), new String(bufs[0], StandardCharsets.UTF_8),
                 new String(bufs[1], StandardCharsets.UTF_8));
     }

@@ -339,15 +339,26 @@ class ServiceIntegrationTest {
                 + "<writer-metadata name='&e;'/>\"}\nEOF").ok().out();
         assertTrue(xxe.contains("VSS_E_INVALID_XML_DOCUMENT"), xxe);
         assertFalse(xxe.contains("root:"), xxe);
-        String garbage = sh("printf 'GARBAGE\\r\\n\\r\\n' | curl -sS --unix-socket " + sock
-                + " http://sc/v1/nothing").out();
-        assertTrue(garbage.contains("no API route") || garbage.contains("error"), garbage);
+        String garbage = raw(daemon.state.resolve("shadowcopy.sock"), "GARBAGE\r\n\r\n");
+        assertTrue(garbage.startsWith("HTTP/1.1 400") && garbage.contains("error"), garbage);
+        String unknown = sh("curl -sS --unix-socket " + sock + " http://sc/v1/nothing").ok().out();
+        assertTrue(unknown.contains("no API route"), unknown);
         daemon.cli("volume", "create", "v", "--size", "16M").ok();
         assertEquals(0, shadows().size());
         Path bad2 = write("bad.dsh", "set context volatile\nadd volume v\ncreat\n");
         DaemonProcess.Result s = daemon.cli("script", bad2.toString());
         assertEquals(1, s.exit());
         assertTrue(s.err().contains("bad.dsh:3: unknown command 'creat'"), s.err());
+    }
+
+    /** Sends bytes no HTTP client would send, and returns the whole answer (the server closes after a 4xx). */
+    static String raw(Path socket, String request) throws Exception {
+        try (var ch = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            ch.connect(java.net.UnixDomainSocketAddress.of(socket));
+            ch.write(java.nio.ByteBuffer.wrap(request.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1)));
+            return new String(java.nio.channels.Channels.newInputStream(ch).readAllBytes(),
+                    java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
     }
 
     Path write(String name, String content) throws Exception {

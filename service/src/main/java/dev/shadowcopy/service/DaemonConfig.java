@@ -26,11 +26,13 @@ public record DaemonConfig(Path state, String group, Path hooks, Timeouts timeou
         return state.resolve("nbd.sock");
     }
 
-    /** {@code /var/lib/shadowcopy} for root, else {@code $XDG_DATA_HOME/shadowcopy} (~/.local/share/shadowcopy). */
+    /** {@code /var/lib/shadowcopy} for root, else {@link #userDataDir()}. */
     public static Path defaultState() {
-        if ("root".equals(System.getProperty("user.name"))) {
-            return Path.of("/var/lib/shadowcopy");
-        }
+        return "root".equals(System.getProperty("user.name")) ? Path.of("/var/lib/shadowcopy") : userDataDir();
+    }
+
+    /** {@code $XDG_DATA_HOME/shadowcopy}, by default {@code ~/.local/share/shadowcopy}. */
+    public static Path userDataDir() {
         String xdg = System.getenv("XDG_DATA_HOME");
         Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg)
                 : Path.of(System.getProperty("user.home"), ".local", "share");

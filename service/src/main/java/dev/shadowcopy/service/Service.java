@@ -355,7 +355,8 @@ public final class Service implements AutoCloseable {
                 Map.of("shadow", r.id(), "volume", r.volume()));
     }
 
-    static boolean isProtected(ShadowRecord r) {
+    /** True while the copy's protection date is in the future. */
+    public static boolean isProtected(ShadowRecord r) {
         return r.protectUntil() != null && Instant.now().isBefore(Instant.parse(r.protectUntil()));
     }
 
@@ -570,34 +571,29 @@ public final class Service implements AutoCloseable {
         Map<String, WriterRecord> known = new LinkedHashMap<>();
         catalog.writers().forEach(w -> known.put(w.name(), w));
         for (Writer w : writers.current()) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", w.name());
-            m.put("kind", w.kind());
-            m.put("present", true);
-            WriterRecord r = known.get(w.name());
-            m.put("state", r == null ? "STABLE" : r.lastState());
-            m.put("last_error", r == null ? "NONE" : r.lastFailure());
-            m.put("message", r == null ? null : r.lastMessage());
-            m.put("last_seen", r == null ? null : r.lastSeen());
+            Map<String, Object> m = writerRow(w.name(), w.kind(), true, known.get(w.name()));
             if (w instanceof dev.shadowcopy.writer.ExternalWriter x) {
                 m.put("id", x.id().toString());
             }
             out.put(w.name(), m);
         }
         for (WriterRecord r : known.values()) {
-            if (!out.containsKey(r.name())) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("name", r.name());
-                m.put("kind", r.kind());
-                m.put("present", false);
-                m.put("state", r.lastState());
-                m.put("last_error", r.lastFailure());
-                m.put("message", r.lastMessage());
-                m.put("last_seen", r.lastSeen());
-                out.put(r.name(), m);
-            }
+            out.putIfAbsent(r.name(), writerRow(r.name(), r.kind(), false, r));
         }
         return List.copyOf(out.values());
+    }
+
+    /** One {@code list writers} row; a writer never seen in a session is stable with no error. */
+    private static Map<String, Object> writerRow(String name, String kind, boolean present, WriterRecord r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", name);
+        m.put("kind", kind);
+        m.put("present", present);
+        m.put("state", r == null ? "STABLE" : r.lastState());
+        m.put("last_error", r == null ? "NONE" : r.lastFailure());
+        m.put("message", r == null ? null : r.lastMessage());
+        m.put("last_seen", r == null ? null : r.lastSeen());
+        return m;
     }
 
     static String canonical(String id) throws ServiceException {

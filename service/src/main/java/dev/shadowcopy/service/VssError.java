@@ -52,6 +52,21 @@ public enum VssError {
         this.meaning = meaning;
     }
 
+    /** The error an engine failure means to a requester; {@link #UNEXPECTED} for codes with no VSS name. */
+    public static VssError of(dev.shadowcopy.volume.VolumeException.Code code) {
+        return switch (code) {
+            case OBJECT_NOT_FOUND -> OBJECT_NOT_FOUND;
+            case OBJECT_ALREADY_EXISTS -> OBJECT_ALREADY_EXISTS;
+            case BAD_STATE -> BAD_STATE;
+            case MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED -> MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
+            case HOLD_WRITES_TIMEOUT -> HOLD_WRITES_TIMEOUT;
+            case INSUFFICIENT_STORAGE -> INSUFFICIENT_STORAGE;
+            case VOLUME_IN_USE -> VOLUME_IN_USE;
+            case INVALID_ARGUMENT -> INVALID_ARGUMENT;
+            case CORRUPT, FAILED -> UNEXPECTED;
+        };
+    }
+
     /** The VSS name, e.g. {@code VSS_E_SNAPSHOT_SET_IN_PROGRESS}. */
     public String vssName() {
         if (this == INVALID_ARGUMENT) {

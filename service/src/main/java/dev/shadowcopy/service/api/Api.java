@@ -464,7 +464,7 @@ public final class Api implements HttpServer.Handler {
         ObjectNode o = (ObjectNode) Json.MAPPER.valueToTree(s);
         ArrayNode names = o.putArray("attribute_names");
         Attributes.names(s.attributes()).forEach(names::add);
-        o.put("protected", s.protectUntil() != null && Instant.now().isBefore(Instant.parse(s.protectUntil())));
+        o.put("protected", Service.isProtected(s));
         o.put("nbd_export", "shadow/" + s.id());
         service.volumes().find(s.volume()).flatMap(v -> v.shadowCopies().stream()
                 .filter(c -> c.id().toString().equals(s.id())).findFirst()).map(ShadowCopyInfo::size)
@@ -617,17 +617,7 @@ public final class Api implements HttpServer.Handler {
             e = se.error();
             writer = se.writer();
         } else if (t instanceof VolumeException ve) {
-            e = switch (ve.code()) {
-                case OBJECT_NOT_FOUND -> VssError.OBJECT_NOT_FOUND;
-                case OBJECT_ALREADY_EXISTS -> VssError.OBJECT_ALREADY_EXISTS;
-                case BAD_STATE -> VssError.BAD_STATE;
-                case MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED -> VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
-                case HOLD_WRITES_TIMEOUT -> VssError.HOLD_WRITES_TIMEOUT;
-                case INSUFFICIENT_STORAGE -> VssError.INSUFFICIENT_STORAGE;
-                case VOLUME_IN_USE -> VssError.VOLUME_IN_USE;
-                case INVALID_ARGUMENT -> VssError.INVALID_ARGUMENT;
-                default -> VssError.UNEXPECTED;
-            };
+            e = VssError.of(ve.code());
         } else if (t instanceof IllegalArgumentException) {
             e = VssError.INVALID_ARGUMENT;
         } else {

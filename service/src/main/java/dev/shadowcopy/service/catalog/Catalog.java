@@ -1,15 +1,11 @@
 package dev.shadowcopy.service.catalog;
 
 import com.fasterxml.jackson.core.type.TypeReference;
-import dev.shadowcopy.platform.NativeFile;
+import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.service.Json;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -153,16 +149,6 @@ public final class Catalog {
     private void publish() throws IOException {
         byte[] bytes = Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(new Data(VERSION,
                 List.copyOf(sets.values()), List.copyOf(copies.values()), List.copyOf(writers.values())));
-        Path tmp = file.resolveSibling("catalog.json.tmp");
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer b = ByteBuffer.wrap(bytes);
-            while (b.hasRemaining()) {
-                ch.write(b);
-            }
-            ch.force(true); // the new content is on disk before the name points at it
-        }
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        NativeFile.syncDirectory(file.getParent()); // the rename itself is durable
+        LocalStorage.INSTANCE.publish(file, bytes); // tmp, fsync, rename, directory fsync
     }
 }

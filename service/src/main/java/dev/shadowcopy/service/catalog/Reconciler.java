@@ -1,5 +1,7 @@
 package dev.shadowcopy.service.catalog;
 
+import dev.shadowcopy.service.sequence.Attributes;
+import dev.shadowcopy.service.sequence.SnapshotSetCreator;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.ManagedVolume;
@@ -60,10 +62,11 @@ public final class Reconciler {
         }
         List<String> released = new ArrayList<>();
         for (ShadowRecord r : catalog.copies()) {
-            boolean persistent = (r.attributes() & 0x1) != 0;
+            boolean persistent = (r.attributes() & Attributes.PERSISTENT) != 0;
             if (engine.containsKey(r.id())) {
                 if (r.exposedPath() != null) {
-                    catalog.updateCopy(r.id(), c -> c.withExposedPath(null, (c.attributes() & ~0x100000) | 0x40));
+                    catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
+                            (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
                 }
                 continue;
             }
@@ -86,8 +89,8 @@ public final class Reconciler {
         for (var e : engine.entrySet()) {
             if (catalog.copy(e.getKey()).isEmpty()) {
                 ShadowCopyInfo c = e.getValue();
-                catalog.putCopy(new ShadowRecord(c.id().toString(), null, c.volume(), "shadowcopy-software",
-                        c.created().toString(), "unknown", c.persistent() ? 0x1 : 0, "unknown", List.of(), null, 1,
+                catalog.putCopy(new ShadowRecord(c.id().toString(), null, c.volume(), SnapshotSetCreator.PROVIDER,
+                        c.created().toString(), "unknown", c.persistent() ? Attributes.PERSISTENT : 0, "unknown", List.of(), null, 1,
                         null, "untracked", null, null));
                 String m = "shadow copy " + c.id() + " of volume " + c.volume() + " (taken " + c.created()
                         + ") is in the engine but not in the catalog; it is kept and listed as untracked";

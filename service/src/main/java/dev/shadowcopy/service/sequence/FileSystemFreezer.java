@@ -1,12 +1,12 @@
 package dev.shadowcopy.service.sequence;
 
 import com.fasterxml.jackson.core.type.TypeReference;
+import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.service.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -99,8 +99,7 @@ public final class FileSystemFreezer {
                 }
             }
         }
-        Files.deleteIfExists(record);
-        NativeFile.syncDirectory(record.getParent());
+        LocalStorage.INSTANCE.delete(record); // durable: the directory is synced
         if (first != null) {
             throw first;
         }
@@ -122,19 +121,12 @@ public final class FileSystemFreezer {
                 LOG.log(System.Logger.Level.DEBUG, "thaw of leftover {0}: {1}", p, e.getMessage());
             }
         }
-        Files.deleteIfExists(record);
-        NativeFile.syncDirectory(record.getParent());
+        LocalStorage.INSTANCE.delete(record); // durable: the directory is synced
         return thawed;
     }
 
     private void writeRecord(List<Path> mounts) throws IOException {
-        Path tmp = record.resolveSibling("frozen.json.tmp");
-        Files.write(tmp, Json.bytes(mounts.stream().map(Path::toString).toList()));
-        try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
-            ch.force(true);
-        }
-        Files.move(tmp, record, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        NativeFile.syncDirectory(record.getParent());
+        LocalStorage.INSTANCE.publish(record, Json.bytes(mounts.stream().map(Path::toString).toList()));
     }
 
     /** mountinfo escapes space, tab, newline and backslash as octal. */

@@ -341,12 +341,12 @@ public final class SnapshotSetCreator {
 
         private ServiceException providerError(ManagedVolume v, IOException e) {
             if (e instanceof VolumeException ve) {
-                VssError err = switch (ve.code()) {
-                    case MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED -> VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
-                    case INSUFFICIENT_STORAGE -> VssError.INSUFFICIENT_STORAGE;
-                    case HOLD_WRITES_TIMEOUT -> VssError.HOLD_WRITES_TIMEOUT;
-                    case VOLUME_IN_USE, BAD_STATE -> VssError.VOLUME_IN_USE;
-                    default -> VssError.UNEXPECTED_PROVIDER_ERROR;
+                // during a creation a busy or mid-revert volume is "in use", and anything unnamed is the provider's
+                VssError err = switch (VssError.of(ve.code())) {
+                    case BAD_STATE -> VssError.VOLUME_IN_USE;
+                    case UNEXPECTED, OBJECT_NOT_FOUND, OBJECT_ALREADY_EXISTS, INVALID_ARGUMENT ->
+                            VssError.UNEXPECTED_PROVIDER_ERROR;
+                    default -> VssError.of(ve.code());
                 };
                 return new ServiceException(err, "volume " + v.name() + ": " + e.getMessage(), null, e);
             }
@@ -420,24 +420,8 @@ public final class SnapshotSetCreator {
         }
 
         private List<WriterCall.Outcome> callAll(List<Writer> ws, WriterEvent event, Instant deadline) {
-            EventContext ctx = new EventContext(event == WriterEvent.IDENTIFY ? null : setId, names,
-                    s.context().wireName(), s.backupType(), copyText, deadline);
-            List<Future<WriterCall.Outcome>> fs = new ArrayList<>();
-            for (Writer w : ws) {
-                fs.add(calls.submit(() -> WriterCall.call(w, event, ctx)));
-            }
-            List<WriterCall.Outcome> out = new ArrayList<>();
-            for (Future<WriterCall.Outcome> f : fs) {
-                try {
-                    out.add(f.get());
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException("interrupted while calling writers", e);
-                } catch (ExecutionException e) {
-                    throw new IllegalStateException("writer call failed", e.getCause());
-                }
-            }
-            return out;
+            return SnapshotSetCreator.this.callAll(ws, event, new EventContext(event == WriterEvent.IDENTIFY ? null
+                    : setId, names, s.context().wireName(), s.backupType(), copyText, deadline));
         }
 
         private ServiceException writerError(WriterCall.Outcome o) {
@@ -485,34 +469,38 @@ public final class SnapshotSetCreator {
     /** Sends one event to the session's writers (backup complete, backup shutdown); returns the failures. */
     public List<WriterCall.Outcome> notify(Session s, WriterEvent event) {
         List<Writer> ws = s.gathered() == null ? List.of() : s.gathered().stream().filter(Writer::alive).toList();
-        if (ws.isEmpty()) {
-            return List.of();
-        }
-        Instant deadline = deadline(timeouts.event());
         EventContext ctx = new EventContext(s.setId() == null ? null : UUID.fromString(s.setId()), List.of(),
-                s.context().wireName(), s.backupType(), Map.of(), deadline);
+                s.context().wireName(), s.backupType(), Map.of(), deadline(timeouts.event()));
+        List<WriterCall.Outcome> failures = new ArrayList<>();
+        for (WriterCall.Outcome o : callAll(ws, event, ctx)) {
+            if (o.ok()) {
+                s.status(o.writer(), event.stateAfter(), null, null);
+            } else {
+                s.status(o.writer(), event.failedState(), o.failure(), o.message());
+                failures.add(o);
+            }
+        }
+        return failures;
+    }
+
+    /** Calls every writer at once, each on its own thread under the context's deadline; outcomes in order. */
+    private List<WriterCall.Outcome> callAll(List<Writer> ws, WriterEvent event, EventContext ctx) {
         List<Future<WriterCall.Outcome>> fs = new ArrayList<>();
         for (Writer w : ws) {
             fs.add(calls.submit(() -> WriterCall.call(w, event, ctx)));
         }
-        List<WriterCall.Outcome> failures = new ArrayList<>();
+        List<WriterCall.Outcome> out = new ArrayList<>();
         for (Future<WriterCall.Outcome> f : fs) {
             try {
-                WriterCall.Outcome o = f.get();
-                if (o.ok()) {
-                    s.status(o.writer(), event.stateAfter(), null, null);
-                } else {
-                    s.status(o.writer(), event.failedState(), o.failure(), o.message());
-                    failures.add(o);
-                }
+                out.add(f.get()); // bounded: WriterCall itself stops waiting at the deadline
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                break;
+                throw new IllegalStateException("interrupted while calling writers", e);
             } catch (ExecutionException e) {
-                throw new IllegalStateException(e.getCause());
+                throw new IllegalStateException("writer call failed", e.getCause());
             }
         }
-        return failures;
+        return out;
     }
 
     private static Instant deadline(Duration d) {
