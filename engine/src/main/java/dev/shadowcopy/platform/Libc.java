@@ -79,6 +79,7 @@ final class Libc {
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), false);
     private static final MethodHandle FDATASYNC = bind("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
     private static final MethodHandle FSYNC = bind("fsync", FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
+    private static final MethodHandle SYNCFS = bind("syncfs", FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
     private static final MethodHandle FALLOCATE = bind("fallocate",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), false);
     private static final MethodHandle FTRUNCATE = bind("ftruncate",
@@ -167,6 +168,14 @@ final class Libc {
     static int fsync(int fd) {
         try {
             return (int) FSYNC.invokeExact(ERRNO_SEGMENT.get(), fd);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    static int syncfs(int fd) {
+        try {
+            return (int) SYNCFS.invokeExact(ERRNO_SEGMENT.get(), fd);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -1,0 +1,190 @@
+package dev.shadowcopy.image.backup;
+
+import dev.shadowcopy.image.manifest.VolumeIndex;
+import dev.shadowcopy.image.repository.BlobCodec;
+import dev.shadowcopy.image.repository.ChunkId;
+import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.volume.BlockDevice;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.BitSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads one volume's shadow copy into the repository and returns its index. Chunks that are holes are not
+ * read; chunks that change tracking says are unchanged since the base are taken from the base's index
+ * without reading; every chunk read is hashed and stored only if the repository does not know it yet.
+ * Chunks are handled in parallel by the given executor (read, hash, compress, encrypt, write in one task).
+ */
+final class VolumeBackup {
+    private static final MemorySegment ZEROS = Arena.global().allocate(Repository.DEFAULT_CHUNK_SIZE * 16L, 4096);
+
+    record Stats(long allocatedBytes, long bytesRead, long newChunks, long storedBytes, long zeroChunks) {}
+
+    record Outcome(VolumeIndex index, Stats stats) {}
+
+    private final Repository repo;
+    private final KnownChunks known;
+    private final ExecutorService pool;
+    private final int parallel;
+    private final ThreadLocal<Buffers> buffers;
+
+    private final AtomicLong allocated = new AtomicLong();
+    private final AtomicLong read = new AtomicLong();
+    private final AtomicLong newChunks = new AtomicLong();
+    private final AtomicLong stored = new AtomicLong();
+    private final AtomicLong zero = new AtomicLong();
+
+    private record Buffers(MemorySegment direct, byte[] heap) {}
+
+    VolumeBackup(Repository repo, KnownChunks known, ExecutorService pool, int parallel) {
+        this.repo = repo;
+        this.known = known;
+        this.pool = pool;
+        this.parallel = parallel;
+        int cs = repo.chunkSize();
+        this.buffers = ThreadLocal.withInitial(() -> new Buffers(Arena.ofAuto().allocate(cs, 4096), new byte[cs]));
+    }
+
+    /**
+     * @param reuse chunks that need no reading, with their ids from the base (null: read every chunk)
+     */
+    Outcome run(BlockDevice device, VolumeIndex base, BitSet reuse, String phase, Progress progress)
+            throws IOException {
+        long size = device.size();
+        int cs = repo.chunkSize();
+        int n = VolumeIndex.count(size, cs);
+        ChunkId[] ids = new ChunkId[n];
+        BitSet data = allocatedChunks(device, cs, n);
+        long total = 0;
+        for (int i = 0; i < n; i++) {
+            if (reuse != null && reuse.get(i)) {
+                ids[i] = base.chunks()[i];
+                if (!ids[i].isZero()) {
+                    allocated.addAndGet(chunkLength(size, cs, i));
+                }
+            } else if (!data.get(i)) {
+                ids[i] = ChunkId.ZERO;
+                zero.incrementAndGet();
+            } else {
+                total += chunkLength(size, cs, i);
+            }
+        }
+        Semaphore inFlight = new Semaphore(parallel * 2);
+        AtomicLong done = new AtomicLong();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        List<Future<?>> futures = new ArrayList<>();
+        progress.update(phase, 0, total);
+        try {
+            for (int i = 0; i < n && failure.get() == null; i++) {
+                if (ids[i] != null) {
+                    continue;
+                }
+                final int c = i;
+                inFlight.acquire();
+                if (failure.get() != null) {
+                    inFlight.release();
+                    break;
+                }
+                futures.add(pool.submit(() -> {
+                    try {
+                        ids[c] = chunk(device, size, cs, c);
+                        done.addAndGet(chunkLength(size, cs, c));
+                    } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                    } finally {
+                        inFlight.release();
+                    }
+                }));
+                progress.update(phase, done.get(), total);
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } catch (InterruptedException e) {
+            futures.forEach(f -> f.cancel(true));
+            Thread.currentThread().interrupt();
+            throw new IOException("backup interrupted");
+        } catch (ExecutionException e) {
+            failure.compareAndSet(null, e.getCause());
+        } catch (IOException | RuntimeException e) {
+            failure.compareAndSet(null, e);
+            for (Future<?> f : futures) {
+                try {
+                    f.get();
+                } catch (InterruptedException | ExecutionException ignored) {
+                    // the first failure is what is reported
+                }
+            }
+        }
+        Throwable t = failure.get();
+        if (t instanceof IOException io) {
+            throw io;
+        } else if (t instanceof RuntimeException re) {
+            throw re;
+        } else if (t != null) {
+            throw new IOException("backup of " + device.name() + " failed: " + t, t);
+        }
+        progress.update(phase, total, total);
+        return new Outcome(new VolumeIndex(size, cs, ids), new Stats(allocated.get(), read.get(), newChunks.get(),
+                stored.get(), zero.get()));
+    }
+
+    private ChunkId chunk(BlockDevice device, long size, int cs, int i) throws IOException {
+        int len = chunkLength(size, cs, i);
+        Buffers b = buffers.get();
+        MemorySegment seg = b.direct().asSlice(0, len);
+        device.read((long) i * cs, seg);
+        read.addAndGet(len);
+        if (isZero(seg)) {
+            zero.incrementAndGet();
+            return ChunkId.ZERO;
+        }
+        allocated.addAndGet(len);
+        MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, 0, b.heap(), 0, len);
+        ChunkId id = repo.keys().chunkId(b.heap(), 0, len);
+        if (known.claim(id)) {
+            byte[] blob = repo.codec().encode(BlobCodec.CHUNK, b.heap(), len, "chunk " + id.hex());
+            repo.writeChunk(id, blob);
+            newChunks.incrementAndGet();
+            stored.addAndGet(blob.length);
+        }
+        return id;
+    }
+
+    static boolean isZero(MemorySegment seg) {
+        long len = seg.byteSize();
+        for (long off = 0; off < len; off += ZEROS.byteSize()) {
+            long n = Math.min(ZEROS.byteSize(), len - off);
+            if (MemorySegment.mismatch(seg, off, off + n, ZEROS, 0, n) != -1) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static int chunkLength(long size, int cs, int i) {
+        return (int) Math.min(cs, size - (long) i * cs);
+    }
+
+    /** Chunks with at least one allocated byte. */
+    private static BitSet allocatedChunks(BlockDevice device, int cs, int n) throws IOException {
+        BitSet data = new BitSet(n);
+        device.mapAllocation(0, device.size(), (off, len, flags) -> {
+            if ((flags & BlockDevice.EXTENT_ZERO) == 0) { // data, or a hole that may not read as zeros
+                data.set((int) (off / cs), (int) ((off + len - 1) / cs) + 1);
+            }
+            return true;
+        });
+        return data;
+    }
+}

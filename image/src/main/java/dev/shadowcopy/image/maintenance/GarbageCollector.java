@@ -1,0 +1,93 @@
+package dev.shadowcopy.image.maintenance;
+
+import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.manifest.VolumeIndex;
+import dev.shadowcopy.image.repository.ChunkId;
+import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.image.repository.RepositoryException;
+import dev.shadowcopy.image.repository.RepositoryLock;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * Removes chunks no committed backup point names, leftover temporary files, and partial or deleted backup
+ * directories. Mark and sweep under the exclusive lock (no backup can be choosing to reuse a chunk meanwhile).
+ * If any backup point's manifest or index cannot be read, nothing is swept: its chunks are unknown, and
+ * deleting them would make a repairable point unrestorable.
+ */
+public final class GarbageCollector {
+
+    public record Result(long chunksRemoved, long bytesFreed, long leftoversRemoved, long chunksKept) {}
+
+    private GarbageCollector() {}
+
+    public static Result collect(Repository repo, Duration lockWait) throws IOException {
+        try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.EXCLUSIVE, lockWait, "garbage collection")) {
+            return collectLocked(repo);
+        }
+    }
+
+    static Result collectLocked(Repository repo) throws IOException {
+        Set<ChunkId> live = new HashSet<>();
+        for (String id : repo.backups().ids()) {
+            try {
+                Manifest m = repo.backups().manifest(id);
+                for (Manifest.VolumeEntry v : m.volumes()) {
+                    VolumeIndex idx = repo.backups().index(m, v);
+                    for (ChunkId c : idx.chunks()) {
+                        live.add(c);
+                    }
+                }
+            } catch (RepositoryException e) {
+                throw new RepositoryException(e.code(), "garbage collection stopped before removing anything: " + e
+                        .getMessage() + " (delete that backup, or repair it, first)", e);
+            }
+        }
+        long[] removed = new long[4];
+        List<Path> leftovers = new ArrayList<>();
+        List<ChunkId> dead = new ArrayList<>();
+        repo.forEachChunkFile(c -> {
+            if (live.contains(c)) {
+                removed[3]++;
+            } else {
+                dead.add(c);
+            }
+        }, leftovers::add);
+        for (ChunkId c : dead) {
+            long size = repo.chunkFileSize(c);
+            if (repo.deleteChunk(c)) {
+                removed[0]++;
+                removed[1] += Math.max(0, size);
+            }
+        }
+        for (Path p : leftovers) {
+            if (p.getFileName().toString().endsWith(".tmp") && Files.deleteIfExists(p)) {
+                removed[2]++;
+            }
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(repo.tmpDir())) {
+            for (Path p : ds) {
+                deleteTree(p);
+                removed[2]++;
+            }
+        }
+        return new Result(removed[0], removed[1], removed[2], removed[3]);
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(q);
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+package dev.shadowcopy.image.manifest;
+
+import dev.shadowcopy.image.repository.BlobCodec;
+import dev.shadowcopy.image.repository.Keys;
+import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.image.repository.RepositoryException;
+import dev.shadowcopy.image.repository.RepositoryJson;
+import dev.shadowcopy.platform.NativeFile;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * The backup points of a repository: {@code backups/<id>/manifest} and {@code backups/<id>/<n>.index}.
+ *
+ * <p>A backup point appears atomically: its files are written in {@code tmp/<id>.partial/}, the repository's
+ * file system is synced (chunks, indexes, manifest), and the directory is renamed into {@code backups/} and
+ * that directory fsync'd. A crash before the rename leaves no backup point (the partial directory and any
+ * chunks only it needed are garbage); after it the point is complete.
+ */
+public final class BackupStore {
+    private static final Pattern ID = Pattern.compile("\\d{8}-\\d{6}-[0-9a-f]{4}");
+    private static final DateTimeFormatter ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
+            .withZone(ZoneOffset.UTC);
+
+    private final Repository repo;
+
+    public BackupStore(Repository repo) {
+        this.repo = repo;
+    }
+
+    private Path dir() {
+        return repo.root().resolve("backups");
+    }
+
+    public static boolean validId(String id) {
+        return id != null && ID.matcher(id).matches();
+    }
+
+    /** Ids of the committed backup points, oldest first. */
+    public List<String> ids() throws IOException {
+        List<String> out = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir())) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString();
+                if (validId(n) && Files.isRegularFile(p.resolve("manifest"))) {
+                    out.add(n);
+                }
+            }
+        }
+        out.sort(Comparator.naturalOrder());
+        return out;
+    }
+
+    /** Accepts an id, a unique prefix of one, or {@code latest}. */
+    public String resolve(String idOrAlias) throws IOException {
+        List<String> ids = ids();
+        if ("latest".equals(idOrAlias)) {
+            if (ids.isEmpty()) {
+                throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "the repository has no backups");
+            }
+            return ids.getLast();
+        }
+        List<String> match = ids.stream().filter(i -> i.startsWith(idOrAlias)).toList();
+        if (match.size() == 1 || match.contains(idOrAlias)) {
+            return match.contains(idOrAlias) ? idOrAlias : match.getFirst();
+        }
+        throw new RepositoryException(RepositoryException.Code.NOT_FOUND, match.isEmpty()
+                ? "no backup " + idOrAlias + " in " + repo.root()
+                : "backup id " + idOrAlias + " is ambiguous: " + String.join(", ", match));
+    }
+
+    public Manifest manifest(String id) throws IOException {
+        byte[] plain = read(id, "manifest", BlobCodec.MANIFEST);
+        try {
+            Manifest m = RepositoryJson.MAPPER.readValue(plain, Manifest.class);
+            if (m.format() != Manifest.FORMAT || !id.equals(m.id())) {
+                throw new RepositoryException(RepositoryException.Code.CORRUPT, "backup " + id + ": manifest is for "
+                        + m.id() + " (format " + m.format() + ")");
+            }
+            return m;
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new RepositoryException(RepositoryException.Code.CORRUPT, "backup " + id + ": manifest does not "
+                    + "parse: " + e.getOriginalMessage());
+        }
+    }
+
+    public VolumeIndex index(Manifest m, Manifest.VolumeEntry v) throws IOException {
+        String file = v.ordinal() + ".index";
+        byte[] plain = read(m.id(), file, BlobCodec.INDEX);
+        if (!HexFormat.of().formatHex(Keys.sha256(plain)).equals(v.indexSha256())) {
+            throw new RepositoryException(RepositoryException.Code.CORRUPT, "backup " + m.id() + ": index of volume "
+                    + v.name() + " does not match its manifest");
+        }
+        VolumeIndex idx = VolumeIndex.decode(plain, plain.length, "backup " + m.id() + " index of " + v.name());
+        if (idx.size() != v.size() || idx.chunkSize() != v.chunkSize()) {
+            throw new RepositoryException(RepositoryException.Code.CORRUPT, "backup " + m.id() + ": index of volume "
+                    + v.name() + " disagrees with its manifest on size");
+        }
+        return idx;
+    }
+
+    private byte[] read(String id, String file, byte kind) throws IOException {
+        if (!validId(id)) {
+            throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "no backup " + id);
+        }
+        byte[] blob;
+        try {
+            blob = Files.readAllBytes(dir().resolve(id).resolve(file));
+        } catch (NoSuchFileException e) {
+            throw new RepositoryException(Files.isDirectory(dir().resolve(id)) ? RepositoryException.Code.CORRUPT
+                    : RepositoryException.Code.NOT_FOUND, "backup " + id + ": " + file + " is missing");
+        }
+        return repo.codec().decode(kind, blob, blob.length, id + "/" + file, null);
+    }
+
+    // ------------------------------------------------------------------ writing
+
+    /** Starts a new backup point whose data was taken at {@code created}. */
+    public Pending begin(Instant created) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            String id = ID_TIME.format(created) + "-" + String.format("%04x", ThreadLocalRandom.current().nextInt(0x10000));
+            Path d = repo.tmpDir().resolve(id + ".partial");
+            if (Files.exists(dir().resolve(id))) {
+                continue;
+            }
+            try {
+                Files.createDirectory(d);
+                return new Pending(id, d);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt > 100) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** A backup point being written. */
+    public final class Pending {
+        private final String id;
+        private final Path dir;
+
+        private Pending(String id, Path dir) {
+            this.id = id;
+            this.dir = dir;
+        }
+
+        public String id() {
+            return id;
+        }
+
+        /** Writes a volume's index; returns the SHA-256 its manifest entry must carry. */
+        public String writeIndex(int ordinal, VolumeIndex index) throws IOException {
+            byte[] plain = index.encode();
+            String file = ordinal + ".index";
+            write(file, repo.codec().encode(BlobCodec.INDEX, plain, plain.length, id + "/" + file));
+            return HexFormat.of().formatHex(Keys.sha256(plain));
+        }
+
+        /** Makes the backup point durable and visible (see the class comment for the order). */
+        public void commit(Manifest m) throws IOException {
+            if (!m.id().equals(id)) {
+                throw new IllegalArgumentException("manifest of " + m.id() + " committed as " + id);
+            }
+            byte[] plain = RepositoryJson.MAPPER.writeValueAsBytes(m);
+            write("manifest", repo.codec().encode(BlobCodec.MANIFEST, plain, plain.length, id + "/manifest"));
+            repo.syncAll(); // chunks (written without fsync), their names, the indexes and the manifest
+            Files.move(dir, dir().resolve(id), StandardCopyOption.ATOMIC_MOVE);
+            NativeFile.syncDirectory(dir());
+        }
+
+        /** Removes what was written (the chunks stay until garbage collection). */
+        public void abandon() {
+            deleteTree(dir);
+        }
+
+        private void write(String file, byte[] blob) throws IOException {
+            Files.write(dir.resolve(file), blob);
+        }
+    }
+
+    /**
+     * Deletes a backup point: renamed out of {@code backups/} (durable with the directory fsync), then its files
+     * removed. Its chunks stay until garbage collection.
+     */
+    public void delete(String id) throws IOException {
+        Path d = dir().resolve(id);
+        if (!validId(id) || !Files.isDirectory(d)) {
+            throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "no backup " + id);
+        }
+        Path trash = repo.tmpDir().resolve(id + ".deleted-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        Files.move(d, trash, StandardCopyOption.ATOMIC_MOVE);
+        NativeFile.syncDirectory(dir());
+        deleteTree(trash);
+    }
+
+    static void deleteTree(Path p) {
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(q);
+            }
+        } catch (IOException e) {
+            // leftovers in tmp/ are removed by garbage collection
+        }
+    }
+}
