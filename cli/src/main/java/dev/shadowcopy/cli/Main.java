@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
         subcommands = {QuickstartCommand.class, DaemonCommand.class, ListCommand.class, ShadowCommands.Create.class,
             ShadowCommands.Delete.class, ShadowCommands.Resize.class, ShadowCommands.Revert.class,
             ShadowCommands.Protect.class, ShadowCommands.Expose.class, ShadowCommands.Unexpose.class,
-            VolumeCommand.class, ScriptCommand.class})
+            VolumeCommand.class, ScriptCommand.class, BackupCommand.class, RestoreCommand.class,
+            BackupsCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {

@@ -14,11 +14,13 @@ import java.util.UUID;
  * @param backupType   {@code full}, {@code incremental}, {@code copy}, …
  * @param shadowCopies volume name → shadow copy id, known from post-snapshot on
  * @param deadline     when the service stops waiting for the answer
+ * @param components   the session's backup components document, where a writer records what a restore needs
  */
 public record EventContext(UUID setId, List<String> volumes, String context, String backupType,
-                           Map<String, String> shadowCopies, Instant deadline) {
+                           Map<String, String> shadowCopies, Instant deadline, BackupComponents components) {
     public EventContext {
         volumes = List.copyOf(volumes);
         shadowCopies = Map.copyOf(shadowCopies);
+        components = components == null ? new BackupComponents() : components;
     }
 }

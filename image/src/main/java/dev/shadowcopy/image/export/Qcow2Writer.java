@@ -86,6 +86,7 @@ public final class Qcow2Writer {
                     progress.update("qcow2 " + target.getFileName(), doneBytes, size);
                 }
             }
+            progress.update("qcow2 " + target.getFileName(), size, size);
             long dataClusters = next / CLUSTER - 1;
             // Which L2 tables are needed.
             int[] l2Slot = new int[(int) l1Size];

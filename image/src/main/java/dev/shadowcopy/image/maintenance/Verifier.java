@@ -49,6 +49,7 @@ public final class Verifier {
             List<String> chosen = ids == null || ids.isEmpty() ? repo.backups().ids() : resolveAll(repo, ids);
             Map<String, List<String>> bad = new TreeMap<>();
             Map<ChunkId, List<Use>> uses = new LinkedHashMap<>();
+            long[] total = {0}; // bytes of the distinct chunks, for progress
             for (String id : chosen) {
                 Manifest m;
                 try {
@@ -68,33 +69,34 @@ public final class Verifier {
                     for (int i = 0; i < idx.chunks().length; i++) {
                         ChunkId c = idx.chunks()[i];
                         if (!c.isZero()) {
-                            uses.computeIfAbsent(c, k -> new ArrayList<>()).add(new Use(id, v.name(), idx.chunkOffset(i)));
+                            int len = idx.chunkLength(i);
+                            uses.computeIfAbsent(c, k -> {
+                                total[0] += len;
+                                return new ArrayList<>();
+                            }).add(new Use(id, v.name(), idx.chunkOffset(i)));
                         }
                     }
                 }
             }
             Map<ChunkId, String> problems = new ConcurrentHashMap<>();
-            AtomicLong bytes = new AtomicLong();
             AtomicLong done = new AtomicLong();
             int t = Math.max(1, threads);
             ThreadLocal<byte[]> buf = ThreadLocal.withInitial(() -> new byte[repo.chunkSize()]);
-            long total = uses.size();
             try (ExecutorService pool = Executors.newFixedThreadPool(t, Thread.ofPlatform().daemon()
                     .name("verify-", 0).factory())) {
                 List<Future<?>> fs = new ArrayList<>();
                 for (ChunkId c : uses.keySet()) {
                     fs.add(pool.submit(() -> {
                         try {
-                            bytes.addAndGet(repo.readChunk(c, buf.get()));
+                            done.addAndGet(repo.readChunk(c, buf.get()));
                         } catch (IOException e) {
                             problems.put(c, e.getMessage());
                         }
-                        done.incrementAndGet();
                     }));
                 }
                 for (Future<?> f : fs) {
                     f.get();
-                    progress.update("verify chunks", done.get(), total);
+                    progress.update("verify chunks", done.get(), total[0]);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -112,7 +114,7 @@ public final class Verifier {
                 }
             }
             damaged.sort((a, b) -> a.chunk().compareTo(b.chunk()));
-            return new Report(chosen.size(), uses.size(), bytes.get(), damaged, bad,
+            return new Report(chosen.size(), uses.size(), done.get(), damaged, bad,
                     Duration.ofNanos(System.nanoTime() - t0));
         }
     }

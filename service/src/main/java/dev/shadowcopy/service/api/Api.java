@@ -48,9 +48,11 @@ import java.util.UUID;
  */
 public final class Api implements HttpServer.Handler {
     private final Service service;
+    private final BackupApi backups;
 
     public Api(Service service) {
         this.service = service;
+        this.backups = new BackupApi(service);
     }
 
     @Override
@@ -123,6 +125,20 @@ public final class Api implements HttpServer.Handler {
             }
             case "writers" -> writers(ex, r, p, m);
             case "providers" -> ok(ex, wrap("providers", providers()));
+            case "backups" -> {
+                if (n == 2 && m.equals("POST")) {
+                    backups.backups(ex, r, body(r));
+                } else {
+                    notFound(r);
+                }
+            }
+            case "restores" -> {
+                if (n == 2 && m.equals("POST")) {
+                    backups.restores(ex, r, body(r));
+                } else {
+                    notFound(r);
+                }
+            }
             case "events" -> {
                 long after = r.query().containsKey("after") ? parseLong(r.query().get("after"), "after") : 0;
                 int limit = r.query().containsKey("limit") ? (int) parseLong(r.query().get("limit"), "limit") : 200;
@@ -618,6 +634,8 @@ public final class Api implements HttpServer.Handler {
             writer = se.writer();
         } else if (t instanceof VolumeException ve) {
             e = VssError.of(ve.code());
+        } else if (t instanceof dev.shadowcopy.image.repository.RepositoryException re) {
+            e = dev.shadowcopy.service.backup.RepositoryAccess.translate(re).error();
         } else if (t instanceof IllegalArgumentException) {
             e = VssError.INVALID_ARGUMENT;
         } else {

@@ -99,6 +99,57 @@ public final class ApiClient implements AutoCloseable {
         return n;
     }
 
+    /**
+     * A request answered by an NDJSON stream (backups, restores): every {@code progress} line goes to
+     * {@code onProgress}; the final {@code result} line is returned; an {@code error} line (or an ordinary
+     * error answer) becomes an {@link ApiException}.
+     */
+    public synchronized JsonNode stream(String method, String path, Object body,
+                                        java.util.function.Consumer<JsonNode> onProgress) throws IOException {
+        byte[] b = body == null ? null : Json.bytes(body);
+        HttpWriter.request(out, method, path, b == null ? Map.of() : Map.of("Content-Type", "application/json"),
+                b == null ? new byte[0] : b);
+        HttpReader.ResponseHead head = reader.readResponseHead();
+        if (head == null) {
+            throw new IOException("the daemon closed the connection on " + socket + " (did it stop?)");
+        }
+        if (!head.chunked()) {
+            JsonNode n = Json.MAPPER.readTree(reader.readFixedBody(head.headers(), MAX_RESPONSE));
+            throw error(head.status(), n);
+        }
+        StringBuilder pending = new StringBuilder();
+        byte[] chunk;
+        JsonNode result = null;
+        while ((chunk = reader.readChunk(MAX_RESPONSE)) != null) {
+            pending.append(new String(chunk, java.nio.charset.StandardCharsets.UTF_8));
+            int nl;
+            while ((nl = pending.indexOf("\n")) >= 0) {
+                String line = pending.substring(0, nl).strip();
+                pending.delete(0, nl + 1);
+                if (line.isEmpty()) {
+                    continue;
+                }
+                JsonNode n = Json.MAPPER.readTree(line);
+                switch (n.path("event").asText()) {
+                    case "progress" -> onProgress.accept(n);
+                    case "error" -> throw error(n.path("status").asInt(500), n);
+                    default -> result = n;
+                }
+            }
+        }
+        if (result == null) {
+            throw new IOException("the daemon ended the answer to " + path + " without a result (did it stop?)");
+        }
+        return result;
+    }
+
+    private static ApiException error(int status, JsonNode n) {
+        JsonNode e = n.path("error");
+        return new ApiException(status, e.path("code").asText("HTTP_" + status), e.path("hresult").asText(""),
+                e.path("message").asText("HTTP " + status), e.path("retryable").asBoolean(false),
+                e.path("writer").isNull() ? null : e.path("writer").asText(null));
+    }
+
     @Override
     public void close() throws IOException {
         channel.close();

@@ -189,7 +189,7 @@ public final class HttpReader {
         return data;
     }
 
-    private byte[] readFixedBody(Map<String, String> headers, int maxBody) throws IOException {
+    public byte[] readFixedBody(Map<String, String> headers, int maxBody) throws IOException {
         String cl = headers.get("content-length");
         if (cl == null) {
             return new byte[0];

@@ -1,7 +1,9 @@
 package dev.shadowcopy.service.sequence;
 
+import dev.shadowcopy.writer.BackupComponents;
 import dev.shadowcopy.writer.Writer;
 import dev.shadowcopy.writer.WriterFailure;
+import dev.shadowcopy.writer.WriterMetadata;
 import dev.shadowcopy.writer.WriterState;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -21,6 +23,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * release), so a release caused by a dying connection waits for a creation in progress to finish or abort.
  */
 public final class Session {
+    private final BackupComponents components = new BackupComponents();
+    private final Map<String, WriterMetadata> metadata = new java.util.TreeMap<>();
     /** VSS's requester states, reduced to what a client can observe. */
     public enum State { OPEN, SNAPSHOTTED, COMPLETED, RELEASED }
 
@@ -115,6 +119,21 @@ public final class Session {
 
     public synchronized void forgetCopy(String id) {
         copies.remove(id);
+    }
+
+    /** The session's backup components document (what writers record for a restore). */
+    public BackupComponents components() {
+        return components;
+    }
+
+    /** Records the metadata a writer returned from Identify. */
+    public synchronized void metadata(String writer, WriterMetadata m) {
+        metadata.put(writer, m);
+    }
+
+    /** Writer name → its metadata from Identify. */
+    public synchronized Map<String, WriterMetadata> metadata() {
+        return Map.copyOf(metadata);
     }
 
     /** The writers gathered (identified) for this session; null before the gather. */

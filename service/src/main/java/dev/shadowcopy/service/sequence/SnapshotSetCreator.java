@@ -389,6 +389,9 @@ public final class SnapshotSetCreator {
             for (WriterCall.Outcome o : callAll(candidates, WriterEvent.IDENTIFY, deadline)) {
                 if (o.ok()) {
                     ok.add(o.writer());
+                    if (o.metadata() != null) {
+                        s.metadata(o.writer().name(), o.metadata());
+                    }
                     s.status(o.writer(), WriterState.STABLE, WriterFailure.NONE, null);
                 } else if (s.verifiedWriters().contains(o.writer().name())) {
                     s.status(o.writer(), WriterState.FAILED_AT_IDENTIFY, o.failure(), o.message());
@@ -421,7 +424,7 @@ public final class SnapshotSetCreator {
 
         private List<WriterCall.Outcome> callAll(List<Writer> ws, WriterEvent event, Instant deadline) {
             return SnapshotSetCreator.this.callAll(ws, event, new EventContext(event == WriterEvent.IDENTIFY ? null
-                    : setId, names, s.context().wireName(), s.backupType(), copyText, deadline));
+                    : setId, names, s.context().wireName(), s.backupType(), copyText, deadline, s.components()));
         }
 
         private ServiceException writerError(WriterCall.Outcome o) {
@@ -470,7 +473,7 @@ public final class SnapshotSetCreator {
     public List<WriterCall.Outcome> notify(Session s, WriterEvent event) {
         List<Writer> ws = s.gathered() == null ? List.of() : s.gathered().stream().filter(Writer::alive).toList();
         EventContext ctx = new EventContext(s.setId() == null ? null : UUID.fromString(s.setId()), List.of(),
-                s.context().wireName(), s.backupType(), Map.of(), deadline(timeouts.event()));
+                s.context().wireName(), s.backupType(), Map.of(), deadline(timeouts.event()), s.components());
         List<WriterCall.Outcome> failures = new ArrayList<>();
         for (WriterCall.Outcome o : callAll(ws, event, ctx)) {
             if (o.ok()) {

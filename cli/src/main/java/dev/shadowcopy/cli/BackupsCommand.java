@@ -1,0 +1,423 @@
+package dev.shadowcopy.cli;
+
+import dev.shadowcopy.image.export.Qcow2Writer;
+import dev.shadowcopy.image.maintenance.GarbageCollector;
+import dev.shadowcopy.image.maintenance.Pruner;
+import dev.shadowcopy.image.maintenance.Retention;
+import dev.shadowcopy.image.maintenance.Verifier;
+import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.image.restore.RepositoryDevice;
+import dev.shadowcopy.image.restore.Restorer;
+import dev.shadowcopy.nbd.export.DeviceExport;
+import dev.shadowcopy.nbd.export.ExportRegistry;
+import dev.shadowcopy.nbd.server.NbdServer;
+import dev.shadowcopy.overlay.OverlayDevice;
+import dev.shadowcopy.platform.LocalStorage;
+import dev.shadowcopy.service.Json;
+import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.volume.FileDevice;
+import dev.shadowcopy.volume.Sizes;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.ZoneId;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code shadowcopy backups …}: repository commands, run by this process (no daemon needed). */
+@Command(name = "backups", mixinStandardHelpOptions = true, description = "Backup repositories: create, list, "
+        + "verify, prune, export, serve over NBD.", subcommands = {BackupsCommand.Init.class, BackupsCommand.ListCmd.class,
+        BackupsCommand.Show.class, BackupsCommand.Verify.class, BackupsCommand.Prune.class, BackupsCommand.Gc.class,
+        BackupsCommand.Export.class, BackupsCommand.Serve.class})
+final class BackupsCommand implements Runnable {
+    @Override
+    public void run() {
+        CommandLine.usage(this, System.out);
+    }
+
+    static final Duration LOCK_WAIT = Duration.ofSeconds(30);
+
+    /** {@code --repo} and the passphrase, opened on demand. */
+    static final class RepoOptions {
+        @Option(names = "--repo", required = true, paramLabel = "DIR", description = "Repository directory.")
+        Path repo;
+
+        @Mixin
+        PassphraseOption passphrase;
+
+        Repository open() throws IOException {
+            return Repository.open(repo, passphrase.get());
+        }
+    }
+
+    static int threads(int t) {
+        return t > 0 ? t : Runtime.getRuntime().availableProcessors();
+    }
+
+    @Command(name = "init", mixinStandardHelpOptions = true, description = "Creates a repository in an empty "
+            + "directory (encrypted with AES-256-GCM when a passphrase is given).")
+    static final class Init implements Callable<Integer> {
+        @Mixin
+        RepoOptions r;
+
+        @Option(names = "--chunk-size", paramLabel = "SIZE", defaultValue = "1M", description = "Chunk size (4K..16M; "
+                + "default 1M, see docs/benchmarks.md).")
+        String chunkSize;
+
+        @Option(names = "--compression-level", paramLabel = "N", defaultValue = "3", description = "zstd level.")
+        int level;
+
+        @Option(names = "--kdf-iterations", paramLabel = "N", defaultValue = "600000", description = "PBKDF2 "
+                + "iterations for the passphrase.")
+        int iterations;
+
+        @Override
+        public Integer call() throws Exception {
+            char[] p = r.passphrase.get();
+            Repository repo = Repository.init(r.repo, new Repository.InitOptions((int) Sizes.parse(chunkSize), level, p,
+                    iterations));
+            System.out.println("Created " + (p != null ? "encrypted " : "") + "repository " + r.repo + " (id "
+                    + repo.config().id() + ", chunks of " + Sizes.format(repo.chunkSize()) + ", zstd level " + level
+                    + ")");
+            return 0;
+        }
+    }
+
+    @Command(name = "list", mixinStandardHelpOptions = true, description = "Lists the backup points.")
+    static final class ListCmd implements Callable<Integer> {
+        @Mixin
+        RepoOptions r;
+
+        @Option(names = "--json", description = "Print as JSON.")
+        boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            Repository repo = r.open();
+            List<Manifest> ms = new ArrayList<>();
+            List<String> bad = new ArrayList<>();
+            for (String id : repo.backups().ids()) {
+                try {
+                    ms.add(repo.backups().manifest(id));
+                } catch (IOException e) {
+                    bad.add(id + ": " + e.getMessage());
+                }
+            }
+            if (json) {
+                Format.json(System.out, Json.MAPPER.valueToTree(Map.of("backups", ms, "unreadable", bad)));
+                return bad.isEmpty() ? 0 : 1;
+            }
+            Table t = new Table("ID", "CREATED", "VOLUMES", "SIZE", "DATA", "NEW", "MODE", "CONSISTENCY", "LABEL");
+            for (Manifest m : ms) {
+                long size = 0;
+                long data = 0;
+                long stored = 0;
+                List<String> modes = new ArrayList<>();
+                for (Manifest.VolumeEntry v : m.volumes()) {
+                    size += v.size();
+                    data += v.allocatedBytes();
+                    stored += v.storedBytes();
+                    if (!modes.contains(v.mode())) {
+                        modes.add(v.mode());
+                    }
+                }
+                t.row(m.id(), Format.time(Json.MAPPER.valueToTree(m.created())), String.join(",",
+                        m.volumes().stream().map(Manifest.VolumeEntry::name).toList()), Sizes.format(size),
+                        Sizes.format(data), Sizes.format(stored), String.join(",", modes), m.consistency(), m.label());
+            }
+            t.print(System.out);
+            for (String b : bad) {
+                System.out.println("unreadable: " + b);
+            }
+            return bad.isEmpty() ? 0 : 1;
+        }
+    }
+
+    @Command(name = "show", mixinStandardHelpOptions = true, description = "Shows one backup point: volumes, "
+            + "writers and their metadata, the backup components document.")
+    static final class Show implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "ID")
+        String id;
+
+        @Mixin
+        RepoOptions r;
+
+        @Override
+        public Integer call() throws Exception {
+            Repository repo = r.open();
+            Format.json(System.out, Json.MAPPER.valueToTree(repo.backups().manifest(repo.backups().resolve(id))));
+            return 0;
+        }
+    }
+
+    @Command(name = "verify", mixinStandardHelpOptions = true, description = "Re-reads and re-hashes every chunk "
+            + "the backup points need (all, or those named); names every backup point a damaged chunk affects. "
+            + "Exit 1 when anything is damaged.")
+    static final class Verify implements Callable<Integer> {
+        @Parameters(paramLabel = "ID", arity = "0..*")
+        List<String> ids;
+
+        @Mixin
+        RepoOptions r;
+
+        @Option(names = "--threads", paramLabel = "N", defaultValue = "0")
+        int threads;
+
+        @Option(names = "--json", description = "Print the report as JSON.")
+        boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            ProgressPrinter p = new ProgressPrinter(json);
+            Verifier.Report rep;
+            try {
+                rep = Verifier.verify(r.open(), ids, threads(threads), LOCK_WAIT, p);
+            } finally {
+                p.finish();
+            }
+            if (json) {
+                Format.json(System.out, Json.MAPPER.valueToTree(rep));
+            } else {
+                System.out.println("Checked " + rep.backups() + " backup points: " + rep.chunksChecked() + " chunks, "
+                        + Sizes.format(rep.bytesChecked()) + " in " + rep.elapsed().toMillis() / 1000.0 + " s");
+                for (Verifier.Damage d : rep.damaged()) {
+                    System.out.println("DAMAGED chunk " + d.chunk() + ": " + d.problem());
+                    for (Verifier.Use u : d.usedBy()) {
+                        System.out.println("    used by backup " + u.backup() + " volume " + u.volume() + " at offset "
+                                + u.offset());
+                    }
+                }
+                rep.damagedBackups().forEach((b, why) -> System.out.println("backup " + b + " is damaged ("
+                        + why.size() + " problem" + (why.size() == 1 ? "" : "s") + ")"));
+                if (rep.ok()) {
+                    System.out.println("No damage found.");
+                }
+            }
+            return rep.ok() ? 0 : 1;
+        }
+    }
+
+    @Command(name = "prune", mixinStandardHelpOptions = true, description = "Deletes the backup points no rule "
+            + "keeps (per group of volumes), then collects garbage. Rules as restic/Proxmox: a point kept by any rule "
+            + "stays.")
+    static final class Prune implements Callable<Integer> {
+        @Mixin
+        RepoOptions r;
+
+        @Option(names = "--keep-last", paramLabel = "N", defaultValue = "0")
+        int last;
+
+        @Option(names = "--keep-daily", paramLabel = "N", defaultValue = "0")
+        int daily;
+
+        @Option(names = "--keep-weekly", paramLabel = "N", defaultValue = "0")
+        int weekly;
+
+        @Option(names = "--keep-monthly", paramLabel = "N", defaultValue = "0")
+        int monthly;
+
+        @Option(names = "--dry-run", description = "Only say what would be deleted.")
+        boolean dryRun;
+
+        @Option(names = "--no-gc", description = "Do not collect garbage afterwards.")
+        boolean noGc;
+
+        @Option(names = "--json", description = "Print as JSON.")
+        boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            Retention rules = new Retention(last, daily, weekly, monthly, ZoneId.systemDefault());
+            if (!rules.any()) {
+                throw new IllegalArgumentException("give at least one of --keep-last, --keep-daily, --keep-weekly, "
+                        + "--keep-monthly");
+            }
+            Pruner.Result res = Pruner.prune(r.open(), rules, dryRun, !noGc, LOCK_WAIT);
+            if (json) {
+                Format.json(System.out, Json.MAPPER.valueToTree(res));
+                return 0;
+            }
+            Table t = new Table("ID", "VOLUMES", "ACTION", "KEPT BY");
+            for (Pruner.Decision d : res.decisions()) {
+                t.row(d.id(), d.group(), d.keep() ? "keep" : dryRun ? "would delete" : "deleted",
+                        String.join(",", d.reasons()));
+            }
+            t.print(System.out);
+            if (res.gc() != null) {
+                System.out.println("Garbage collection: " + res.gc().chunksRemoved() + " chunks removed ("
+                        + Sizes.format(res.gc().bytesFreed()) + " freed), " + res.gc().chunksKept() + " kept");
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "gc", mixinStandardHelpOptions = true, description = "Removes chunks no backup point needs "
+            + "and leftovers of interrupted backups.")
+    static final class Gc implements Callable<Integer> {
+        @Mixin
+        RepoOptions r;
+
+        @Override
+        public Integer call() throws Exception {
+            GarbageCollector.Result res = GarbageCollector.collect(r.open(), LOCK_WAIT);
+            System.out.println(res.chunksRemoved() + " chunks removed (" + Sizes.format(res.bytesFreed()) + " freed), "
+                    + res.leftoversRemoved() + " leftovers removed, " + res.chunksKept() + " chunks in use");
+            return 0;
+        }
+    }
+
+    @Command(name = "export", mixinStandardHelpOptions = true, description = "Writes a volume of a backup point as "
+            + "a disk image for hypervisors: qcow2 (written natively), raw, or vmdk/vhdx (through qemu-img convert).")
+    static final class Export implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "ID")
+        String id;
+
+        @Option(names = "--volume", required = true, paramLabel = "VOL")
+        String volume;
+
+        @Option(names = "--format", defaultValue = "qcow2", paramLabel = "FMT", description = "qcow2, raw, vmdk, vhdx.")
+        String format;
+
+        @Option(names = "--to", required = true, paramLabel = "FILE")
+        Path to;
+
+        @Mixin
+        RepoOptions r;
+
+        @Override
+        public Integer call() throws Exception {
+            Repository repo = r.open();
+            String backup = repo.backups().resolve(id);
+            Manifest m = repo.backups().manifest(backup);
+            Manifest.VolumeEntry v = m.volume(volume);
+            if (v == null) {
+                throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
+            }
+            if (Files.exists(to)) {
+                throw new IllegalArgumentException(to + " exists");
+            }
+            ProgressPrinter p = new ProgressPrinter(false);
+            try {
+                switch (format) {
+                    case "qcow2" -> Qcow2Writer.write(new RepositoryDevice(repo, m, v), to, p);
+                    case "raw" -> {
+                        try (FileDevice d = FileDevice.create(to, v.size())) {
+                            Restorer.restore(repo, backup, volume, d, new Restorer.Options(true, false,
+                                    threads(0), LOCK_WAIT), p);
+                        }
+                    }
+                    case "vmdk", "vhdx" -> {
+                        Path tmp = to.resolveSibling(to.getFileName() + ".qcow2.tmp");
+                        try {
+                            Qcow2Writer.write(new RepositoryDevice(repo, m, v), tmp, p);
+                            p.finish();
+                            Process proc = new ProcessBuilder("qemu-img", "convert", "-f", "qcow2", "-O",
+                                    format.equals("vhdx") ? "vhdx" : "vmdk", tmp.toString(), to.toString())
+                                    .inheritIO().start();
+                            if (proc.waitFor() != 0) {
+                                throw new IOException("qemu-img convert to " + format + " failed (exit "
+                                        + proc.exitValue() + ")");
+                            }
+                        } finally {
+                            Files.deleteIfExists(tmp);
+                        }
+                    }
+                    default -> throw new IllegalArgumentException("unknown format " + format
+                            + " (qcow2, raw, vmdk, vhdx)");
+                }
+            } finally {
+                p.finish();
+            }
+            System.out.println("Exported volume " + volume + " of backup " + backup + " to " + to + " (" + format + ", "
+                    + Sizes.format(Files.size(to)) + " on disk)");
+            return 0;
+        }
+    }
+
+    @Command(name = "serve", mixinStandardHelpOptions = true, description = {
+        "Instant recovery: serves a volume of a backup point over NBD straight from the repository, until stopped "
+            + "(Ctrl-C). Read-only, or with --writable a throw-away overlay takes the writes (deleted at exit), so a "
+            + "virtual machine can boot the backup before any restore.",
+        "Example: qemu-system-x86_64 -drive file=nbd+unix:///VOL?socket=SOCKET,format=raw"})
+    static final class Serve implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "ID")
+        String id;
+
+        @Option(names = "--volume", required = true, paramLabel = "VOL")
+        String volume;
+
+        @Option(names = "--socket", required = true, paramLabel = "PATH", description = "Unix socket to listen on.")
+        Path socket;
+
+        @Option(names = "--writable", description = "Accept writes into a throw-away overlay.")
+        boolean writable;
+
+        @Mixin
+        RepoOptions r;
+
+        @Override
+        public Integer call() throws Exception {
+            Repository repo = r.open();
+            String backup = repo.backups().resolve(id);
+            Manifest m = repo.backups().manifest(backup);
+            Manifest.VolumeEntry v = m.volume(volume);
+            if (v == null) {
+                throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
+            }
+            BlockDevice base = new RepositoryDevice(repo, m, v);
+            Path overlayPath = null;
+            BlockDevice dev = base;
+            if (writable) {
+                overlayPath = Files.createTempFile(repo.tmpDir(), "overlay-" + backup + "-", ".img");
+                Files.delete(overlayPath);
+                dev = OverlayDevice.create(base, LocalStorage.INSTANCE, overlayPath, "overlay of " + base.name());
+            }
+            BlockDevice served = dev;
+            ExportRegistry reg = new ExportRegistry() {
+                @Override
+                public List<Listing> list() {
+                    return List.of(new Listing(volume, served.name()));
+                }
+
+                @Override
+                public dev.shadowcopy.nbd.export.Export open(String name) {
+                    return name.equals(volume) || name.isEmpty() ? new DeviceExport(volume, served.name(), served) : null;
+                }
+            };
+            Files.deleteIfExists(socket);
+            NbdServer server = NbdServer.start(reg, NbdServer.Config.unix(socket));
+            CountDownLatch stop = new CountDownLatch(1);
+            Path ov = overlayPath;
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    server.close();
+                    if (served instanceof OverlayDevice o) {
+                        o.close();
+                    }
+                    if (ov != null) {
+                        Files.deleteIfExists(ov);
+                    }
+                    Files.deleteIfExists(socket);
+                } catch (IOException e) {
+                    System.err.println("shadowcopy: cleanup: " + e.getMessage());
+                }
+                stop.countDown();
+            }));
+            System.out.println("Serving volume " + volume + " of backup " + backup + (writable ? " (writable overlay, "
+                    + "discarded at exit)" : " (read-only)") + " on nbd+unix:///" + volume + "?socket=" + socket);
+            System.out.flush();
+            stop.await();
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package dev.shadowcopy.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.image.restore.Restorer;
+import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.client.ApiClient;
+import dev.shadowcopy.volume.FileDevice;
+import dev.shadowcopy.volume.Sizes;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code shadowcopy restore ID --volume VOL --repo DIR --to TARGET}. A file or block device is written by this
+ * process (no daemon needed: restores work on another machine); {@code volume:NAME} asks the daemon to restore
+ * into a managed volume.
+ */
+@Command(name = "restore", mixinStandardHelpOptions = true, description = {
+    "Restores a volume of a backup point to a file, a block device, or a managed volume (volume:NAME).",
+    "A new file is written sparse. Every chunk is checked against its hash as it is read; --verify also reads "
+        + "the target back."})
+final class RestoreCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "ID", description = "Backup id, a unique prefix, or 'latest'.")
+    String id;
+
+    @Option(names = "--volume", required = true, paramLabel = "VOL", description = "Volume of the backup point.")
+    String volume;
+
+    @Option(names = "--repo", required = true, paramLabel = "DIR", description = "Repository directory.")
+    Path repo;
+
+    @Option(names = "--to", required = true, paramLabel = "FILE|DEVICE|volume:NAME", description = "Target.")
+    String to;
+
+    @Option(names = "--force", description = "Overwrite an existing file or device.")
+    boolean force;
+
+    @Option(names = "--verify", description = "Read the target back and check every chunk.")
+    boolean verify;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Parallel workers.")
+    int threads;
+
+    @Option(names = "--json", description = "Print the result as JSON (no progress).")
+    boolean json;
+
+    @Mixin
+    PassphraseOption passphrase;
+
+    @Mixin
+    StateOption state;
+
+    @Override
+    public Integer call() throws Exception {
+        int t = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+        ProgressPrinter progress = new ProgressPrinter(json);
+        if (to.startsWith("volume:")) {
+            ObjectNode b = Json.object().put("repository", repo.toAbsolutePath().normalize().toString())
+                    .put("backup", id).put("volume", volume).put("target", to.substring("volume:".length()))
+                    .put("verify", verify).put("threads", t);
+            char[] p = passphrase.get();
+            if (p != null) {
+                b.put("passphrase", new String(p));
+            }
+            JsonNode r;
+            try (ApiClient api = state.connect()) {
+                r = api.stream("POST", "/v1/restores", b, n -> progress.update(n.path("phase").asText(),
+                        n.path("done").asLong(), n.path("total").asLong()));
+            } finally {
+                progress.finish();
+            }
+            if (json) {
+                Format.json(System.out, r);
+            } else {
+                System.out.println("Restored volume " + volume + " of backup " + r.path("backup").asText()
+                        + " into " + (r.path("created").asBoolean() ? "new " : "") + "volume "
+                        + r.path("target").asText() + " (" + Sizes.format(r.path("size").asLong()) + ", "
+                        + r.path("elapsed_ms").asLong() / 1000.0 + " s" + (verify ? ", verified" : "") + ")");
+            }
+            return 0;
+        }
+        Repository r = Repository.open(repo, passphrase.get());
+        String backup = r.backups().resolve(id);
+        Manifest m = r.backups().manifest(backup);
+        Manifest.VolumeEntry v = m.volume(volume);
+        if (v == null) {
+            throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
+        }
+        Path target = Path.of(to);
+        if (Files.exists(target) && !force) {
+            throw new IllegalArgumentException(target + " exists; add --force to overwrite it");
+        }
+        if (Files.isRegularFile(target)) {
+            Files.delete(target); // --force on a file: write a fresh sparse one
+        }
+        boolean fresh = !Files.exists(target);
+        Restorer.Result res;
+        try (FileDevice dev = fresh ? FileDevice.create(target, v.size()) : FileDevice.open(target, false)) {
+            res = Restorer.restore(r, backup, volume, dev, new Restorer.Options(fresh, verify, t,
+                    Duration.ofMinutes(10)), progress);
+        } finally {
+            progress.finish();
+        }
+        if (json) {
+            Format.json(System.out, Json.MAPPER.valueToTree(java.util.Map.of("backup", backup, "volume", volume,
+                    "target", target.toString(), "size", res.size(), "bytes_written", res.bytesWritten(),
+                    "verified", res.verified(), "elapsed_ms", res.elapsed().toMillis())));
+        } else {
+            System.out.println("Restored volume " + volume + " of backup " + backup + " to " + target + " ("
+                    + Sizes.format(res.size()) + ", " + Sizes.format(res.bytesWritten()) + " written, "
+                    + res.elapsed().toMillis() / 1000.0 + " s" + (verify ? ", verified" : "") + ")");
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,143 @@
+package dev.shadowcopy.service.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.shadowcopy.image.backup.Progress;
+import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.Service;
+import dev.shadowcopy.service.ServiceException;
+import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.backup.BackupJob;
+import dev.shadowcopy.service.backup.RestoreJob;
+import dev.shadowcopy.service.http.Exchange;
+import dev.shadowcopy.service.http.HttpException;
+import dev.shadowcopy.service.http.HttpRequest;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * {@code POST /v1/backups} and {@code POST /v1/restores}: long jobs answered as a stream of NDJSON lines,
+ * {@code {"event":"progress",...}} a few times a second, then one {@code {"event":"result",...}} or
+ * {@code {"event":"error","error":{...}}}. A client that goes away cancels the job (the next progress line
+ * fails), which aborts the backup: no backup point, the session released, its shadow copies deleted.
+ */
+final class BackupApi {
+    private static final long PROGRESS_NANOS = 250_000_000L;
+
+    private final Service service;
+
+    BackupApi(Service service) {
+        this.service = service;
+    }
+
+    void backups(Exchange ex, HttpRequest r, JsonNode b) throws Exception {
+        List<String> volumes = new ArrayList<>();
+        b.path("volumes").forEach(n -> volumes.add(n.asText()));
+        Set<String> exclude = new LinkedHashSet<>();
+        b.path("exclude_writers").forEach(n -> exclude.add(n.asText()));
+        BackupJob.Request req = new BackupJob.Request(volumes, repository(b), b.path("full").asBoolean(false),
+                passphrase(b), b.hasNonNull("label") ? b.get("label").asText() : null, threads(b), exclude);
+        run(ex, progress -> {
+            BackupJob.Result res = BackupJob.run(service, req, progress);
+            ObjectNode o = Json.object().put("event", "result");
+            o.set("backup", Json.MAPPER.valueToTree(res.manifest()));
+            o.set("warnings", Json.MAPPER.valueToTree(res.warnings()));
+            o.set("backup_complete_failures", Json.MAPPER.valueToTree(res.backupCompleteFailures()));
+            o.put("elapsed_ms", res.elapsed().toMillis());
+            return o;
+        });
+    }
+
+    void restores(Exchange ex, HttpRequest r, JsonNode b) throws Exception {
+        RestoreJob.Request req = new RestoreJob.Request(repository(b), passphrase(b), text(b, "backup"),
+                text(b, "volume"), b.hasNonNull("target") ? b.get("target").asText() : text(b, "volume"),
+                b.path("verify").asBoolean(false), threads(b));
+        run(ex, progress -> {
+            RestoreJob.Result res = RestoreJob.run(service, req, progress);
+            ObjectNode o = Json.object().put("event", "result");
+            o.put("backup", res.backup()).put("volume", res.volume()).put("target", res.target())
+                    .put("created", res.created()).put("size", res.restore().size())
+                    .put("bytes_written", res.restore().bytesWritten()).put("verified", res.restore().verified())
+                    .put("elapsed_ms", res.restore().elapsed().toMillis());
+            return o;
+        });
+    }
+
+    private interface Job {
+        ObjectNode run(Progress progress) throws Exception;
+    }
+
+    private void run(Exchange ex, Job job) throws IOException {
+        AtomicBoolean gone = new AtomicBoolean();
+        Exchange.ChunkStream out = ex.stream(200, () -> gone.set(true));
+        long[] last = {0};
+        Progress progress = (phase, done, total) -> {
+            if (gone.get()) {
+                throw new IOException("the requester went away; job cancelled");
+            }
+            long now = System.nanoTime();
+            if (now - last[0] >= PROGRESS_NANOS || done == total) {
+                last[0] = now;
+                send(out, Json.object().put("event", "progress").put("phase", phase).put("done", done)
+                        .put("total", total));
+            }
+        };
+        ObjectNode result;
+        try {
+            result = job.run(progress);
+        } catch (Exception e) {
+            Exchange.Answer a = Api.error(e);
+            ObjectNode o = (ObjectNode) Json.MAPPER.readTree(a.body());
+            o.put("event", "error").put("status", a.status());
+            result = o;
+        }
+        try {
+            send(out, result);
+            out.end();
+        } catch (IOException ignored) {
+            // the requester is gone; the job's outcome is in the event log
+        }
+    }
+
+    private static void send(Exchange.ChunkStream out, ObjectNode line) throws IOException {
+        synchronized (out) {
+            out.send((Json.text(line) + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    private static Path repository(JsonNode b) throws ServiceException {
+        Path p = Path.of(text(b, "repository"));
+        if (!p.isAbsolute()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "repository must be an absolute path (the service "
+                    + "resolves it, not your shell)");
+        }
+        return p;
+    }
+
+    private static char[] passphrase(JsonNode b) {
+        return b.hasNonNull("passphrase") ? b.get("passphrase").asText().toCharArray() : null;
+    }
+
+    private static int threads(JsonNode b) {
+        int t = b.path("threads").asInt(0);
+        return t > 0 ? Math.min(t, 64) : Runtime.getRuntime().availableProcessors();
+    }
+
+    private static String text(JsonNode b, String field) throws ServiceException {
+        JsonNode n = b.get(field);
+        if (n == null || n.isNull() || n.asText().isEmpty()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "missing field '" + field + "'");
+        }
+        return n.asText();
+    }
+
+    static void notFound(HttpRequest r) throws HttpException {
+        throw new HttpException(404, "no API route " + r.method() + " " + r.path());
+    }
+}

@@ -1,0 +1,111 @@
+package dev.shadowcopy.service.backup;
+
+import dev.shadowcopy.image.backup.BackupWriter;
+import dev.shadowcopy.image.backup.Progress;
+import dev.shadowcopy.image.backup.VolumeSource;
+import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.service.Service;
+import dev.shadowcopy.service.ServiceException;
+import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.ShadowRecord;
+import dev.shadowcopy.service.sequence.Context;
+import dev.shadowcopy.service.sequence.Session;
+import dev.shadowcopy.service.sequence.SnapshotSetCreator;
+import dev.shadowcopy.service.sequence.WriterStatus;
+import dev.shadowcopy.shadow.ShadowCopyId;
+import dev.shadowcopy.volume.ManagedVolume;
+import dev.shadowcopy.volume.ShadowCopyDevice;
+import dev.shadowcopy.writer.WriterMetadata;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The requester side of an image backup, run inside the service: gather writer metadata, prepare for backup,
+ * one shadow copy set of every volume (writers frozen and thawed around it), read each volume from its shadow
+ * copy into the repository, and only once the backup point is committed tell the writers BackupComplete (so a
+ * database truncates its logs only after the backup really exists). The session is released at the end, which
+ * deletes the shadow copies (backup context: auto-release). Any failure aborts the set or the backup and
+ * leaves no backup point.
+ */
+public final class BackupJob {
+
+    /**
+     * @param volumes    volume names, all in one shadow copy set
+     * @param full       read everything even where change tracking could say what changed
+     * @param passphrase for an encrypted repository (or to create one); null otherwise
+     */
+    public record Request(List<String> volumes, Path repository, boolean full, char[] passphrase, String label,
+                          int threads, Set<String> excludeWriters) {}
+
+    public record Result(Manifest manifest, List<String> warnings, Duration elapsed,
+                         List<String> backupCompleteFailures) {}
+
+    private BackupJob() {}
+
+    public static Result run(Service service, Request req, Progress progress) throws IOException {
+        if (req.volumes().isEmpty()) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "name at least one volume to back up (--for VOL)");
+        }
+        for (String v : req.volumes()) {
+            service.volumes().get(v); // fails clearly for an unknown volume before anything is frozen
+        }
+        Repository repo = RepositoryAccess.openOrCreate(req.repository(), req.passphrase());
+        Session s = service.openSession(Context.BACKUP, req.full() ? "full" : "incremental",
+                req.excludeWriters() == null ? Set.of() : req.excludeWriters(), Set.of(), "backup to "
+                        + req.repository(), Duration.ofDays(1));
+        try {
+            progress.update("shadow copy set of " + String.join(", ", req.volumes()), 0, 0);
+            SnapshotSetCreator.CreatedSet set = service.createSet(s, req.volumes(), null);
+            List<VolumeSource> sources = new ArrayList<>();
+            for (ShadowRecord r : set.copies()) {
+                ManagedVolume vol = service.volumes().get(r.volume());
+                ShadowCopyDevice dev = vol.shadowCopy(ShadowCopyId.parse(r.id()));
+                sources.add(new VolumeSource(r.volume(), vol.id().toString(), r.id(), dev.info().sequence(), dev,
+                        dev::mapChangesSince));
+            }
+            ShadowRecord first = set.copies().getFirst();
+            String consistency = writersOf(s).isEmpty() ? "crash-consistent"
+                    : "application".equals(first.consistency()) ? "application-consistent" : "inconsistent";
+            Map<String, Object> components = new LinkedHashMap<>();
+            components.put("backup_type", s.backupType());
+            components.put("context", s.context().wireName());
+            components.put("writers", s.components().snapshot());
+            BackupWriter.Result r = BackupWriter.write(repo, new BackupWriter.Request(sources,
+                    Instant.parse(first.created()), set.set().id(), s.context().wireName(), consistency, writersOf(s),
+                    components, first.originatingMachine(), req.label(), req.full(), req.threads(),
+                    Duration.ofMinutes(10)), progress);
+            List<String> bcFailures = service.backupComplete(s).stream().map(o -> o.writer().name() + ": "
+                    + o.message()).toList();
+            service.events().append("backup-complete", "info", "backup " + r.manifest().id() + " of "
+                    + String.join(", ", req.volumes()) + " written to " + req.repository() + " (" + consistency + ")",
+                    Map.of("backup", r.manifest().id(), "repository", req.repository().toString()));
+            return new Result(r.manifest(), r.warnings(), r.elapsed(), bcFailures);
+        } catch (IOException | RuntimeException e) {
+            service.events().append("backup-failed", "error", "backup of " + String.join(", ", req.volumes()) + " to "
+                    + req.repository() + " failed: " + e.getMessage(), Map.of("repository",
+                    req.repository().toString()));
+            throw e;
+        } finally {
+            service.release(s, "backup finished");
+        }
+    }
+
+    private static List<Manifest.WriterEntry> writersOf(Session s) {
+        Map<String, WriterMetadata> md = s.metadata();
+        List<Manifest.WriterEntry> out = new ArrayList<>();
+        for (WriterStatus w : s.writerStatus()) {
+            WriterMetadata m = md.get(w.name());
+            out.add(new Manifest.WriterEntry(w.name(), w.kind(), w.state().name().toLowerCase(),
+                    w.failure().name().toLowerCase(), w.message(), m == null ? null : m.toXml()));
+        }
+        return out;
+    }
+}
