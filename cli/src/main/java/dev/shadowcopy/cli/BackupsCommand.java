@@ -55,6 +55,10 @@ final class BackupsCommand implements Runnable {
         @Mixin
         PassphraseOption passphrase;
 
+        /** Accepted like on every command, though repository commands need no daemon. */
+        @Mixin
+        StateOption state;
+
         Repository open() throws IOException {
             return Repository.open(repo, passphrase.get());
         }
