@@ -78,7 +78,7 @@ final class BackupsCommand implements Runnable {
                 + "default 1M, see docs/benchmarks.md).")
         String chunkSize;
 
-        @Option(names = "--compression-level", paramLabel = "N", defaultValue = "3", description = "zstd level.")
+        @Option(names = "--compression-level", paramLabel = "N", defaultValue = "1", description = "zstd level (default 1: see docs/benchmarks.md).")
         int level;
 
         @Option(names = "--kdf-iterations", paramLabel = "N", defaultValue = "600000", description = "PBKDF2 "

@@ -40,7 +40,8 @@ public final class BackupWriter {
         }
         int threads = Math.max(1, req.threads());
         try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.SHARED, req.lockWait(), "the backup");
-             ExecutorService pool = Executors.newFixedThreadPool(threads, Thread.ofPlatform().daemon()
+             // Four workers per CPU: a worker waiting for a cold read leaves its CPU to another's hashing (bench-backup).
+             ExecutorService pool = Executors.newFixedThreadPool(4 * threads, Thread.ofPlatform().daemon()
                      .name("backup-", 0).factory())) {
             KnownChunks known = KnownChunks.load(repo);
             List<String> warnings = new ArrayList<>(known.warnings);
@@ -50,7 +51,7 @@ public final class BackupWriter {
                 List<Manifest.VolumeEntry> entries = new ArrayList<>();
                 int ordinal = 0;
                 for (VolumeSource v : req.volumes()) {
-                    entries.add(volume(repo, known, pool, threads, pending, ordinal++, v, req.forceFull(), progress,
+                    entries.add(volume(repo, known, pool, 4 * threads, pending, ordinal++, v, req.forceFull(), progress,
                             warnings));
                 }
                 Manifest m = new Manifest(Manifest.FORMAT, pending.id(), req.created().toString(),

@@ -38,6 +38,8 @@ public final class BlobCodec {
     private final Keys keys;
     private final int level;
     private final ThreadLocal<ZstdCompressCtx> cctx;
+    /** Compression output, reused per thread: a chunk-sized array per chunk would be a humongous allocation. */
+    private static final ThreadLocal<byte[][]> SCRATCH = ThreadLocal.withInitial(() -> new byte[1][]);
     private static final ThreadLocal<ZstdDecompressCtx> DCTX = ThreadLocal.withInitial(ZstdDecompressCtx::new);
 
     public BlobCodec(Keys keys, int level) {
@@ -53,7 +55,11 @@ public final class BlobCodec {
     /** Encodes {@code data[0, length)}; {@code name} is bound in when encrypted. */
     public byte[] encode(byte kind, byte[] data, int length, String name) {
         int bound = (int) Zstd.compressBound(length);
-        byte[] packed = new byte[bound];
+        byte[][] scratch = SCRATCH.get();
+        if (scratch[0] == null || scratch[0].length < bound) {
+            scratch[0] = new byte[bound];
+        }
+        byte[] packed = scratch[0];
         int n;
         int flags;
         try {

@@ -116,7 +116,7 @@ public final class Restorer {
 
     static void parallel(VolumeIndex idx, int threads, String phase, Progress progress, ChunkTask task)
             throws IOException {
-        int t = Math.max(1, threads);
+        int t = 2 * Math.max(1, threads); // two per CPU: reads of chunk files and target writes wait on the disk
         int cs = idx.chunkSize();
         ThreadLocal<byte[]> heaps = ThreadLocal.withInitial(() -> new byte[cs]);
         ThreadLocal<MemorySegment> directs = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(cs, 4096));
