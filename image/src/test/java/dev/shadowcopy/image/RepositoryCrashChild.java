@@ -38,6 +38,8 @@ public final class RepositoryCrashChild {
                 .count() : 0;
         try (FileDevice dev = FileDevice.open(volume, false); Arena arena = Arena.ofConfined();
              FileOutputStream logOut = new FileOutputStream(log.toFile(), true)) {
+            logOut.write(("start " + ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8));
+            logOut.getFD().sync();
             while (true) {
                 for (int i = 0; i < 1 + r.nextInt(6); i++) {
                     int len = 4096 * (1 + r.nextInt(64));

@@ -51,8 +51,14 @@ class RepositoryCrashTest {
                     RepositoryCrashChild.class.getName(), repoDir.toString(), volume.toString(), log.toString(),
                     Long.toString(r.nextLong())).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("child.out").toFile())).start();
-            // Let it get past JVM start, then kill it anywhere in a backup, a prune or a collection.
-            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(400 + r.nextInt(1200));
+            // Wait until it is running (its "start" line), then kill it anywhere in a backup, a prune or a collection.
+            int started = k + 1;
+            long startDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (p.isAlive() && System.nanoTime() < startDeadline && (!Files.exists(log)
+                    || Files.readAllLines(log).stream().filter(l -> l.startsWith("start ")).count() < started)) {
+                Thread.sleep(5);
+            }
+            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(r.nextInt(1000));
             while (System.nanoTime() < until && p.isAlive()) {
                 Thread.onSpinWait();
                 Thread.sleep(5);

@@ -30,6 +30,7 @@ import dev.shadowcopy.writer.Writer;
 import dev.shadowcopy.writer.WriterCall;
 import dev.shadowcopy.writer.WriterEvent;
 import dev.shadowcopy.writer.WriterRegistry;
+import dev.shadowcopy.writer.database.DatabaseWriterConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -134,6 +135,11 @@ public final class Service implements AutoCloseable {
                         + "left by a previous run", Map.of("devices", stale.stream().map(Attachment::loopDevice).toList()));
             }
             WriterRegistry writers = new WriterRegistry(config.hooksDir());
+            for (Writer w : DatabaseWriterConfig.load(state).writers(new AttachedVolumeLocator(volumes, attacher))) {
+                writers.addBuiltin(w);
+                events.append("writer-configured", "info", "database writer " + w + " from " + DatabaseWriterConfig.FILE,
+                        Map.of("writer", w.name()));
+            }
             SnapshotSetCreator creator = new SnapshotSetCreator(volumes, writers, catalog, events, freezer,
                     config.timeouts());
             VolumeExports exports = new VolumeExports(volumes);

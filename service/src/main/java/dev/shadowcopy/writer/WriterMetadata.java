@@ -31,7 +31,7 @@ import org.xml.sax.SAXParseException;
  * <pre>{@code
  * <writer-metadata name="PostgreSQL" usage="user-data" restore-method="restore-if-not-there">
  *   <component name="cluster-15-main" logical-path="postgresql" type="database" selectable="true">
- *     <file path="/var/lib/postgresql/15/main" filespec="*" recursive="true"/>
+ *     <file path="/var/lib/postgresql/15/main" filespec="*" recursive="true" volume="pgdata"/>
  *   </component>
  *   <exclude path="/var/lib/postgresql/15/main" filespec="postmaster.pid" recursive="false"/>
  * </writer-metadata>
@@ -60,8 +60,16 @@ public record WriterMetadata(String name, String usage, String restoreMethod, Li
         }
     }
 
-    /** Files under {@code path} matching {@code filespec} (wildcards), optionally in subdirectories. */
-    public record FileSpec(String path, String filespec, boolean recursive) {}
+    /**
+     * Files under {@code path} matching {@code filespec} (wildcards), optionally in subdirectories;
+     * {@code volume} names the managed volume holding them when the writer knows it (null otherwise). A set
+     * must contain every volume a taking-part writer's components live on.
+     */
+    public record FileSpec(String path, String filespec, boolean recursive, String volume) {
+        public FileSpec(String path, String filespec, boolean recursive) {
+            this(path, filespec, recursive, null);
+        }
+    }
 
     /** The metadata of a writer that described nothing: its name, no components. */
     public static WriterMetadata minimal(String name) {
@@ -167,6 +175,9 @@ public record WriterMetadata(String name, String usage, String restoreMethod, Li
         e.setAttribute("path", fs.path());
         e.setAttribute("filespec", fs.filespec());
         e.setAttribute("recursive", Boolean.toString(fs.recursive()));
+        if (fs.volume() != null) {
+            e.setAttribute("volume", fs.volume());
+        }
         return e;
     }
 
@@ -175,7 +186,9 @@ public record WriterMetadata(String name, String usage, String restoreMethod, Li
         if (!path.startsWith("/")) {
             throw invalid("<" + e.getTagName() + "> path must be absolute, was '" + path + "'");
         }
-        return new FileSpec(path, optional(e, "filespec", "*"), bool(e, "recursive", false));
+        String volume = e.hasAttribute("volume") ? e.getAttribute("volume") : null;
+        return new FileSpec(path, optional(e, "filespec", "*"), bool(e, "recursive", false),
+                volume == null || volume.isEmpty() ? null : volume);
     }
 
     private static List<Element> children(Element parent) throws ServiceException {

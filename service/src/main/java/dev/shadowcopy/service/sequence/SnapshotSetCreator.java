@@ -249,7 +249,7 @@ public final class SnapshotSetCreator {
             checkClientAccessible(s, set);
             boolean withWriters = s.context().writers();
             if (withWriters) {
-                involved = gather(s);
+                involved = coverage(gather(s));
                 if (!s.prepared()) {
                     phase(WriterEvent.PREPARE_FOR_BACKUP, deadline(timeouts.event()));
                     s.prepared(true);
@@ -367,6 +367,39 @@ public final class SnapshotSetCreator {
                         instant.toString(), s.context().wireName(), attrs, app ? "application" : "crash",
                         outcomes, protectUntil == null ? null : protectUntil.toString(), set.size(), machine, "created",
                         null, s.context().autoRelease() ? s.id().toString() : null));
+            }
+            return out;
+        }
+
+        /**
+         * A writer whose metadata places its components on managed volumes takes part only in a set that contains
+         * all of them (a database split across volumes copied at different instants is no copy at all); a set with
+         * none of them leaves it out; a set with some of them is refused.
+         */
+        private List<Writer> coverage(List<Writer> ws) throws ServiceException {
+            List<Writer> out = new ArrayList<>();
+            Map<String, dev.shadowcopy.writer.WriterMetadata> md = s.metadata();
+            for (Writer w : ws) {
+                java.util.Set<String> vols = new java.util.TreeSet<>();
+                dev.shadowcopy.writer.WriterMetadata m = md.get(w.name());
+                if (m != null) {
+                    for (var c : m.components()) {
+                        for (var f : c.files()) {
+                            if (f.volume() != null) {
+                                vols.add(f.volume());
+                            }
+                        }
+                    }
+                }
+                java.util.Set<String> missing = new java.util.TreeSet<>(vols);
+                missing.removeAll(names);
+                if (vols.isEmpty() || missing.isEmpty()) {
+                    out.add(w);
+                } else if (missing.size() < vols.size()) {
+                    throw new ServiceException(VssError.WRITERERROR_INCONSISTENTSNAPSHOT, "writer " + w.name() + " has "
+                            + "components on volumes " + String.join(", ", vols) + "; the set must contain all of them "
+                            + "(missing: " + String.join(", ", missing) + ")", w.name(), null);
+                }
             }
             return out;
         }
