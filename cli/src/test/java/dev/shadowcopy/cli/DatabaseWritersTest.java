@@ -139,10 +139,11 @@ class DatabaseWritersTest {
             JsonNode set = json("create", "shadow", "--for", "pg");
             JsonNode copy = set.path("shadows").get(0);
             assertEquals("application", copy.path("consistency").asText(), set.toString());
+            // Auto-recovery: the writer removed the original's lock file from the copy before it was sealed.
+            assertTrue(copy.path("attribute_names").toString().contains("Auto-recovered"), copy.toString());
             Path c = copyOut(copy.path("id").asText(), "pgcopy" + round);
-            // Restoring means leaving out what the writer's metadata excludes (the original's lock file).
-            Files.deleteIfExists(c.resolve("data/postmaster.pid"));
-            Files.deleteIfExists(c.resolve("data/postmaster.opts"));
+            assertFalse(Files.exists(c.resolve("data/postmaster.pid")), "postmaster.pid in the copy");
+            assertTrue(Files.exists(mnt.resolve("data/postmaster.pid")), "the live server's lock file is untouched");
             int port2 = port + round;
             Path sock2 = Files.createDirectories(work.resolve("pgsock" + round));
             sh("chown postgres: " + sock2).ok();

@@ -21,7 +21,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * (under the block's stripe lock), so the overlay always holds whole blocks. The written-block bitmap is set
  * only after the block's data is in the overlay file, so a reader sees either the base or the new data.
  *
- * <p>Nothing here is durable: the overlay is deleted on close and {@link #flush()} does nothing. Thread-safe.
+ * <p>Nothing here is durable until {@link #seal}: an unsealed overlay is deleted on close and {@link #flush()}
+ * does nothing. Sealing (auto-recovery of a shadow copy) makes it permanent and read-only: the overlay's data is
+ * fsync'd, then its written-block map is published (temporary file, fsync, rename, directory fsync), so after a
+ * crash either the map is there and every block it names is durable, or there is no map and the overlay is
+ * discarded. A sealed overlay is reopened with {@link #openSealed}. Thread-safe.
  */
 public final class OverlayDevice implements BlockDevice, AutoCloseable {
     private static final int SHIFT = 12;
@@ -34,6 +38,7 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
     private final Path path;
     private final String name;
     private final AtomicLongArray written;
+    private volatile boolean sealed;
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     /** One block buffer per thread for partial first writes (GC-managed: threads come and go). */
     private final ThreadLocal<MemorySegment> blockBuffer =
@@ -93,7 +98,82 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
 
     @Override
     public boolean isReadOnly() {
-        return false;
+        return sealed;
+    }
+
+    public boolean sealed() {
+        return sealed;
+    }
+
+    private static final int MAP_MAGIC = 0x53434f56; // "SCOV"
+
+    /** Makes the overlay permanent and read-only (see the class comment for the durability order). */
+    public synchronized void seal(Path mapPath) throws IOException {
+        overlay.sync();
+        int n = written.length();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(20 + n * 8 + 4);
+        b.putInt(MAP_MAGIC).putLong(base.size()).putInt(BLOCK).putInt(n);
+        for (int i = 0; i < n; i++) {
+            b.putLong(written.get(i));
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(b.array(), 0, b.position());
+        b.putInt((int) crc.getValue());
+        sealed = true; // no write may slip in between the sync above and the map
+        try {
+            storage.publish(mapPath, b.array());
+        } catch (IOException | RuntimeException e) {
+            sealed = false;
+            throw e;
+        }
+    }
+
+    /** Reopens a sealed overlay (read-only) from its data file and map. */
+    public static OverlayDevice openSealed(BlockDevice base, Storage storage, Path dataPath, Path mapPath, String name)
+            throws IOException {
+        byte[] m = storage.readAll(mapPath);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(m);
+        long blocks = (base.size() + BLOCK - 1) >>> SHIFT;
+        int n = (int) ((blocks + 63) >>> 6);
+        if (m.length != 20 + n * 8 + 4 || b.getInt() != MAP_MAGIC || b.getLong() != base.size() || b.getInt() != BLOCK
+                || b.getInt() != n) {
+            throw new dev.shadowcopy.volume.VolumeException(dev.shadowcopy.volume.VolumeException.Code.CORRUPT,
+                    "overlay map " + mapPath + " does not match " + base.name());
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(m, 0, m.length - 4);
+        if ((int) crc.getValue() != java.nio.ByteBuffer.wrap(m, m.length - 4, 4).getInt()) {
+            throw new dev.shadowcopy.volume.VolumeException(dev.shadowcopy.volume.VolumeException.Code.CORRUPT,
+                    "overlay map " + mapPath + " fails its checksum");
+        }
+        StorageFile f = storage.open(dataPath, OpenMode.READ);
+        OverlayDevice o = new OverlayDevice(base, storage, dataPath, f, name);
+        for (int i = 0; i < n; i++) {
+            o.written.set(i, b.getLong());
+        }
+        o.sealed = true;
+        return o;
+    }
+
+    /** Reports the runs of blocks held in the overlay, flag 1 (as change maps do). */
+    public void writtenExtents(ExtentVisitor visitor) throws IOException {
+        long blocks = (base.size() + BLOCK - 1) >>> SHIFT;
+        long b = 0;
+        while (b < blocks) {
+            if (!isWritten(b)) {
+                b++;
+                continue;
+            }
+            long e = b;
+            while (e < blocks && isWritten(e)) {
+                e++;
+            }
+            long off = b << SHIFT;
+            if (!visitor.extent(off, Math.min(base.size(), e << SHIFT) - off, 1)) {
+                return;
+            }
+            b = e;
+        }
     }
 
     @Override
@@ -144,6 +224,9 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
 
     /** Writes {@code src} (zeros if null) over the range, block by block. */
     private void change(long offset, long length, MemorySegment src) throws IOException {
+        if (sealed) {
+            throw new dev.shadowcopy.volume.ReadOnlyException(name);
+        }
         long end = offset + length;
         long pos = offset;
         while (pos < end) {
@@ -221,13 +304,15 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
         return n << SHIFT;
     }
 
-    /** Discards the overlay file. */
+    /** Closes the overlay; an unsealed one is discarded (its file deleted), a sealed one stays. */
     @Override
     public void close() throws IOException {
         try {
             overlay.close();
         } finally {
-            storage.delete(path);
+            if (!sealed) {
+                storage.delete(path);
+            }
         }
     }
 }

@@ -1,12 +1,17 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.overlay.OverlayDevice;
+import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -33,11 +38,107 @@ public final class ManagedVolume implements BlockDevice {
     private final WriteGate gate = new WriteGate();
     /** Guards changes to the set of copies: creation steps 1-3 and revert. */
     private final ReentrantLock copySetLock = new ReentrantLock();
+    private final Storage storage;
+    /** Sealed auto-recovery overlays ({@code <copy>.data} + {@code <copy>.map}); null: none kept (tests). */
+    private final Path recoveryDir;
+    private final Map<ShadowCopyId, OverlayDevice> recovered = new ConcurrentHashMap<>();
 
     ManagedVolume(UUID id, VolumeConfig config, VolumeEngine engine) {
+        this(id, config, engine, null, null);
+    }
+
+    ManagedVolume(UUID id, VolumeConfig config, VolumeEngine engine, Storage storage, Path recoveryDir) {
         this.id = id;
         this.config = config;
         this.engine = engine;
+        this.storage = storage;
+        this.recoveryDir = recoveryDir;
+    }
+
+    // ---------------------------------------------------------------- auto-recovery
+
+    /**
+     * Reopens the sealed overlays of copies that still exist and removes the rest (overlays of deleted or
+     * released copies, and unsealed ones a crash interrupted). Called once at open.
+     */
+    void loadRecoveries() throws IOException {
+        if (recoveryDir == null || !storage.isDirectory(recoveryDir)) {
+            return;
+        }
+        java.util.Set<ShadowCopyId> live = new java.util.HashSet<>();
+        engine.shadowCopies().forEach(c -> live.add(c.id()));
+        for (String f : storage.list(recoveryDir)) {
+            String stem = f.contains(".") ? f.substring(0, f.indexOf('.')) : f;
+            ShadowCopyId id;
+            try {
+                id = ShadowCopyId.parse(stem);
+            } catch (IllegalArgumentException e) {
+                storage.delete(recoveryDir.resolve(f));
+                continue;
+            }
+            Path map = recoveryDir.resolve(stem + ".map");
+            if (f.endsWith(".data") && live.contains(id) && storage.exists(map)) {
+                recovered.put(id, OverlayDevice.openSealed(new ShadowCopyDevice(this, info(id), true), storage,
+                        recoveryDir.resolve(f), map, "auto-recovered changes of shadow copy " + id));
+            } else if (!live.contains(id) || !storage.exists(map)) {
+                storage.delete(recoveryDir.resolve(f));
+            }
+        }
+    }
+
+    private ShadowCopyInfo info(ShadowCopyId copy) throws VolumeException {
+        for (ShadowCopyInfo i : engine.shadowCopies()) {
+            if (i.id().equals(copy)) {
+                return i;
+            }
+        }
+        throw new VolumeException(VolumeException.Code.OBJECT_NOT_FOUND, "no shadow copy " + copy + " on volume "
+                + name());
+    }
+
+    /**
+     * Auto-recovery, step 1: a writable overlay over the copy (the copy itself is never written). Until
+     * {@link #sealRecovery}, readers of the copy see it as committed.
+     */
+    public OverlayDevice beginRecovery(ShadowCopyId copy) throws IOException {
+        if (recoveryDir == null) {
+            throw new VolumeException(VolumeException.Code.BAD_STATE, "volume " + name() + " keeps no auto-recovery");
+        }
+        if (recovered.containsKey(copy)) {
+            throw new VolumeException(VolumeException.Code.BAD_STATE, "shadow copy " + copy + " was auto-recovered "
+                    + "already");
+        }
+        storage.createDirectories(recoveryDir);
+        Path data = recoveryDir.resolve(copy + ".data");
+        storage.delete(data);
+        storage.delete(recoveryDir.resolve(copy + ".map"));
+        return OverlayDevice.create(new ShadowCopyDevice(this, info(copy), true), storage, data,
+                "auto-recovery layer of shadow copy " + copy);
+    }
+
+    /** Auto-recovery, step 2: the overlay becomes part of the copy for good (durable on return). */
+    public void sealRecovery(ShadowCopyId copy, OverlayDevice overlay) throws IOException {
+        overlay.seal(recoveryDir.resolve(copy + ".map"));
+        recovered.put(copy, overlay);
+    }
+
+    /** Drops an unsealed recovery overlay. */
+    public void abortRecovery(OverlayDevice overlay) throws IOException {
+        overlay.close();
+    }
+
+    /** The sealed overlay of an auto-recovered copy, or null. */
+    OverlayDevice recoveryOverlay(ShadowCopyId copy) {
+        return recovered.get(copy);
+    }
+
+    private void dropRecovery(ShadowCopyId copy) throws IOException {
+        OverlayDevice o = recovered.remove(copy);
+        if (o != null) {
+            o.close();
+            storage.delete(recoveryDir.resolve(copy + ".map")); // the map first: without it the data is garbage
+            storage.delete(recoveryDir.resolve(copy + ".data"));
+        }
     }
 
     /** Identity of this volume (stable across restarts; a re-created volume of the same name differs). */
@@ -164,7 +265,7 @@ public final class ManagedVolume implements BlockDevice {
     public ShadowCopyDevice shadowCopy(ShadowCopyId copy) throws VolumeException {
         for (ShadowCopyInfo info : engine.shadowCopies()) {
             if (info.id().equals(copy)) {
-                return new ShadowCopyDevice(this, info);
+                return new ShadowCopyDevice(this, info, false);
             }
         }
         throw new VolumeException(VolumeException.Code.OBJECT_NOT_FOUND, "no shadow copy " + copy + " on volume "
@@ -254,9 +355,11 @@ public final class ManagedVolume implements BlockDevice {
         gate.release();
     }
 
-    /** Deletes a shadow copy; durable on return. */
+    /** Deletes a shadow copy (and its auto-recovery changes); durable on return. */
     public boolean deleteShadowCopy(ShadowCopyId copy) throws IOException {
-        return engine.deleteShadowCopy(copy, "deleted on request");
+        boolean deleted = engine.deleteShadowCopy(copy, "deleted on request");
+        dropRecovery(copy);
+        return deleted;
     }
 
     /**
@@ -267,7 +370,26 @@ public final class ManagedVolume implements BlockDevice {
     public void revert(ShadowCopyId copy) throws IOException {
         copySetLock.lock();
         try (WriteHold hold = holdWrites(Duration.ofDays(1))) {
+            OverlayDevice o = recovered.get(copy);
             engine.revert(copy);
+            if (o != null) {
+                // The copy as applications saw it includes its auto-recovery changes: put them on the volume too.
+                // (A crash between the revert and here leaves the volume equal to the copy without them.)
+                try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                    o.writtenExtents((off, len, flags) -> {
+                        MemorySegment buf = a.allocate(len);
+                        o.read(off, buf);
+                        engine.write(off, buf);
+                        return true;
+                    });
+                }
+                engine.flush();
+            }
+            for (ShadowCopyId gone : List.copyOf(recovered.keySet())) {
+                if (engine.shadowCopies().stream().noneMatch(c -> c.id().equals(gone))) {
+                    dropRecovery(gone);
+                }
+            }
         } finally {
             copySetLock.unlock();
         }
@@ -298,6 +420,9 @@ public final class ManagedVolume implements BlockDevice {
 
     void close() throws IOException {
         try (WriteHold hold = holdWrites(Duration.ofMinutes(5))) {
+            for (OverlayDevice o : recovered.values()) {
+                o.close();
+            }
             engine.close();
         }
     }

@@ -1,5 +1,6 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import java.io.IOException;
@@ -14,11 +15,31 @@ public final class ShadowCopyDevice implements BlockDevice {
     private final ManagedVolume volume;
     private final ShadowCopyInfo info;
     private final String name;
+    /** True: the copy exactly as committed, ignoring any auto-recovery changes (the base of those changes). */
+    private final boolean raw;
 
-    ShadowCopyDevice(ManagedVolume volume, ShadowCopyInfo info) {
+    ShadowCopyDevice(ManagedVolume volume, ShadowCopyInfo info, boolean raw) {
         this.volume = volume;
         this.info = info;
+        this.raw = raw;
         this.name = "shadow copy " + info.id() + " of volume " + volume.name();
+    }
+
+    private OverlayDevice recovered() {
+        return raw ? null : volume.recoveryOverlay(info.id());
+    }
+
+    /** True when writers changed this copy during auto-recovery (its reads include those changes). */
+    public boolean autoRecovered() {
+        return recovered() != null;
+    }
+
+    /** The extents auto-recovery changed (flag 1); nothing when the copy was not auto-recovered. */
+    public void mapRecoveryChanges(ExtentVisitor visitor) throws IOException {
+        OverlayDevice o = recovered();
+        if (o != null) {
+            o.writtenExtents(visitor);
+        }
     }
 
     public ShadowCopyInfo info() {
@@ -56,7 +77,12 @@ public final class ShadowCopyDevice implements BlockDevice {
     @Override
     public void read(long offset, MemorySegment dst) throws IOException {
         BlockDevice.checkRange(this, offset, dst.byteSize());
-        volume.engine().readShadowCopy(info.id(), offset, dst);
+        OverlayDevice o = recovered();
+        if (o != null) {
+            o.read(offset, dst);
+        } else {
+            volume.engine().readShadowCopy(info.id(), offset, dst);
+        }
     }
 
     @Override
@@ -82,16 +108,49 @@ public final class ShadowCopyDevice implements BlockDevice {
     @Override
     public void mapAllocation(long offset, long length, ExtentVisitor visitor) throws IOException {
         BlockDevice.checkRange(this, offset, length);
-        volume.engine().mapShadowAllocation(info.id(), offset, length, visitor);
+        OverlayDevice o = recovered();
+        if (o != null) {
+            o.mapAllocation(offset, length, visitor);
+        } else {
+            volume.engine().mapShadowAllocation(info.id(), offset, length, visitor);
+        }
     }
 
     /**
      * Reports which chunks of this copy differ from the copy with sequence {@code sinceSequence} (flag 1 =
-     * changed). See {@link VolumeEngine#mapChanges}.
+     * changed). See {@link VolumeEngine#mapChanges}. Blocks auto-recovery changed count as changed.
      */
     public void mapChangesSince(int sinceSequence, long offset, long length, ExtentVisitor visitor)
             throws IOException {
         BlockDevice.checkRange(this, offset, length);
-        volume.engine().mapChanges(sinceSequence, info.id(), offset, length, visitor);
+        OverlayDevice o = recovered();
+        if (o == null) {
+            volume.engine().mapChanges(sinceSequence, info.id(), offset, length, visitor);
+            return;
+        }
+        java.util.List<long[]> extra = new java.util.ArrayList<>();
+        o.writtenExtents((off, len, f) -> extra.add(new long[] {off, off + len}));
+        volume.engine().mapChanges(sinceSequence, info.id(), offset, length, (off, len, flags) -> {
+            if ((flags & 1) != 0) {
+                return visitor.extent(off, len, flags);
+            }
+            long pos = off;
+            long end = off + len;
+            for (long[] e : extra) { // split an unchanged extent where auto-recovery wrote
+                if (e[1] <= pos || e[0] >= end) {
+                    continue;
+                }
+                if (e[0] > pos && !visitor.extent(pos, e[0] - pos, 0)) {
+                    return false;
+                }
+                long s2 = Math.max(pos, e[0]);
+                long e2 = Math.min(end, e[1]);
+                if (!visitor.extent(s2, e2 - s2, 1)) {
+                    return false;
+                }
+                pos = e2;
+            }
+            return pos >= end || visitor.extent(pos, end - pos, 0);
+        });
     }
 }

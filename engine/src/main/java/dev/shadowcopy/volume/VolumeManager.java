@@ -124,6 +124,9 @@ public final class VolumeManager implements AutoCloseable {
         return m;
     }
 
+    /** Sealed auto-recovery overlays of the volume's copies. */
+    static final String RECOVERY_DIR = "recovery";
+
     private ManagedVolume openVolume(VolumeDescriptor d) throws IOException {
         VolumeConfig c = d.config();
         Path dir = root.resolve(c.name());
@@ -138,7 +141,9 @@ public final class VolumeManager implements AutoCloseable {
             storage.createDirectories(dir.resolve(META_DIR));
             EngineFiles files = new EngineFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), origin, c.size(),
                     c.chunkSize(), diffPath(c, d.id()));
-            return new ManagedVolume(d.id(), c, openEngine(c, files));
+            ManagedVolume v = new ManagedVolume(d.id(), c, openEngine(c, files), storage, dir.resolve(RECOVERY_DIR));
+            v.loadRecoveries();
+            return v;
         } catch (IOException | RuntimeException e) {
             origin.close();
             throw e;

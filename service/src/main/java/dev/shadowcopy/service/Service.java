@@ -12,6 +12,7 @@ import dev.shadowcopy.service.catalog.Reconciler;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.catalog.WriterRecord;
 import dev.shadowcopy.service.sequence.Attributes;
+import dev.shadowcopy.service.sequence.AutoRecovery;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.FileSystemFreezer;
 import dev.shadowcopy.service.sequence.Session;
@@ -149,6 +150,7 @@ public final class Service implements AutoCloseable {
             }
             nbd = NbdServer.start(exports, nc);
             Exposer exposer = new Exposer(state, exports, attacher);
+            creator.autoRecovery(new AutoRecovery(exports, attacher, freezer, state));
             Service s = new Service(config, lock, events, volumes, catalog, writers, freezer, creator, exports, nbd,
                     attacher, exposer);
             events.append("service-started", "info", "service started on " + state + " (pid "

@@ -75,7 +75,7 @@ public final class HookWriter implements Writer {
 
     @Override
     public WriterMetadata identify(Duration timeout) throws WriterException, InterruptedException {
-        EventContext ctx = new EventContext(null, List.of(), "", "", Map.of(), Instant.now().plus(timeout), null);
+        EventContext ctx = new EventContext(null, List.of(), "", "", Map.of(), Instant.now().plus(timeout), null, Map.of());
         String out = run(WriterEvent.IDENTIFY, ctx);
         String trimmed = out.trim();
         if (trimmed.startsWith("<")) {

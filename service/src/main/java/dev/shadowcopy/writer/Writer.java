@@ -24,6 +24,15 @@ public interface Writer {
     /** Handles one event of a backup. Returns normally for success. */
     void handle(WriterEvent event, EventContext context) throws WriterException, InterruptedException;
 
+    /**
+     * True if the writer wants auto-recovery: during PostSnapshot the set's copies are writable (on an overlay,
+     * never the live volume) and mounted where {@link EventContext#recoveryMounts} says; afterwards they are
+     * sealed read-only with the changes.
+     */
+    default boolean autoRecovery() {
+        return false;
+    }
+
     /** False once the writer is gone (its process ended); gone writers are not called any more. */
     default boolean alive() {
         return true;

@@ -113,6 +113,14 @@ public final class BackupWriter {
                         }
                         return true;
                     });
+                    // Blocks auto-recovery changed in the base's copy differ from the volume: read them again.
+                    if (baseEntry.recoveryExtents() != null) {
+                        for (long[] e : baseEntry.recoveryExtents()) {
+                            if (e.length == 2 && e[1] > 0 && e[0] >= 0 && e[0] < size) {
+                                changed.set((int) (e[0] / cs), (int) ((Math.min(size, e[0] + e[1]) - 1) / cs) + 1);
+                            }
+                        }
+                    }
                     reuse = new BitSet(n);
                     reuse.set(0, n);
                     reuse.andNot(changed);
@@ -144,6 +152,6 @@ public final class BackupWriter {
         VolumeBackup.Stats s = out.stats();
         return new Manifest.VolumeEntry(ordinal, v.name(), v.volumeId(), size, cs, v.shadowCopyId(), v.sequence(),
                 mode, reason, baseId, s.allocatedBytes(), s.bytesRead(), s.newChunks(), s.storedBytes(), chunks,
-                zeros, sha);
+                zeros, sha, v.recoveryExtents().isEmpty() ? null : v.recoveryExtents());
     }
 }

@@ -33,11 +33,12 @@ public record Manifest(int format, String id, String created, String finished, S
      * @param allocatedBytes bytes of the volume that hold data (non-zero chunks × their length)
      * @param bytesRead      bytes read from the shadow copy for this backup
      * @param storedBytes    bytes of new chunk files this backup added to the repository
+     * @param recoveryExtents [offset, length] pairs auto-recovery changed in the copy (null or empty: none)
      */
     public record VolumeEntry(int ordinal, String name, String volumeId, long size, int chunkSize,
                               String shadowCopyId, int sequence, String mode, String reason, String base,
                               long allocatedBytes, long bytesRead, long newChunks, long storedBytes, long chunks,
-                              long zeroChunks, String indexSha256) {}
+                              long zeroChunks, String indexSha256, List<long[]> recoveryExtents) {}
 
     /** A writer that took part, with its state at the end and its metadata document (XML). */
     public record WriterEntry(String name, String kind, String state, String failure, String message,

@@ -171,7 +171,7 @@ public final class LocalAttacher {
         record.write(list());
     }
 
-    static String run(String... command) throws IOException {
+    public static String run(String... command) throws IOException {
         List<String> cmd = new ArrayList<>();
         for (String c : command) {
             if (!c.isEmpty()) {

@@ -68,8 +68,10 @@ public final class BackupJob {
             for (ShadowRecord r : set.copies()) {
                 ManagedVolume vol = service.volumes().get(r.volume());
                 ShadowCopyDevice dev = vol.shadowCopy(ShadowCopyId.parse(r.id()));
+                List<long[]> recovered = new ArrayList<>();
+                dev.mapRecoveryChanges((off, len, flags) -> recovered.add(new long[] {off, len}));
                 sources.add(new VolumeSource(r.volume(), vol.id().toString(), r.id(), dev.info().sequence(), dev,
-                        dev::mapChangesSince));
+                        dev::mapChangesSince, recovered));
             }
             ShadowRecord first = set.copies().getFirst();
             String consistency = writersOf(s).isEmpty() ? "crash-consistent"

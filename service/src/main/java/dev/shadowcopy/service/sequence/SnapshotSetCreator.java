@@ -76,6 +76,13 @@ public final class SnapshotSetCreator {
     private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
     private final String machine;
 
+    private volatile AutoRecovery autoRecovery;
+
+    /** Enables auto-recovery for writers that ask for it (the service's attacher makes copies writable). */
+    public void autoRecovery(AutoRecovery recovery) {
+        this.autoRecovery = recovery;
+    }
+
     public SnapshotSetCreator(VolumeManager volumes, WriterRegistry writers, Catalog catalog, EventLog events,
                               FileSystemFreezer freezer, Timeouts timeouts) {
         this.volumes = volumes;
@@ -234,6 +241,9 @@ public final class SnapshotSetCreator {
         List<Writer> involved = List.of();
         List<Path> frozen = List.of();
         Map<String, String> copyText = Map.of();
+        /** Original mount point → writable mount of its copy, during auto-recovery's PostSnapshot. */
+        Map<String, String> recoveryMounts = Map.of();
+        boolean recovered;
         /** The set's instant: taken with every volume's writes held, so it is the same for all its copies. */
         Instant instant;
 
@@ -295,7 +305,36 @@ public final class SnapshotSetCreator {
                 copyText.put(e.getKey().name(), e.getValue().id().toString());
             }
             if (withWriters) {
-                phase(WriterEvent.POST_SNAPSHOT, deadline(timeouts.event()));
+                AutoRecovery ar = autoRecovery;
+                AutoRecovery.Open open = null;
+                if (ar != null && (s.context().value() & Attributes.NO_AUTORECOVERY) == 0
+                        && involved.stream().anyMatch(Writer::autoRecovery)) {
+                    try {
+                        open = ar.open(completed);
+                    } catch (IOException e) {
+                        throw new ServiceException(VssError.AUTORECOVERY_FAILED, "the copies could not be made "
+                                + "writable for auto-recovery: " + e.getMessage(), null, e);
+                    }
+                    recoveryMounts = open.mounts();
+                }
+                try {
+                    phase(WriterEvent.POST_SNAPSHOT, deadline(timeouts.event()));
+                    if (open != null) {
+                        ar.seal(open);
+                        recovered = true;
+                    }
+                } catch (ServiceException e) {
+                    if (open != null) {
+                        ar.abort(open);
+                    }
+                    throw e;
+                } catch (IOException e) {
+                    ar.abort(open);
+                    throw new ServiceException(VssError.AUTORECOVERY_FAILED, "auto-recovery of the copies failed: "
+                            + e.getMessage(), null, e);
+                } finally {
+                    recoveryMounts = Map.of();
+                }
             }
             return records(protectUntil);
         }
@@ -359,7 +398,8 @@ public final class SnapshotSetCreator {
             List<ShadowRecord.WriterOutcome> outcomes = s.writerStatus().stream()
                     .map(w -> new ShadowRecord.WriterOutcome(w.name(), w.kind(), w.state().name(), w.failure().name(),
                             w.message())).toList();
-            int attrs = s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED;
+            int attrs = s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED
+                    | (recovered ? Attributes.AUTORECOVER : 0);
             List<ShadowRecord> out = new ArrayList<>();
             for (var e : completed.entrySet()) {
                 ShadowCopyInfo info = e.getValue();
@@ -457,7 +497,8 @@ public final class SnapshotSetCreator {
 
         private List<WriterCall.Outcome> callAll(List<Writer> ws, WriterEvent event, Instant deadline) {
             return SnapshotSetCreator.this.callAll(ws, event, new EventContext(event == WriterEvent.IDENTIFY ? null
-                    : setId, names, s.context().wireName(), s.backupType(), copyText, deadline, s.components()));
+                    : setId, names, s.context().wireName(), s.backupType(), copyText, deadline, s.components(),
+                    recoveryMounts));
         }
 
         private ServiceException writerError(WriterCall.Outcome o) {
@@ -506,7 +547,7 @@ public final class SnapshotSetCreator {
     public List<WriterCall.Outcome> notify(Session s, WriterEvent event) {
         List<Writer> ws = s.gathered() == null ? List.of() : s.gathered().stream().filter(Writer::alive).toList();
         EventContext ctx = new EventContext(s.setId() == null ? null : UUID.fromString(s.setId()), List.of(),
-                s.context().wireName(), s.backupType(), Map.of(), deadline(timeouts.event()), s.components());
+                s.context().wireName(), s.backupType(), Map.of(), deadline(timeouts.event()), s.components(), Map.of());
         List<WriterCall.Outcome> failures = new ArrayList<>();
         for (WriterCall.Outcome o : callAll(ws, event, ctx)) {
             if (o.ok()) {

@@ -42,6 +42,8 @@ public final class PostgresWriter implements Writer {
     private final VolumeLocator locator;
     private SqlShell held;
     private String heldSet;
+    /** The data directory as the last Identify found it. */
+    private volatile Path dataDir;
 
     public PostgresWriter(DatabaseWriterConfig.Postgres cfg, VolumeLocator locator) {
         this.cfg = cfg;
@@ -76,6 +78,7 @@ public final class PostgresWriter implements Writer {
     public WriterMetadata identify(Duration timeout) throws WriterException, InterruptedException {
         try (SqlShell s = open()) {
             Path data = Path.of(s.value("SHOW data_directory;", QUERY));
+            dataDir = data;
             List<WriterMetadata.FileSpec> files = new ArrayList<>();
             files.add(spec(data));
             Path wal = data.resolve("pg_wal");
@@ -115,8 +118,48 @@ public final class PostgresWriter implements Writer {
             }
             case FREEZE -> freeze(ctx);
             case THAW -> thaw(ctx);
+            case POST_SNAPSHOT -> recover(ctx);
             case ABORT -> release();
             default -> { }
+        }
+    }
+
+    @Override
+    public boolean autoRecovery() {
+        return true;
+    }
+
+    /**
+     * Auto-recovery: the copy's data directory is writable now. The original server's {@code postmaster.pid}
+     * names a live process, so a server started on the copy would refuse to start: remove it (and
+     * {@code postmaster.opts}). The backup label is <em>not</em> written into the copy: with it, recovery would
+     * insist on replaying WAL up to {@code pg_backup_stop}'s end-of-backup record, which was written after the
+     * instant and is not in the copy; without it, the copy (all of the cluster's volumes at one instant) starts
+     * by ordinary crash recovery. The label stays in the backup components document for archive-based recovery.
+     */
+    private void recover(EventContext ctx) throws WriterException {
+        Path data = dataDir;
+        if (data == null || ctx.recoveryMounts().isEmpty()) {
+            return;
+        }
+        String best = null;
+        for (String m : ctx.recoveryMounts().keySet()) {
+            if (data.startsWith(m) && (best == null || m.length() > best.length())) {
+                best = m;
+            }
+        }
+        if (best == null) {
+            return; // the data directory is on no volume of this set
+        }
+        Path copy = Path.of(ctx.recoveryMounts().get(best)).resolve(Path.of(best).relativize(data));
+        try {
+            boolean pid = Files.deleteIfExists(copy.resolve("postmaster.pid"));
+            Files.deleteIfExists(copy.resolve("postmaster.opts"));
+            ctx.components().put(name(), "auto_recovery", pid ? "removed postmaster.pid from the copy"
+                    : "nothing to change");
+        } catch (java.io.IOException e) {
+            throw new WriterException(WriterFailure.NONRETRYABLE, "writer " + name() + ": cannot clean the copy's "
+                    + "data directory " + copy + ": " + e.getMessage());
         }
     }
 
@@ -181,9 +224,5 @@ public final class PostgresWriter implements Writer {
     @Override
     public String toString() {
         return "PostgreSQL writer " + name() + " (" + cfg.host() + ":" + cfg.port() + ")";
-    }
-
-    static boolean exists(Path p) {
-        return Files.exists(p);
     }
 }
