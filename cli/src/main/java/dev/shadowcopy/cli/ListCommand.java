@@ -122,13 +122,22 @@ final class ListCommand implements Runnable {
 
         @Override
         Table table(JsonNode items) {
-            Table t = new Table("PROVIDER NAME", "TYPE", "PROVIDER ID", "VERSION", "DESCRIPTION");
+            Table t = new Table("PROVIDER NAME", "TYPE", "PROVIDER ID", "VERSION", "LAYOUTS", "VOLUMES", "DESCRIPTION");
             for (JsonNode p : items) {
                 t.row(Format.text(p.get("name")), Format.text(p.get("type")), Format.text(p.get("id")),
-                        Format.text(p.get("version")), Format.text(p.get("description")));
+                        Format.text(p.get("version")), join(p.get("layouts")), join(p.get("volumes")),
+                        Format.text(p.get("description")));
             }
             return t;
         }
+    }
+
+    static String join(JsonNode a) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        if (a != null) {
+            a.forEach(x -> out.add(x.asText()));
+        }
+        return out.isEmpty() ? "-" : String.join(",", out);
     }
 
     @Command(name = "shadowstorage", mixinStandardHelpOptions = true, description = "Shadow storage per volume.")

@@ -90,6 +90,10 @@ final class ShadowCommands {
                     + "app-rollback, client-accessible, client-accessible-writers, persistent, nopersistent.")
             String context;
 
+            @Option(names = "--provider", paramLabel = "NAME", description = "Provider that must serve every volume "
+                    + "(default: the one of each volume's layout; see list providers).")
+            String provider;
+
             @Option(names = "--nowriters", description = "Do not involve writers (crash-consistent).")
             boolean nowriters;
 
@@ -107,6 +111,9 @@ final class ShadowCommands {
             @Override
             int run(ApiClient c) throws Exception {
                 ObjectNode b = setRequest(volumes, context, nowriters, protectUntil);
+                if (provider != null) {
+                    b.put("provider", provider);
+                }
                 JsonNode r = createWithRetry(c, "/v1/sets", b, autoretry);
                 if (json) {
                     Format.json(System.out, r);

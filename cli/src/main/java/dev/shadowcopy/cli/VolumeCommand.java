@@ -57,7 +57,8 @@ final class VolumeCommand implements Runnable {
         @Option(names = "--max-shadow-copies", paramLabel = "N", description = "At most N copies (default 512).")
         Integer maxCopies;
 
-        @Option(names = "--layout", paramLabel = "cow|row", description = "Copy-on-write (default) or redirect-on-write.")
+        @Option(names = "--layout", paramLabel = "cow|row|reflink", description = "Copy-on-write (default), "
+                + "redirect-on-write, or reflink (copies are FICLONE clones of a --backing file on XFS/btrfs).")
         String layout;
 
         @Override

@@ -12,7 +12,9 @@ public enum VolumeLayout {
     /** Writes after a copy go to shadow storage; the original chunks stay where they are, as the copy. */
     REDIRECT_ON_WRITE("row"),
     /** A full mirror kept in step with the volume; a copy splits it off as an independent image. */
-    SPLIT_MIRROR("mirror");
+    SPLIT_MIRROR("mirror"),
+    /** A backing file on XFS/btrfs; each copy is a FICLONE clone of it (the file system shares the extents). */
+    REFLINK("reflink");
 
     private final String shortName;
 
@@ -20,7 +22,7 @@ public enum VolumeLayout {
         this.shortName = shortName;
     }
 
-    /** The short name used in descriptors and on the command line: cow, row, mirror. */
+    /** The short name used in descriptors and on the command line: cow, row, mirror, reflink. */
     public String shortName() {
         return shortName;
     }
@@ -33,6 +35,6 @@ public enum VolumeLayout {
                 return l;
             }
         }
-        throw new IllegalArgumentException("unknown volume layout '" + text + "' (expected cow, row or mirror)");
+        throw new IllegalArgumentException("unknown volume layout '" + text + "' (expected cow, row, mirror or reflink)");
     }
 }

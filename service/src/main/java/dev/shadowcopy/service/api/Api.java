@@ -13,6 +13,7 @@ import dev.shadowcopy.service.http.Exchange;
 import dev.shadowcopy.service.http.HttpException;
 import dev.shadowcopy.service.http.HttpRequest;
 import dev.shadowcopy.service.http.HttpServer;
+import dev.shadowcopy.service.provider.Providers;
 import dev.shadowcopy.service.sequence.Attributes;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.Session;
@@ -229,7 +230,15 @@ public final class Api implements HttpServer.Handler {
             ok(ex, Json.object().put("released", s.id().toString()));
         } else if (n == 4 && m.equals("POST") && p.get(3).equals("snapshot-set")) {
             JsonNode b = body(r);
-            SnapshotSetCreator.CreatedSet c = service.createSet(s, volumes(b), protectUntil(b));
+            List<String> names = volumes(b);
+            if (b.hasNonNull("provider")) {
+                List<ManagedVolume> vs = new ArrayList<>();
+                for (String v : names) {
+                    vs.add(service.volumes().get(v));
+                }
+                Providers.check(b.get("provider").asText(), vs);
+            }
+            SnapshotSetCreator.CreatedSet c = service.createSet(s, names, protectUntil(b));
             ok(ex, 201, createdSet(c, s));
         } else if (n == 4 && m.equals("POST") && p.get(3).equals("backup-complete")) {
             List<WriterCall.Outcome> failures = service.backupComplete(s);
@@ -278,7 +287,15 @@ public final class Api implements HttpServer.Handler {
         Session s = openSession(ex, b, true);
         boolean done = false;
         try {
-            SnapshotSetCreator.CreatedSet c = service.createSet(s, volumes(b), protectUntil(b));
+            List<String> names = volumes(b);
+            if (b.hasNonNull("provider")) {
+                List<ManagedVolume> vs = new ArrayList<>();
+                for (String v : names) {
+                    vs.add(service.volumes().get(v));
+                }
+                Providers.check(b.get("provider").asText(), vs);
+            }
+            SnapshotSetCreator.CreatedSet c = service.createSet(s, names, protectUntil(b));
             if (s.context().persistent()) {
                 if (s.context().writers()) {
                     service.backupComplete(s);
@@ -488,11 +505,18 @@ public final class Api implements HttpServer.Handler {
         return o;
     }
 
-    private static ArrayNode providers() {
+    private ArrayNode providers() {
         ArrayNode a = Json.MAPPER.createArrayNode();
-        a.addObject().put("name", SnapshotSetCreator.PROVIDER).put("type", "system")
-                .put("id", "b5946137-7b9f-4925-af80-51abd60b20d5").put("version", "0.1.0")
-                .put("description", "copy-on-write (default) and redirect-on-write software provider on managed volumes");
+        for (Providers.Provider p : Providers.ALL) {
+            ObjectNode o = a.addObject().put("name", p.name()).put("type", p.type()).put("id", p.id())
+                    .put("version", p.version()).put("description", p.description());
+            ArrayNode layouts = o.putArray("layouts");
+            p.layouts().stream().map(l -> l.shortName()).sorted().forEach(layouts::add);
+            ArrayNode attrs = o.putArray("attributes");
+            p.attributes().forEach(attrs::add);
+            ArrayNode vols = o.putArray("volumes");
+            Providers.volumesOf(p, service.volumes()).forEach(vols::add);
+        }
         return a;
     }
 

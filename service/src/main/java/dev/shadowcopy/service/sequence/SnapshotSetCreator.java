@@ -403,7 +403,8 @@ public final class SnapshotSetCreator {
             List<ShadowRecord> out = new ArrayList<>();
             for (var e : completed.entrySet()) {
                 ShadowCopyInfo info = e.getValue();
-                out.add(new ShadowRecord(info.id().toString(), setId.toString(), e.getKey().name(), PROVIDER,
+                out.add(new ShadowRecord(info.id().toString(), setId.toString(), e.getKey().name(),
+                        dev.shadowcopy.service.provider.Providers.of(e.getKey()).name(),
                         instant.toString(), s.context().wireName(), attrs, app ? "application" : "crash",
                         outcomes, protectUntil == null ? null : protectUntil.toString(), set.size(), machine, "created",
                         null, s.context().autoRelease() ? s.id().toString() : null));

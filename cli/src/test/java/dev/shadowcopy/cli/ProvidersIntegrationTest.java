@@ -1,0 +1,112 @@
+package dev.shadowcopy.cli;
+
+import static dev.shadowcopy.cli.DaemonProcess.sh;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.shadowcopy.service.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Several providers behind one sequence: a copy-on-write, a redirect-on-write and a reflink volume (its backing
+ * on a real XFS with reflink=1) in one set, `list providers` showing who serves what, `--provider` refusing a
+ * volume its provider does not serve, and the reflink copies read, exposed, reverted and backed up.
+ */
+class ProvidersIntegrationTest {
+    @TempDir
+    Path tmp;
+    DaemonProcess daemon;
+    String loop;
+    Path xfs;
+
+    @BeforeEach
+    void start() throws Exception {
+        Path img = tmp.resolve("xfs.img");
+        sh("truncate -s 400M " + img + " && mkfs.xfs -q -m reflink=1 " + img).ok();
+        loop = sh("losetup -f --show " + img).ok().out().strip();
+        xfs = Files.createDirectories(tmp.resolve("xfs"));
+        sh("mount " + loop + " " + xfs).ok();
+        daemon = new DaemonProcess(tmp.resolve("state")).start();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        sh("umount " + tmp.resolve("mnt") + " 2>/dev/null; true");
+        daemon.cli("volume", "detach", "rf");
+        daemon.close();
+        sh("umount " + xfs + "; losetup -d " + loop + "; true");
+    }
+
+    JsonNode json(String... args) throws Exception {
+        String[] a = new String[args.length + 1];
+        System.arraycopy(args, 0, a, 0, args.length);
+        a[args.length] = "--json";
+        return Json.MAPPER.readTree(daemon.cli(a).ok().out());
+    }
+
+    String nbd(String export) {
+        return "nbd+unix:///" + export + "?socket=" + daemon.state.resolve("nbd.sock");
+    }
+
+    @Test
+    void oneSetAcrossThreeProvidersAndLayouts() throws Exception {
+        Path backing = xfs.resolve("rf.img");
+        sh("truncate -s 128M " + backing).ok();
+        daemon.cli("volume", "create", "rf", "--backing", backing.toString(), "--layout", "reflink").ok();
+        daemon.cli("volume", "create", "cw", "--size", "64M").ok();
+        daemon.cli("volume", "create", "rw", "--size", "64M", "--layout", "row").ok();
+        for (String v : new String[] {"rf", "cw", "rw"}) {
+            sh("qemu-io -f raw -c 'write -P 0x41 0 1M' '" + nbd(v) + "'").ok();
+        }
+        JsonNode providers = json("list", "providers").path("providers");
+        assertEquals(2, providers.size(), providers.toString());
+        String table = daemon.cli("list", "providers").ok().out();
+        assertTrue(table.contains("shadowcopy-reflink") && table.contains("rf") && table.contains("cw,rw"), table);
+
+        JsonNode set = json("create", "shadow", "--for", "rf,cw,rw", "--nowriters");
+        assertEquals(3, set.path("shadows").size());
+        String created = set.path("shadows").get(0).path("created").asText();
+        for (JsonNode s : set.path("shadows")) {
+            assertEquals(created, s.path("created").asText(), "one instant for the whole set");
+            String expected = s.path("volume").asText().equals("rf") ? "shadowcopy-reflink" : "shadowcopy-software";
+            assertEquals(expected, s.path("provider").asText());
+        }
+        for (String v : new String[] {"rf", "cw", "rw"}) {
+            sh("qemu-io -f raw -c 'write -P 0x42 0 1M' '" + nbd(v) + "'").ok();
+        }
+        for (JsonNode s : set.path("shadows")) {
+            sh("qemu-io -f raw -r -c 'read -P 0x41 0 1M' '" + nbd("shadow/" + s.path("id").asText()) + "'").ok();
+        }
+        DaemonProcess.Result wrong = daemon.cli("create", "shadow", "--for", "rf,cw", "--provider", "shadowcopy-reflink",
+                "--nowriters");
+        assertNotEquals(0, wrong.exit());
+        assertTrue(wrong.err().contains("VOLUME_NOT_SUPPORTED_BY_PROVIDER") && wrong.err().contains("cw"), wrong.err());
+        DaemonProcess.Result unknown = daemon.cli("create", "shadow", "--for", "rf", "--provider", "lvm", "--nowriters");
+        assertTrue(unknown.err().contains("PROVIDER_NOT_REGISTERED"), unknown.err());
+        json("create", "shadow", "--for", "rf", "--provider", "shadowcopy-reflink", "--nowriters");
+
+        // The reflink copy: backed up (no change tracking: every backup reads everything, says why), reverted.
+        Path repo = tmp.resolve("repo");
+        daemon.cli("backup", "--for", "rf", "--repo", repo.toString()).ok();
+        JsonNode second = json("backup", "--for", "rf", "--repo", repo.toString());
+        JsonNode v = second.path("backup").path("volumes").get(0);
+        assertEquals("full-rescan", v.path("mode").asText());
+        assertTrue(v.path("reason").asText().contains("change tracking"), v.toString());
+        assertEquals(0, v.path("new_chunks").asLong(), "nothing changed: nothing new stored");
+        String rfCopy = null;
+        for (JsonNode s : set.path("shadows")) {
+            if (s.path("volume").asText().equals("rf")) {
+                rfCopy = s.path("id").asText();
+            }
+        }
+        daemon.cli("revert", "--shadow", rfCopy).ok();
+        sh("qemu-io -f raw -r -c 'read -P 0x41 0 1M' '" + nbd("rf") + "'").ok();
+    }
+}
