@@ -8,6 +8,7 @@ import dev.shadowcopy.volume.BlockDevice;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
+import dev.shadowcopy.volume.VolumeLayout;
 import dev.shadowcopy.volume.VolumeEngine;
 import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
@@ -49,9 +50,11 @@ public final class EngineBench {
     private final int randomWrites;
     private final int threads;
     private final int[] copyCounts;
+    private final VolumeLayout layout;
     private final List<String[]> rows = new ArrayList<>();
 
-    private EngineBench(Path dir, long size, int randomWrites, int threads, int[] copyCounts) {
+    private EngineBench(Path dir, long size, int randomWrites, int threads, int[] copyCounts, VolumeLayout layout) {
+        this.layout = layout;
         this.dir = dir;
         this.size = size;
         this.randomWrites = randomWrites;
@@ -65,6 +68,7 @@ public final class EngineBench {
         int randomWrites = 16384;
         int threads = 8;
         int[] copies = {0, 1, 8, 64};
+        VolumeLayout layout = VolumeLayout.COPY_ON_WRITE;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--dir" -> dir = Path.of(args[++i]);
@@ -72,16 +76,17 @@ public final class EngineBench {
                 case "--random-writes" -> randomWrites = Integer.parseInt(args[++i]);
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--copies" -> copies = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--layout" -> layout = VolumeLayout.parse(args[++i]);
                 default -> {
                     System.err.println("usage: bench-engine [--dir DIR] [--size 1G] [--random-writes N] [--threads N] "
-                            + "[--copies 0,1,8,64]");
+                            + "[--copies 0,1,8,64] [--layout cow|row|reflink]");
                     System.exit(2);
                 }
             }
         }
         Path work = Files.createTempDirectory(dir, "shadowcopy-engine-bench-");
         try {
-            new EngineBench(work, size, randomWrites, threads, copies).run();
+            new EngineBench(work, size, randomWrites, threads, copies, layout).run();
         } finally {
             try (var s = Files.walk(work)) {
                 for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
@@ -92,8 +97,8 @@ public final class EngineBench {
     }
 
     private void run() throws Exception {
-        System.out.printf(Locale.ROOT, "Engine benchmark: volume %s, 64 KiB chunks, sequential %s writes, %d random "
-                        + "%s writes on %d threads, on %s (%d cores)%n%n", Sizes.format(size), Sizes.format(SEQ_BLOCK),
+        System.out.printf(Locale.ROOT, "Engine benchmark (layout %s): volume %s, 64 KiB chunks, sequential %s writes, %d random "
+                        + "%s writes on %d threads, on %s (%d cores)%n%n", layout.shortName(), Sizes.format(size), Sizes.format(SEQ_BLOCK),
                 randomWrites, Sizes.format(RANDOM_BLOCK), threads, dir, Runtime.getRuntime().availableProcessors());
         try (VolumeManager manager = VolumeManager.open(dir.resolve("volumes"), VolumeEvents.NONE);
              NativeFile raw = NativeFile.open(dir.resolve("raw.img"), OpenMode.CREATE)) {
@@ -112,7 +117,7 @@ public final class EngineBench {
     }
 
     private void sequential(VolumeManager manager, BlockDevice raw, int copies) throws IOException {
-        ManagedVolume v = manager.create(VolumeConfig.sparse("seq" + copies, size));
+        ManagedVolume v = manager.create(config("seq" + copies));
         prefill(v);
         List<ShadowCopyInfo> taken = takeCopies(v, copies);
         double rawFirst = seqWrite(raw, 11);
@@ -125,12 +130,19 @@ public final class EngineBench {
             double rawRead = seqRead(raw);
             double read = seqRead(v.shadowCopy(taken.getLast().id()));
             row("seq read of a shadow copy", copies, read, rawRead);
+            row("seq read of the live volume", copies, seqRead(v), seqRead(raw));
+            long t0 = System.nanoTime();
+            for (ShadowCopyInfo c : taken) {
+                v.deleteShadowCopy(c.id());
+            }
+            System.out.printf(Locale.ROOT, "  %-30s copies %-3d %8.1f ms (all, oldest first)%n", "delete the copies",
+                    copies, (System.nanoTime() - t0) / 1e6);
         }
         manager.delete(v.name(), true);
     }
 
     private void random(VolumeManager manager, BlockDevice raw, int copies) throws Exception {
-        ManagedVolume v = manager.create(VolumeConfig.sparse("rnd" + copies, size));
+        ManagedVolume v = manager.create(config("rnd" + copies));
         prefill(v);
         takeCopies(v, copies);
         long[] offsets = new long[randomWrites];
@@ -145,6 +157,18 @@ public final class EngineBench {
         double re = randomWrite(v, offsets);
         row("4K random write, rewrite", copies, re, rawRe);
         manager.delete(v.name(), true);
+    }
+
+    /** A volume of the benchmarked layout (reflink needs --dir on XFS with reflink=1 or btrfs). */
+    private VolumeConfig config(String name) throws IOException {
+        if (layout != VolumeLayout.REFLINK) {
+            return VolumeConfig.sparse(name, size).withLayout(layout);
+        }
+        Path backing = dir.resolve(name + ".img");
+        try (NativeFile f = NativeFile.open(backing, OpenMode.CREATE)) {
+            f.truncate(size);
+        }
+        return VolumeConfig.existing(name, backing).withLayout(layout);
     }
 
     private List<ShadowCopyInfo> takeCopies(ManagedVolume v, int n) throws IOException {
@@ -225,7 +249,7 @@ public final class EngineBench {
 
     /** Creation latency while writer threads keep writing (4 KiB random and 1 MiB sequential). */
     private void creationUnderLoad(VolumeManager manager) throws Exception {
-        ManagedVolume v = manager.create(VolumeConfig.sparse("load", size));
+        ManagedVolume v = manager.create(config("load"));
         prefill(v);
         AtomicBoolean stop = new AtomicBoolean();
         AtomicLong written = new AtomicLong();

@@ -57,8 +57,9 @@ final class VolumeCommand implements Runnable {
         @Option(names = "--max-shadow-copies", paramLabel = "N", description = "At most N copies (default 512).")
         Integer maxCopies;
 
-        @Option(names = "--layout", paramLabel = "cow|row|reflink", description = "Copy-on-write (default), "
-                + "redirect-on-write, or reflink (copies are FICLONE clones of a --backing file on XFS/btrfs).")
+        @Option(names = "--layout", paramLabel = "cow|row|mirror|reflink", description = "Copy-on-write (default), "
+                + "redirect-on-write, split mirror (full copies), or reflink (copies are FICLONE clones of a --backing "
+                + "file on XFS/btrfs). docs/providers.md says when to pick which.")
         String layout;
 
         @Override

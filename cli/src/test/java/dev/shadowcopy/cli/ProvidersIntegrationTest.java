@@ -55,30 +55,53 @@ class ProvidersIntegrationTest {
         return "nbd+unix:///" + export + "?socket=" + daemon.state.resolve("nbd.sock");
     }
 
+    /** Creates a set, retrying while a split mirror resynchronises (exit 75: retryable), within a bound. */
+    JsonNode createRetrying(String volumes) throws Exception {
+        long end = System.nanoTime() + 60_000_000_000L;
+        while (true) {
+            DaemonProcess.Result r = daemon.cli("create", "shadow", "--for", volumes, "--nowriters", "--json");
+            if (r.exit() == 0) {
+                return Json.MAPPER.readTree(r.out());
+            }
+            assertTrue(r.exit() == 75 && r.err().contains("RESYNC_IN_PROGRESS"), r.err());
+            if (System.nanoTime() > end) {
+                throw new AssertionError("the mirror never came back in step: " + r.err());
+            }
+            Thread.sleep(100);
+        }
+    }
+
     @Test
-    void oneSetAcrossThreeProvidersAndLayouts() throws Exception {
+    void oneSetAcrossFourLayoutsAndThreeProviders() throws Exception {
         Path backing = xfs.resolve("rf.img");
         sh("truncate -s 128M " + backing).ok();
         daemon.cli("volume", "create", "rf", "--backing", backing.toString(), "--layout", "reflink").ok();
         daemon.cli("volume", "create", "cw", "--size", "64M").ok();
         daemon.cli("volume", "create", "rw", "--size", "64M", "--layout", "row").ok();
-        for (String v : new String[] {"rf", "cw", "rw"}) {
+        daemon.cli("volume", "create", "mr", "--size", "64M", "--layout", "mirror").ok();
+        for (String v : new String[] {"rf", "cw", "rw", "mr"}) {
             sh("qemu-io -f raw -c 'write -P 0x41 0 1M' '" + nbd(v) + "'").ok();
         }
         JsonNode providers = json("list", "providers").path("providers");
-        assertEquals(2, providers.size(), providers.toString());
+        assertEquals(3, providers.size(), providers.toString());
         String table = daemon.cli("list", "providers").ok().out();
-        assertTrue(table.contains("shadowcopy-reflink") && table.contains("rf") && table.contains("cw,rw"), table);
+        assertTrue(table.contains("shadowcopy-reflink") && table.contains("rf") && table.contains("cw,rw")
+                && table.contains("shadowcopy-mirror"), table);
 
-        JsonNode set = json("create", "shadow", "--for", "rf,cw,rw", "--nowriters");
-        assertEquals(3, set.path("shadows").size());
+        JsonNode set = createRetrying("rf,cw,rw,mr"); // the mirror may still be resynchronising its first copy
+        assertEquals(4, set.path("shadows").size());
         String created = set.path("shadows").get(0).path("created").asText();
         for (JsonNode s : set.path("shadows")) {
             assertEquals(created, s.path("created").asText(), "one instant for the whole set");
-            String expected = s.path("volume").asText().equals("rf") ? "shadowcopy-reflink" : "shadowcopy-software";
+            String expected = switch (s.path("volume").asText()) {
+                case "rf" -> "shadowcopy-reflink";
+                case "mr" -> "shadowcopy-mirror";
+                default -> "shadowcopy-software";
+            };
             assertEquals(expected, s.path("provider").asText());
+            assertEquals(s.path("volume").asText().equals("mr"), s.path("attribute_names").toString().contains("Plex"));
         }
-        for (String v : new String[] {"rf", "cw", "rw"}) {
+        for (String v : new String[] {"rf", "cw", "rw", "mr"}) {
             sh("qemu-io -f raw -c 'write -P 0x42 0 1M' '" + nbd(v) + "'").ok();
         }
         for (JsonNode s : set.path("shadows")) {

@@ -19,7 +19,9 @@ public class VolumeException extends IOException {
         VOLUME_IN_USE,
         INVALID_ARGUMENT,
         CORRUPT,
-        FAILED
+        FAILED,
+        /** A split-mirror volume's mirror is not in step yet; retry when its resync is done. */
+        RESYNC_IN_PROGRESS
     }
 
     private final Code code;

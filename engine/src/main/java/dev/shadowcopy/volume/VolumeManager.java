@@ -158,8 +158,7 @@ public final class VolumeManager implements AutoCloseable {
             case REDIRECT_ON_WRITE -> RowRecovery.open(files, new RowRecovery.Options(max, c.maxShadowCopies(),
                     tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes()), events);
             case REFLINK -> dev.shadowcopy.provider.reflink.ReflinkEngine.open(files, c.maxShadowCopies(), events);
-            case SPLIT_MIRROR -> throw new VolumeException(VolumeException.Code.INVALID_ARGUMENT, "volume " + c.name()
-                    + ": the split-mirror layout is not available in this build");
+            case SPLIT_MIRROR -> dev.shadowcopy.provider.mirror.MirrorEngine.open(files, c.maxShadowCopies(), events);
         };
     }
 

@@ -64,6 +64,7 @@ public enum VssError {
             case VOLUME_IN_USE -> VOLUME_IN_USE;
             case INVALID_ARGUMENT -> INVALID_ARGUMENT;
             case CORRUPT, FAILED -> UNEXPECTED;
+            case RESYNC_IN_PROGRESS -> RESYNC_IN_PROGRESS;
         };
     }
 

@@ -18,6 +18,7 @@ import java.util.Set;
 public final class Providers {
     public static final String SOFTWARE = "shadowcopy-software";
     public static final String REFLINK = "shadowcopy-reflink";
+    public static final String MIRROR = "shadowcopy-mirror";
 
     /** One provider and what it serves. */
     public record Provider(String name, String type, String id, String version, String description,
@@ -30,7 +31,10 @@ public final class Providers {
                     List.of("Differential")),
             new Provider(REFLINK, "file system", "6f1d2c9a-3c0e-4d55-9a63-2b1f0c7e8d41", "0.1.0",
                     "FICLONE clones of a volume's backing file on XFS (reflink=1) or btrfs; instant revert, no change "
-                            + "tracking", Set.of(VolumeLayout.REFLINK), List.of("Differential")));
+                            + "tracking", Set.of(VolumeLayout.REFLINK), List.of("Differential")),
+            new Provider(MIRROR, "software (full copy)", "0c3e8a51-7d2b-4f6e-b1a9-95d4e2c7f803", "0.1.0",
+                    "split mirror: a full mirror kept in step, split off as an independent image, resynchronised in "
+                            + "the background", Set.of(VolumeLayout.SPLIT_MIRROR), List.of("Plex")));
 
     private Providers() {}
 

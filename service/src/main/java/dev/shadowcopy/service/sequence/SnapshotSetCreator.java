@@ -403,9 +403,11 @@ public final class SnapshotSetCreator {
             List<ShadowRecord> out = new ArrayList<>();
             for (var e : completed.entrySet()) {
                 ShadowCopyInfo info = e.getValue();
+                int a = attrs | (e.getKey().config().layout() == dev.shadowcopy.volume.VolumeLayout.SPLIT_MIRROR
+                        ? Attributes.PLEX : 0);
                 out.add(new ShadowRecord(info.id().toString(), setId.toString(), e.getKey().name(),
                         dev.shadowcopy.service.provider.Providers.of(e.getKey()).name(),
-                        instant.toString(), s.context().wireName(), attrs, app ? "application" : "crash",
+                        instant.toString(), s.context().wireName(), a, app ? "application" : "crash",
                         outcomes, protectUntil == null ? null : protectUntil.toString(), set.size(), machine, "created",
                         null, s.context().autoRelease() ? s.id().toString() : null));
             }
