@@ -48,6 +48,10 @@ final class VolumeCommand implements Runnable {
         @Option(names = "--backing", paramLabel = "PATH", description = "Existing file or block device to use in place.")
         Path backing;
 
+        @Option(names = "--btrfs-subvolume", paramLabel = "PATH", description = "Register a btrfs subvolume as a "
+                + "volume instead: its shadow copies are read-only btrfs snapshots (provider shadowcopy-btrfs).")
+        Path btrfs;
+
         @Option(names = "--chunk-size", paramLabel = "SIZE", description = "Copy-on-write chunk (default 64K).")
         String chunk;
 
@@ -65,6 +69,13 @@ final class VolumeCommand implements Runnable {
         @Override
         int run(ApiClient c) throws Exception {
             ObjectNode b = Json.object().put("name", name);
+            if (btrfs != null) {
+                b.put("btrfs_subvolume", btrfs.toAbsolutePath().toString());
+                JsonNode v = c.post("/v1/volumes", b);
+                System.out.println("Registered volume " + v.path("name").asText() + " (" + v.path("backing").asText()
+                        + ")");
+                return 0;
+            }
             if (size != null) {
                 b.put("size", size);
             }

@@ -83,7 +83,7 @@ class ProvidersIntegrationTest {
             sh("qemu-io -f raw -c 'write -P 0x41 0 1M' '" + nbd(v) + "'").ok();
         }
         JsonNode providers = json("list", "providers").path("providers");
-        assertEquals(3, providers.size(), providers.toString());
+        assertEquals(4, providers.size(), providers.toString());
         String table = daemon.cli("list", "providers").ok().out();
         assertTrue(table.contains("shadowcopy-reflink") && table.contains("rf") && table.contains("cw,rw")
                 && table.contains("shadowcopy-mirror"), table);
@@ -131,5 +131,61 @@ class ProvidersIntegrationTest {
         }
         daemon.cli("revert", "--shadow", rfCopy).ok();
         sh("qemu-io -f raw -r -c 'read -P 0x41 0 1M' '" + nbd("rf") + "'").ok();
+    }
+
+    @Test
+    void btrfsSubvolumesGetReadOnlySnapshotsInTheSameSets() throws Exception {
+        Path img = tmp.resolve("btrfs.img");
+        sh("truncate -s 300M " + img + " && mkfs.btrfs -q " + img).ok();
+        String bl = sh("losetup -f --show " + img).ok().out().strip();
+        Path bt = Files.createDirectories(tmp.resolve("btrfs"));
+        try {
+            sh("mount " + bl + " " + bt + " && btrfs subvolume create " + bt.resolve("data") + " >/dev/null").ok();
+            Files.writeString(bt.resolve("data/file"), "version 1\n");
+            DaemonProcess.Result notSub = daemon.cli("volume", "create", "nope", "--btrfs-subvolume", tmp.toString());
+            assertTrue(notSub.exit() != 0 && notSub.err().contains("not a btrfs subvolume"), notSub.err());
+            daemon.cli("volume", "create", "bt", "--btrfs-subvolume", bt.resolve("data").toString()).ok();
+            daemon.cli("volume", "create", "cw", "--size", "64M").ok();
+            String vols = daemon.cli("list", "volumes").ok().out();
+            assertTrue(vols.contains("bt") && vols.contains("btrfs"), vols);
+            assertTrue(daemon.cli("list", "providers").ok().out().contains("shadowcopy-btrfs"));
+
+            JsonNode set = json("create", "shadow", "--for", "bt,cw", "--nowriters");
+            assertEquals(2, set.path("shadows").size());
+            String id = null;
+            for (JsonNode c : set.path("shadows")) {
+                if (c.path("volume").asText().equals("bt")) {
+                    id = c.path("id").asText();
+                    assertEquals("shadowcopy-btrfs", c.path("provider").asText());
+                }
+            }
+            Files.writeString(bt.resolve("data/file"), "version 2\n");
+            String snaps = sh("btrfs subvolume list -r " + bt).ok().out();
+            assertTrue(snaps.contains(id), "a read-only btrfs snapshot named after the copy:\n" + snaps);
+
+            Path mnt = tmp.resolve("mnt");
+            daemon.cli("expose", id, "--mount", mnt.toString()).ok();
+            assertEquals("version 1\n", Files.readString(mnt.resolve("file")));
+            assertNotEquals(0, sh("touch " + mnt + "/x").exit(), "the exposed snapshot is read-only");
+            daemon.cli("unexpose", id).ok();
+
+            DaemonProcess.Result revert = daemon.cli("revert", "--shadow", id);
+            assertTrue(revert.exit() != 0 && revert.err().contains("btrfs"), revert.err());
+            DaemonProcess.Result backup = daemon.cli("backup", "--for", "bt", "--repo", tmp.resolve("r").toString());
+            assertTrue(backup.exit() != 0 && backup.err().contains("file tree"), backup.err());
+            DaemonProcess.Result wrong = daemon.cli("create", "shadow", "--for", "bt", "--provider",
+                    "shadowcopy-software", "--nowriters");
+            assertTrue(wrong.err().contains("VOLUME_NOT_SUPPORTED_BY_PROVIDER"), wrong.err());
+
+            // Survives a restart of the service; deleting the copy deletes the snapshot.
+            daemon.stop();
+            daemon.start();
+            assertTrue(daemon.cli("list", "shadows").ok().out().contains(id));
+            daemon.cli("delete", "shadows", "--shadow", id, "--quiet").ok();
+            assertTrue(!sh("btrfs subvolume list -r " + bt).ok().out().contains(id), "the snapshot is gone");
+        } finally {
+            daemon.cli("delete", "shadows", "--all", "--quiet");
+            sh("umount " + bt + "; losetup -d " + bl + "; true");
+        }
     }
 }

@@ -12,6 +12,7 @@ import dev.shadowcopy.service.catalog.Reconciler;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.catalog.WriterRecord;
 import dev.shadowcopy.service.sequence.Attributes;
+import dev.shadowcopy.service.provider.BtrfsVolumes;
 import dev.shadowcopy.service.sequence.AutoRecovery;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.FileSystemFreezer;
@@ -95,6 +96,13 @@ public final class Service implements AutoCloseable {
     }
 
     /** Starts the service on its state directory: lock, thaw leftovers, engine, reconcile, NBD. */
+    /** Registered btrfs subvolumes (the btrfs provider's volumes). */
+    private BtrfsVolumes btrfs;
+
+    public BtrfsVolumes btrfs() {
+        return btrfs;
+    }
+
     public static Service start(DaemonConfig config) throws IOException {
         Path state = Files.createDirectories(config.state());
         Files.setPosixFilePermissions(state, PosixFilePermissions.fromString(config.group() == null ? "rwx------"
@@ -129,7 +137,8 @@ public final class Service implements AutoCloseable {
             for (String p : catalog.problems()) {
                 events.append("catalog-unreadable", "error", p, Map.of());
             }
-            Reconciler.reconcile(catalog, volumes, events);
+            BtrfsVolumes btrfs = BtrfsVolumes.open(state);
+            Reconciler.reconcile(catalog, volumes, btrfs, events);
             List<Attachment> stale = attacher.cleanupStale();
             if (!stale.isEmpty()) {
                 events.append("stale-attachments", "warning", "removed " + stale.size() + " block device attachment(s) "
@@ -151,8 +160,10 @@ public final class Service implements AutoCloseable {
             nbd = NbdServer.start(exports, nc);
             Exposer exposer = new Exposer(state, exports, attacher);
             creator.autoRecovery(new AutoRecovery(exports, attacher, freezer, state));
+            creator.foreignVolumes(btrfs);
             Service s = new Service(config, lock, events, volumes, catalog, writers, freezer, creator, exports, nbd,
                     attacher, exposer);
+            s.btrfs = btrfs;
             events.append("service-started", "info", "service started on " + state + " (pid "
                     + ProcessHandle.current().pid() + ")", Map.of());
             return s;
@@ -217,6 +228,23 @@ public final class Service implements AutoCloseable {
     }
 
     public void deleteVolume(String name, boolean force) throws IOException {
+        if (btrfs.find(name) != null) {
+            List<ShadowRecord> copies = catalog.copies().stream().filter(c -> c.volume().equals(name)).toList();
+            if (copies.stream().anyMatch(Service::isProtected)) {
+                refuse("delete volume " + name, copies.stream().filter(Service::isProtected).toList());
+            }
+            if (!copies.isEmpty() && !force) {
+                throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + name + " has " + copies.size()
+                        + " shadow copies; delete them first, or force the deletion");
+            }
+            for (ShadowRecord r : copies) {
+                deleteOne(r, "deleted with its volume");
+            }
+            btrfs.remove(name, true);
+            events.append("volume-deleted", "info", "btrfs volume " + name + " unregistered (the subvolume is left "
+                    + "alone)", Map.of("volume", name));
+            return;
+        }
         ManagedVolume v = volumes.get(name);
         List<ShadowRecord> prot = catalog.copies().stream().filter(c -> c.volume().equals(name) && isProtected(c))
                 .toList();
@@ -324,7 +352,9 @@ public final class Service implements AutoCloseable {
             return s;
         }
         if (sel.volume() != null) {
-            volumes.get(sel.volume());
+            if (btrfs.find(sel.volume()) == null) {
+                volumes.get(sel.volume());
+            }
             List<ShadowRecord> s = all.stream().filter(r -> r.volume().equals(sel.volume())).toList();
             if (sel.oldest()) {
                 return s.stream().limit(1).toList(); // the oldest, even if protected: then it is refused
@@ -349,11 +379,18 @@ public final class Service implements AutoCloseable {
 
     private void deleteOne(ShadowRecord r, String why) throws IOException {
         if (r.exposedPath() != null) {
-            exposer.unexpose(ShadowCopyId.parse(r.id()));
+            if (btrfs.find(r.volume()) != null) {
+                dev.shadowcopy.nbd.attach.LocalAttacher.run("umount", r.exposedPath());
+            } else {
+                exposer.unexpose(ShadowCopyId.parse(r.id()));
+            }
         }
         Optional<ManagedVolume> v = volumes.find(r.volume());
+        var f = btrfs.find(r.volume());
         if (v.isPresent()) {
             v.get().deleteShadowCopy(ShadowCopyId.parse(r.id())); // data first, then the record
+        } else if (f != null) {
+            f.delete(ShadowCopyId.parse(r.id()));
         }
         catalog.removeCopies(List.of(r.id()));
         if (r.sessionId() != null) {
@@ -392,6 +429,11 @@ public final class Service implements AutoCloseable {
 
     public void revert(String id) throws IOException {
         ShadowRecord r = shadow(id);
+        if (btrfs.find(r.volume()) != null) {
+            throw new ServiceException(VssError.BAD_STATE, "shadow copy " + r.id() + " is a btrfs snapshot; the "
+                    + "service does not revert btrfs subvolumes in place (open files would keep the old subvolume). "
+                    + "Expose it and copy back, or replace the subvolume with `btrfs subvolume snapshot` of it");
+        }
         ManagedVolume v = volumes.get(r.volume());
         if (attacher.find(v.name()) != null) {
             throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + v.name() + " is attached as "
@@ -420,8 +462,16 @@ public final class Service implements AutoCloseable {
             // allow it and note it here.
             LOG.log(System.Logger.Level.DEBUG, "exposing client-accessible copy {0}", r.id());
         }
-        ManagedVolume v = volumes.get(r.volume());
-        exposer.expose(v.shadowCopy(ShadowCopyId.parse(r.id())), mountPoint.toAbsolutePath());
+        var f = btrfs.find(r.volume());
+        if (f != null) {
+            // A btrfs snapshot is a read-only file tree already: a read-only bind mount shows it.
+            java.nio.file.Files.createDirectories(mountPoint);
+            dev.shadowcopy.nbd.attach.LocalAttacher.run("mount", "--bind", "-o", "ro",
+                    f.path(ShadowCopyId.parse(r.id())).toString(), mountPoint.toAbsolutePath().toString());
+        } else {
+            ManagedVolume v = volumes.get(r.volume());
+            exposer.expose(v.shadowCopy(ShadowCopyId.parse(r.id())), mountPoint.toAbsolutePath());
+        }
         catalog.updateCopy(r.id(), c -> c.withExposedPath(mountPoint.toAbsolutePath().toString(),
                 (c.attributes() | Attributes.EXPOSED_LOCALLY) & ~Attributes.NOT_SURFACED));
         events.append("shadow-exposed", "info", "shadow copy " + r.id() + " exposed on " + mountPoint,
@@ -434,7 +484,11 @@ public final class Service implements AutoCloseable {
         if (r.exposedPath() == null) {
             throw new ServiceException(VssError.BAD_STATE, "shadow copy " + r.id() + " is not exposed");
         }
-        exposer.unexpose(ShadowCopyId.parse(r.id()));
+        if (btrfs.find(r.volume()) != null) {
+            dev.shadowcopy.nbd.attach.LocalAttacher.run("umount", r.exposedPath());
+        } else {
+            exposer.unexpose(ShadowCopyId.parse(r.id()));
+        }
         catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
                 (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
         events.append("shadow-unexposed", "info", "shadow copy " + r.id() + " unexposed", Map.of("shadow", r.id()));
@@ -445,6 +499,13 @@ public final class Service implements AutoCloseable {
         List<String> gone = new ArrayList<>();
         for (ShadowRecord r : catalog.copies()) {
             if ("missing".equals(r.state())) {
+                continue;
+            }
+            var f = btrfs.find(r.volume());
+            if (f != null) {
+                if (!f.exists(ShadowCopyId.parse(r.id()))) {
+                    gone.add(r.id());
+                }
                 continue;
             }
             Optional<ManagedVolume> v = volumes.find(r.volume());

@@ -16,6 +16,7 @@ import dev.shadowcopy.service.http.HttpServer;
 import dev.shadowcopy.service.provider.Providers;
 import dev.shadowcopy.service.sequence.Attributes;
 import dev.shadowcopy.service.sequence.Context;
+import dev.shadowcopy.service.sequence.ForeignVolumes;
 import dev.shadowcopy.service.sequence.Session;
 import dev.shadowcopy.service.sequence.SnapshotSetCreator;
 import dev.shadowcopy.service.sequence.WriterStatus;
@@ -74,11 +75,21 @@ public final class Api implements HttpServer.Handler {
                     for (ManagedVolume v : service.volumes().list()) {
                         a.add(volume(v));
                     }
+                    for (ForeignVolumes.Foreign f : service.btrfs().list()) {
+                        a.add(foreignVolume(f));
+                    }
                     ok(ex, wrap("volumes", a));
                 } else if (n == 2 && m.equals("POST")) {
-                    ok(ex, 201, volume(service.createVolume(volumeConfig(body(r)))));
+                    JsonNode b = body(r);
+                    if (b.hasNonNull("btrfs_subvolume")) {
+                        service.btrfs().add(text(b, "name", true), Path.of(b.get("btrfs_subvolume").asText()));
+                        ok(ex, 201, foreignVolume(service.btrfs().find(text(b, "name", true))));
+                    } else {
+                        ok(ex, 201, volume(service.createVolume(volumeConfig(b))));
+                    }
                 } else if (n == 3 && m.equals("GET")) {
-                    ok(ex, volume(service.volumes().get(p.get(2))));
+                    ForeignVolumes.Foreign f = service.btrfs().find(p.get(2));
+                    ok(ex, f != null ? foreignVolume(f) : volume(service.volumes().get(p.get(2))));
                 } else if (n == 3 && m.equals("DELETE")) {
                     service.deleteVolume(p.get(2), "1".equals(r.query().get("force")) || "true".equals(r.query().get("force")));
                     ok(ex, Json.object().put("deleted", p.get(2)));
@@ -233,10 +244,19 @@ public final class Api implements HttpServer.Handler {
             List<String> names = volumes(b);
             if (b.hasNonNull("provider")) {
                 List<ManagedVolume> vs = new ArrayList<>();
+                Providers.Provider chosen = Providers.named(b.get("provider").asText());
                 for (String v : names) {
-                    vs.add(service.volumes().get(v));
+                    if (service.btrfs().find(v) != null) {
+                        if (!chosen.name().equals(Providers.BTRFS)) {
+                            throw new ServiceException(VssError.VOLUME_NOT_SUPPORTED_BY_PROVIDER, "provider "
+                                    + chosen.name() + " does not serve volume " + v + " (a btrfs subvolume; it is "
+                                    + "served by " + Providers.BTRFS + ")");
+                        }
+                    } else {
+                        vs.add(service.volumes().get(v));
+                    }
                 }
-                Providers.check(b.get("provider").asText(), vs);
+                Providers.check(chosen.name(), vs);
             }
             SnapshotSetCreator.CreatedSet c = service.createSet(s, names, protectUntil(b));
             ok(ex, 201, createdSet(c, s));
@@ -290,10 +310,19 @@ public final class Api implements HttpServer.Handler {
             List<String> names = volumes(b);
             if (b.hasNonNull("provider")) {
                 List<ManagedVolume> vs = new ArrayList<>();
+                Providers.Provider chosen = Providers.named(b.get("provider").asText());
                 for (String v : names) {
-                    vs.add(service.volumes().get(v));
+                    if (service.btrfs().find(v) != null) {
+                        if (!chosen.name().equals(Providers.BTRFS)) {
+                            throw new ServiceException(VssError.VOLUME_NOT_SUPPORTED_BY_PROVIDER, "provider "
+                                    + chosen.name() + " does not serve volume " + v + " (a btrfs subvolume; it is "
+                                    + "served by " + Providers.BTRFS + ")");
+                        }
+                    } else {
+                        vs.add(service.volumes().get(v));
+                    }
                 }
-                Providers.check(b.get("provider").asText(), vs);
+                Providers.check(chosen.name(), vs);
             }
             SnapshotSetCreator.CreatedSet c = service.createSet(s, names, protectUntil(b));
             if (s.context().persistent()) {
@@ -465,6 +494,16 @@ public final class Api implements HttpServer.Handler {
         return o;
     }
 
+    private ObjectNode foreignVolume(ForeignVolumes.Foreign f) {
+        ObjectNode o = Json.object();
+        o.put("name", f.name());
+        o.put("layout", "btrfs");
+        o.put("provider", f.provider());
+        o.put("backing", f.description());
+        o.put("shadow_copies", service.catalog().copies().stream().filter(c -> c.volume().equals(f.name())).count());
+        return o;
+    }
+
     private ObjectNode volume(ManagedVolume v) {
         ObjectNode o = Json.object();
         VolumeConfig c = v.config();
@@ -516,6 +555,9 @@ public final class Api implements HttpServer.Handler {
             p.attributes().forEach(attrs::add);
             ArrayNode vols = o.putArray("volumes");
             Providers.volumesOf(p, service.volumes()).forEach(vols::add);
+            if (p.name().equals(Providers.BTRFS)) {
+                service.btrfs().list().forEach(f -> vols.add(f.name()));
+            }
         }
         return a;
     }

@@ -55,6 +55,11 @@ public final class BackupJob {
             throw new ServiceException(VssError.INVALID_ARGUMENT, "name at least one volume to back up (--for VOL)");
         }
         for (String v : req.volumes()) {
+            if (service.btrfs().find(v) != null) {
+                throw new ServiceException(VssError.VOLUME_NOT_SUPPORTED, "volume " + v + " is a btrfs subvolume (a "
+                        + "file tree); image backups read block volumes. Back up its snapshots with file tools, or "
+                        + "put the data on a managed volume");
+            }
             service.volumes().get(v); // fails clearly for an unknown volume before anything is frozen
         }
         Repository repo = RepositoryAccess.openOrCreate(req.repository(), req.passphrase());

@@ -31,6 +31,13 @@ public final class Reconciler {
     private Reconciler() {}
 
     public static List<String> reconcile(Catalog catalog, VolumeManager volumes, EventLog events) throws IOException {
+        return reconcile(catalog, volumes, dev.shadowcopy.service.sequence.ForeignVolumes.NONE, events);
+    }
+
+    /** As above, with kernel-snapshotted volumes (btrfs) whose snapshots are their own record of existence. */
+    public static List<String> reconcile(Catalog catalog, VolumeManager volumes,
+                                         dev.shadowcopy.service.sequence.ForeignVolumes foreign, EventLog events)
+            throws IOException {
         List<String> findings = new ArrayList<>();
         Map<String, ShadowCopyInfo> engine = new HashMap<>();
         Map<String, ManagedVolume> owner = new HashMap<>();
@@ -46,6 +53,12 @@ public final class Reconciler {
             }
             List<String> deleted = new ArrayList<>();
             for (var e : s.copies().entrySet()) {
+                var f = foreign.find(e.getKey());
+                if (f != null && f.exists(ShadowCopyId.parse(e.getValue()))) {
+                    f.delete(ShadowCopyId.parse(e.getValue()));
+                    deleted.add(e.getValue());
+                    continue;
+                }
                 ManagedVolume v = owner.get(e.getValue());
                 if (v != null) {
                     v.deleteShadowCopy(ShadowCopyId.parse(e.getValue()));
@@ -63,7 +76,12 @@ public final class Reconciler {
         List<String> released = new ArrayList<>();
         for (ShadowRecord r : catalog.copies()) {
             boolean persistent = (r.attributes() & Attributes.PERSISTENT) != 0;
-            if (engine.containsKey(r.id())) {
+            var f = foreign.find(r.volume());
+            if (f != null && !persistent && f.exists(ShadowCopyId.parse(r.id()))) {
+                f.delete(ShadowCopyId.parse(r.id())); // non-persistent: released at restart, like the engine's
+            }
+            boolean present = engine.containsKey(r.id()) || f != null && f.exists(ShadowCopyId.parse(r.id()));
+            if (present) {
                 if (r.exposedPath() != null) {
                     catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
                             (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));

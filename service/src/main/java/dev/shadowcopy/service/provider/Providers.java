@@ -19,6 +19,7 @@ public final class Providers {
     public static final String SOFTWARE = "shadowcopy-software";
     public static final String REFLINK = "shadowcopy-reflink";
     public static final String MIRROR = "shadowcopy-mirror";
+    public static final String BTRFS = "shadowcopy-btrfs";
 
     /** One provider and what it serves. */
     public record Provider(String name, String type, String id, String version, String description,
@@ -34,7 +35,10 @@ public final class Providers {
                             + "tracking", Set.of(VolumeLayout.REFLINK), List.of("Differential")),
             new Provider(MIRROR, "software (full copy)", "0c3e8a51-7d2b-4f6e-b1a9-95d4e2c7f803", "0.1.0",
                     "split mirror: a full mirror kept in step, split off as an independent image, resynchronised in "
-                            + "the background", Set.of(VolumeLayout.SPLIT_MIRROR), List.of("Plex")));
+                            + "the background", Set.of(VolumeLayout.SPLIT_MIRROR), List.of("Plex")),
+            new Provider(BTRFS, "file system", "2d7b5e04-81c6-4a3f-9e2d-6c5a1f0b9e17", "0.1.0",
+                    "read-only btrfs snapshots of registered btrfs subvolumes (file trees: expose and delete; no NBD "
+                            + "export, image backup or revert)", Set.of(), List.of("Differential")));
 
     private Providers() {}
 

@@ -77,6 +77,12 @@ public final class SnapshotSetCreator {
     private final String machine;
 
     private volatile AutoRecovery autoRecovery;
+    private volatile ForeignVolumes foreign = ForeignVolumes.NONE;
+
+    /** Volumes a kernel facility snapshots (btrfs subvolumes), usable in sets next to managed volumes. */
+    public void foreignVolumes(ForeignVolumes f) {
+        this.foreign = f;
+    }
 
     /** Enables auto-recovery for writers that ask for it (the service's attacher makes copies writable). */
     public void autoRecovery(AutoRecovery recovery) {
@@ -131,11 +137,27 @@ public final class SnapshotSetCreator {
             throw new ServiceException(VssError.BAD_STATE, "session " + s.id() + " is " + s.state().name()
                     .toLowerCase() + "; a session makes one set (open a new one)");
         }
-        List<ManagedVolume> set = validate(volumeNames);
+        List<ForeignVolumes.Foreign> others = new ArrayList<>();
+        List<String> managedNames = new ArrayList<>();
+        for (String n : volumeNames) {
+            ForeignVolumes.Foreign f = foreign.find(n);
+            if (f != null) {
+                if (others.stream().anyMatch(o -> o.name().equals(n))) {
+                    throw new ServiceException(VssError.OBJECT_ALREADY_EXISTS, "volume " + n + " is named twice in the set");
+                }
+                others.add(f);
+            } else {
+                managedNames.add(n);
+            }
+        }
+        List<ManagedVolume> set = managedNames.isEmpty() && !others.isEmpty() ? List.of() : validate(managedNames);
         UUID setId = UUID.randomUUID();
         Map<String, ShadowCopyId> ids = new TreeMap<>();
         for (ManagedVolume v : set) {
             ids.put(v.name(), ShadowCopyId.random());
+        }
+        for (ForeignVolumes.Foreign f : others) {
+            ids.put(f.name(), ShadowCopyId.random());
         }
         Map<String, String> idText = new TreeMap<>();
         ids.forEach((k, v) -> idText.put(k, v.toString()));
@@ -147,6 +169,7 @@ public final class SnapshotSetCreator {
             throw new ServiceException(VssError.UNEXPECTED, "cannot record the set in the catalog: " + e.getMessage());
         }
         Attempt a = new Attempt(s, setId, set, ids);
+        a.others = others;
         try {
             List<ShadowRecord> copies = a.run(protectUntil);
             SetRecord done = record.withState("created", null);
@@ -239,6 +262,9 @@ public final class SnapshotSetCreator {
         final Map<ManagedVolume, VolumeEngine.PendingShadowCopy> pending = new LinkedHashMap<>();
         final Map<ManagedVolume, ShadowCopyInfo> completed = new LinkedHashMap<>();
         List<Writer> involved = List.of();
+        /** Kernel-snapshotted volumes of the set, and the copies made of them. */
+        List<ForeignVolumes.Foreign> others = List.of();
+        final Map<ForeignVolumes.Foreign, ShadowCopyId> othersDone = new LinkedHashMap<>();
         List<Path> frozen = List.of();
         Map<String, String> copyText = Map.of();
         /** Original mount point → writable mount of its copy, during auto-recovery's PostSnapshot. */
@@ -252,10 +278,15 @@ public final class SnapshotSetCreator {
             this.setId = setId;
             this.set = set;
             this.ids = ids;
-            this.names = set.stream().map(ManagedVolume::name).toList();
+            this.names = new ArrayList<>(set.stream().map(ManagedVolume::name).toList());
         }
 
         List<ShadowRecord> run(Instant protectUntil) throws IOException {
+            for (ForeignVolumes.Foreign f : others) {
+                if (!names.contains(f.name())) {
+                    names.add(f.name());
+                }
+            }
             checkClientAccessible(s, set);
             boolean withWriters = s.context().writers();
             if (withWriters) {
@@ -303,6 +334,9 @@ public final class SnapshotSetCreator {
             copyText = new TreeMap<>();
             for (var e : completed.entrySet()) {
                 copyText.put(e.getKey().name(), e.getValue().id().toString());
+            }
+            for (var e : othersDone.entrySet()) {
+                copyText.put(e.getKey().name(), e.getValue().toString());
             }
             if (withWriters) {
                 AutoRecovery ar = autoRecovery;
@@ -367,6 +401,16 @@ public final class SnapshotSetCreator {
                         throw providerError(v, e);
                     }
                 }
+                for (ForeignVolumes.Foreign f : others) { // in the same window: writers frozen, managed writes held
+                    ShadowCopyId id = ids.get(f.name());
+                    try {
+                        f.snapshot(id);
+                        othersDone.put(f, id);
+                    } catch (IOException e) {
+                        throw new ServiceException(VssError.UNEXPECTED_PROVIDER_ERROR, "volume " + f.name() + ": "
+                                + e.getMessage(), null, e);
+                    }
+                }
                 if (Duration.between(start, Instant.now()).compareTo(timeouts.commit()) > 0) {
                     throw new ServiceException(VssError.HOLD_WRITES_TIMEOUT, "the commit held writes longer than "
                             + timeouts.commit().toMillis() + " ms; the set was abandoned");
@@ -408,8 +452,16 @@ public final class SnapshotSetCreator {
                 out.add(new ShadowRecord(info.id().toString(), setId.toString(), e.getKey().name(),
                         dev.shadowcopy.service.provider.Providers.of(e.getKey()).name(),
                         instant.toString(), s.context().wireName(), a, app ? "application" : "crash",
-                        outcomes, protectUntil == null ? null : protectUntil.toString(), set.size(), machine, "created",
+                        outcomes, protectUntil == null ? null : protectUntil.toString(), set.size() + others.size(), machine, "created",
                         null, s.context().autoRelease() ? s.id().toString() : null));
+            }
+            for (var e : othersDone.entrySet()) {
+                out.add(new ShadowRecord(e.getValue().toString(), setId.toString(), e.getKey().name(),
+                        e.getKey().provider(), instant.toString(), s.context().wireName(),
+                        s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED,
+                        app ? "application" : "crash", outcomes, protectUntil == null ? null : protectUntil.toString(),
+                        set.size() + others.size(), machine, "created", null,
+                        s.context().autoRelease() ? s.id().toString() : null));
             }
             return out;
         }
@@ -526,6 +578,13 @@ public final class SnapshotSetCreator {
             for (var e : completed.entrySet()) {
                 try {
                     e.getKey().deleteShadowCopy(e.getValue().id());
+                } catch (IOException ex) {
+                    cause.addSuppressed(ex);
+                }
+            }
+            for (var e : othersDone.entrySet()) {
+                try {
+                    e.getKey().delete(e.getValue());
                 } catch (IOException ex) {
                     cause.addSuppressed(ex);
                 }
