@@ -159,6 +159,26 @@ public final class EngineBench {
         manager.delete(v.name(), true);
     }
 
+    /** Creates a copy; a split mirror refuses while it resynchronises, so wait for it (bounded). */
+    private static ShadowCopyInfo createWaiting(ManagedVolume v) throws IOException {
+        long end = System.nanoTime() + Duration.ofMinutes(10).toNanos();
+        while (true) {
+            try {
+                return v.createShadowCopy(ShadowCopyId.random(), true);
+            } catch (dev.shadowcopy.volume.VolumeException e) {
+                if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS || System.nanoTime() > end) {
+                    throw e;
+                }
+                try {
+                    Thread.sleep(10); // the resync's pace, not ours, decides: poll it
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+    }
+
     /** A volume of the benchmarked layout (reflink needs --dir on XFS with reflink=1 or btrfs). */
     private VolumeConfig config(String name) throws IOException {
         if (layout != VolumeLayout.REFLINK) {
@@ -174,7 +194,7 @@ public final class EngineBench {
     private List<ShadowCopyInfo> takeCopies(ManagedVolume v, int n) throws IOException {
         List<ShadowCopyInfo> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            out.add(v.createShadowCopy(ShadowCopyId.random(), true));
+            out.add(createWaiting(v));
         }
         return out;
     }
@@ -288,7 +308,17 @@ public final class EngineBench {
         long t0 = System.nanoTime();
         for (int i = 0; i < rounds; i++) {
             long a = System.nanoTime();
-            VolumeEngine.PendingShadowCopy p = v.prepareShadowCopy(ShadowCopyId.random(), true);
+            VolumeEngine.PendingShadowCopy p;
+            try {
+                p = v.prepareShadowCopy(ShadowCopyId.random(), true);
+            } catch (dev.shadowcopy.volume.VolumeException e) {
+                if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS) {
+                    throw e;
+                }
+                i--; // a split mirror resynchronising: not a creation to time; wait and try again
+                Thread.sleep(10);
+                continue;
+            }
             long h;
             try (WriteHold held = v.holdWrites(Duration.ofSeconds(10))) {
                 h = System.nanoTime();

@@ -58,4 +58,12 @@ class EngineProperties {
         new ModelRun.Run(shape, VolumeLayout.REDIRECT_ON_WRITE, seed).execute(ops);
     }
 
+    @Property(tries = 150)
+    void splitMirrorKeepsEveryCopyExactAndFlushedWrites(@ForAll("ops") List<ModelRun.Op> ops,
+                                                        @ForAll ModelRun.Shape shape,
+                                                        @ForAll @IntRange(min = 0, max = 1_000_000) int seed)
+            throws IOException {
+        new ModelRun.Run(shape, VolumeLayout.SPLIT_MIRROR, seed).execute(ops);
+    }
+
 }

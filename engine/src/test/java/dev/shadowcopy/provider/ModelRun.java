@@ -159,6 +159,27 @@ final class ModelRun {
             return ids.isEmpty() ? null : ids.get(which % ids.size());
         }
 
+        /** A split mirror refuses copies while it resynchronises (retryable): wait for it, bounded. */
+        private ShadowCopyInfo createWaitingForResync(ShadowCopyId id, boolean persistent) throws IOException {
+            long end = System.nanoTime() + 60_000_000_000L;
+            while (true) {
+                try {
+                    return volume.createShadowCopy(id, persistent);
+                } catch (dev.shadowcopy.volume.VolumeException e) {
+                    if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS
+                            || System.nanoTime() > end) {
+                        throw e;
+                    }
+                    try {
+                        Thread.sleep(1);
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                        throw e;
+                    }
+                }
+            }
+        }
+
         /** Pending effects of an op cut short by a fault, for the recovery check. */
         private byte[] revertTarget;
 
@@ -207,7 +228,7 @@ final class ModelRun {
                     ShadowCopyId id = ShadowCopyId.random();
                     VolumeModel.Copy copy = new VolumeModel.Copy(model.live.clone(), c.persistent(), -1, true);
                     model.copies.put(id, copy);
-                    ShadowCopyInfo info = volume.createShadowCopy(id, c.persistent());
+                    ShadowCopyInfo info = createWaitingForResync(id, c.persistent());
                     model.copies.put(id, new VolumeModel.Copy(copy.content, c.persistent(), info.sequence(), false));
                     model.history.add(model.copies.get(id));
                     // creation flushes the volume: everything before it is durable

@@ -1,6 +1,6 @@
 package dev.shadowcopy.provider.mirror;
 
-import dev.shadowcopy.platform.NativeFile;
+import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.provider.store.EngineFiles;
@@ -15,9 +15,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -57,7 +55,7 @@ public final class MirrorEngine implements VolumeEngine {
 
     private final String volume;
     private final Storage storage;
-    private final NativeFile origin;
+    private final StorageFile origin;
     private final Path dir;
     private final Path listFile;
     private final long size;
@@ -65,9 +63,9 @@ public final class MirrorEngine implements VolumeEngine {
     private final int maxCopies;
     private final VolumeEvents events;
     private final List<ShadowCopyInfo> copies = new CopyOnWriteArrayList<>();
-    private final Map<ShadowCopyId, NativeFile> open = new ConcurrentHashMap<>();
+    private final Map<ShadowCopyId, StorageFile> open = new ConcurrentHashMap<>();
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
-    private volatile NativeFile mirror;
+    private volatile StorageFile mirror;
     /** Regions below this are in step with the volume; the resync advances it. */
     private volatile long synced;
     private volatile Thread resync;
@@ -77,7 +75,7 @@ public final class MirrorEngine implements VolumeEngine {
     private volatile IOException resyncFailure;
     private int nextSequence;
 
-    private MirrorEngine(EngineFiles f, NativeFile origin, Path dir, int maxCopies, VolumeEvents events) {
+    private MirrorEngine(EngineFiles f, StorageFile origin, Path dir, int maxCopies, VolumeEvents events) {
         this.volume = f.volumeName();
         this.storage = f.storage();
         this.origin = origin;
@@ -93,13 +91,9 @@ public final class MirrorEngine implements VolumeEngine {
     }
 
     public static MirrorEngine open(EngineFiles f, int maxCopies, VolumeEvents events) throws IOException {
-        if (!(f.origin() instanceof NativeFile nf)) {
-            throw new VolumeException(VolumeException.Code.INVALID_ARGUMENT, "volume " + f.volumeName() + ": the "
-                    + "mirror layout needs a local backing");
-        }
         Path dir = f.metaDir().resolve("mirror");
-        Files.createDirectories(dir);
-        MirrorEngine e = new MirrorEngine(f, nf, dir, maxCopies, events);
+        f.storage().createDirectories(dir);
+        MirrorEngine e = new MirrorEngine(f, f.origin(), dir, maxCopies, events);
         e.recover();
         e.startResync();
         return e;
@@ -114,35 +108,32 @@ public final class MirrorEngine implements VolumeEngine {
         boolean changed = false;
         for (ShadowCopyInfo c : listed) {
             nextSequence = Math.max(nextSequence, c.sequence() + 1);
-            if (!Files.exists(fileOf(c.id()))) {
+            if (!storage.exists(fileOf(c.id()))) {
                 events.warning(volume, "split mirror " + c.id() + " lost its file " + fileOf(c.id()) + "; dropped");
                 changed = true;
             } else if (!c.persistent()) {
-                Files.deleteIfExists(fileOf(c.id()));
+                storage.delete(fileOf(c.id()));
                 events.shadowCopyReleased(volume, c, "non-persistent shadow copies do not survive a restart");
                 changed = true;
             } else {
                 copies.add(c);
             }
         }
-        try (var s = Files.list(dir)) {
-            for (Path p : s.toList()) {
-                String n = p.getFileName().toString();
-                if (!n.equals("mirror.img") && copies.stream().noneMatch(c -> n.equals(c.id() + ".img"))) {
-                    Files.deleteIfExists(p);
-                }
+        for (String n : storage.list(dir)) {
+            if (!n.equals("mirror.img") && copies.stream().noneMatch(c -> n.equals(c.id() + ".img"))) {
+                storage.delete(dir.resolve(n));
             }
         }
         if (changed) {
             publish();
         }
         // The mirror is not trusted after a restart: start it over (see the class comment).
-        Files.deleteIfExists(dir.resolve("mirror.img"));
+        storage.delete(dir.resolve("mirror.img"));
         mirror = freshMirror();
     }
 
-    private NativeFile freshMirror() throws IOException {
-        NativeFile m = NativeFile.open(dir.resolve("mirror.img"), OpenMode.CREATE_NEW);
+    private StorageFile freshMirror() throws IOException {
+        StorageFile m = storage.open(dir.resolve("mirror.img"), OpenMode.CREATE_NEW);
         m.truncate(size);
         synced = 0;
         return m;
@@ -153,7 +144,7 @@ public final class MirrorEngine implements VolumeEngine {
         stopResync();
         resyncFailure = null;
         int g = generation.get();
-        NativeFile m = mirror;
+        StorageFile m = mirror;
         resync = Thread.ofPlatform().daemon().name("mirror-resync-" + volume).start(() -> resyncLoop(g, m));
     }
 
@@ -170,7 +161,7 @@ public final class MirrorEngine implements VolumeEngine {
         }
     }
 
-    private void resyncLoop(int g, NativeFile m) {
+    private void resyncLoop(int g, StorageFile m) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(REGION, 4096);
             long start = System.nanoTime();
@@ -259,7 +250,7 @@ public final class MirrorEngine implements VolumeEngine {
     }
 
     private interface Op {
-        void apply(NativeFile f, long offset, long length) throws IOException;
+        void apply(StorageFile f, long offset, long length) throws IOException;
     }
 
     /** Applies a change to the volume and, where the mirror is in step, to the mirror, region by region. */
@@ -293,7 +284,7 @@ public final class MirrorEngine implements VolumeEngine {
         map(origin, offset, length, visitor);
     }
 
-    static void map(NativeFile f, long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
+    static void map(StorageFile f, long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
         long end = offset + length;
         long pos = offset;
         while (pos < end) {
@@ -343,7 +334,8 @@ public final class MirrorEngine implements VolumeEngine {
                     + "resynchronising (" + (synced * 100 / size) + "% done); a split is possible when it is in step "
                     + "again — retry later");
         }
-        mirror.sync(); // most of the split's data is on disk before writes are held
+        origin.sync(); // a creation flushes the volume (what every layout promises)
+        mirror.sync(); // and most of the split's data is on disk before writes are held
         return new Pending(id, persistent, dir.resolve(id + ".img.tmp"), new Instant[1]);
     }
 
@@ -351,9 +343,9 @@ public final class MirrorEngine implements VolumeEngine {
     public void commitShadowCopy(PendingShadowCopy pending) throws IOException {
         Pending p = (Pending) pending;
         stopResync(); // finished already (prepare checked), but no thread may hold the old mirror any more
-        NativeFile old = mirror;
+        StorageFile old = mirror;
         // Writes are held: the mirror holds exactly the volume now. It becomes the copy; a new mirror starts.
-        Files.move(dir.resolve("mirror.img"), p.tmp(), StandardCopyOption.ATOMIC_MOVE);
+        storage.rename(dir.resolve("mirror.img"), p.tmp());
         mirror = freshMirror();
         old.close();
         p.instant()[0] = Instant.now();
@@ -363,18 +355,18 @@ public final class MirrorEngine implements VolumeEngine {
     public synchronized ShadowCopyInfo completeShadowCopy(PendingShadowCopy pending) throws IOException {
         Pending p = (Pending) pending;
         startResync();
-        try (NativeFile split = NativeFile.open(p.tmp(), OpenMode.READ_WRITE)) {
+        try (StorageFile split = storage.open(p.tmp(), OpenMode.READ_WRITE)) {
             split.sync();
         }
-        Files.move(p.tmp(), fileOf(p.id()), StandardCopyOption.ATOMIC_MOVE);
-        NativeFile.syncDirectory(dir);
+        storage.rename(p.tmp(), fileOf(p.id()));
+        storage.syncDirectory(dir);
         ShadowCopyInfo info = new ShadowCopyInfo(p.id(), volume, nextSequence++, p.instant()[0], p.persistent(), size);
         copies.add(info);
         try {
             publish();
         } catch (IOException | RuntimeException e) {
             copies.remove(info);
-            Files.deleteIfExists(fileOf(p.id()));
+            storage.delete(fileOf(p.id()));
             throw e;
         }
         return info;
@@ -384,9 +376,9 @@ public final class MirrorEngine implements VolumeEngine {
     public void abortShadowCopy(PendingShadowCopy pending) {
         Pending p = (Pending) pending;
         try {
-            Files.deleteIfExists(p.tmp());
+            storage.delete(p.tmp());
             if (copies.stream().noneMatch(c -> c.id().equals(p.id()))) {
-                Files.deleteIfExists(fileOf(p.id()));
+                storage.delete(fileOf(p.id()));
             }
         } catch (IOException e) {
             events.warning(volume, "cannot remove an abandoned split: " + e.getMessage());
@@ -404,11 +396,11 @@ public final class MirrorEngine implements VolumeEngine {
         }
         copies.remove(c);
         publish();
-        NativeFile f = open.remove(id);
+        StorageFile f = open.remove(id);
         if (f != null) {
             f.close();
         }
-        Files.deleteIfExists(fileOf(id));
+        storage.delete(fileOf(id));
         return true;
     }
 
@@ -425,7 +417,7 @@ public final class MirrorEngine implements VolumeEngine {
             }
         }
         // A full copy back (writes are held): not instant, but the split stays an independent image.
-        try (NativeFile src = NativeFile.open(fileOf(id), OpenMode.READ); Arena a = Arena.ofConfined()) {
+        try (StorageFile src = storage.open(fileOf(id), OpenMode.READ); Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(REGION, 4096);
             for (long off = 0; off < size; off += REGION) {
                 int n = (int) Math.min(REGION, size - off);
@@ -441,8 +433,8 @@ public final class MirrorEngine implements VolumeEngine {
         }
         origin.sync();
         stopResync();
-        NativeFile old = mirror;
-        Files.deleteIfExists(dir.resolve("mirror.img"));
+        StorageFile old = mirror;
+        storage.delete(dir.resolve("mirror.img"));
         mirror = freshMirror();
         old.close();
         startResync();
@@ -459,8 +451,8 @@ public final class MirrorEngine implements VolumeEngine {
         map(split(id), offset, length, visitor);
     }
 
-    private NativeFile split(ShadowCopyId id) throws IOException {
-        NativeFile f = open.get(id);
+    private StorageFile split(ShadowCopyId id) throws IOException {
+        StorageFile f = open.get(id);
         if (f != null) {
             return f;
         }
@@ -469,9 +461,9 @@ public final class MirrorEngine implements VolumeEngine {
                 throw new VolumeException(VolumeException.Code.OBJECT_NOT_FOUND, "no shadow copy " + id + " on volume "
                         + volume);
             }
-            NativeFile n = open.get(id);
+            StorageFile n = open.get(id);
             if (n == null) {
-                n = NativeFile.open(fileOf(id), OpenMode.READ);
+                n = storage.open(fileOf(id), OpenMode.READ);
                 open.put(id, n);
             }
             return n;
@@ -491,7 +483,7 @@ public final class MirrorEngine implements VolumeEngine {
     public ShadowStorageUsage shadowStorage() throws IOException {
         long used = 0;
         for (ShadowCopyInfo c : copies) {
-            used += Files.size(fileOf(c.id()));
+            used += split(c.id()).size();
         }
         return new ShadowStorageUsage(used, used + size, -1, dir.toString());
     }
@@ -525,7 +517,8 @@ public final class MirrorEngine implements VolumeEngine {
     public void close() throws IOException {
         closed = true;
         stopResync();
-        for (NativeFile f : open.values()) {
+        origin.sync(); // a clean close leaves every write durable
+        for (StorageFile f : open.values()) {
             f.close();
         }
         open.clear();

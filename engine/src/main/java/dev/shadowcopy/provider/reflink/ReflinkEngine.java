@@ -379,6 +379,7 @@ public final class ReflinkEngine implements VolumeEngine {
 
     @Override
     public void close() throws IOException {
+        origin.sync(); // a clean close leaves every write durable
         for (NativeFile f : open.values()) {
             f.close();
         }
