@@ -150,8 +150,17 @@ class ProvidersIntegrationTest {
             assertTrue(vols.contains("bt") && vols.contains("btrfs"), vols);
             assertTrue(daemon.cli("list", "providers").ok().out().contains("shadowcopy-btrfs"));
 
-            JsonNode set = json("create", "shadow", "--for", "bt,cw", "--nowriters");
+            // With a writer: frozen and thawed around the one commit window that takes both copies.
+            Path hooks = Files.createDirectories(daemon.state.resolve("hooks"));
+            Path events = tmp.resolve("hook-events");
+            Files.writeString(hooks.resolve("app"), "#!/bin/bash\necho \"$1\" >> " + events + "\nexit 0\n");
+            hooks.resolve("app").toFile().setExecutable(true);
+            JsonNode set = json("create", "shadow", "--for", "bt,cw");
             assertEquals(2, set.path("shadows").size());
+            assertEquals("application", set.path("shadows").get(0).path("consistency").asText(), set.toString());
+            String seen = Files.readString(events);
+            assertTrue(seen.contains("freeze") && seen.contains("thaw") && seen.indexOf("freeze") < seen.indexOf("thaw"),
+                    seen);
             String id = null;
             for (JsonNode c : set.path("shadows")) {
                 if (c.path("volume").asText().equals("bt")) {

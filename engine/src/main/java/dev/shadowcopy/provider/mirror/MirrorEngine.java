@@ -29,8 +29,9 @@ import java.util.zip.CRC32C;
  * The full-copy provider (VSS's split mirror, attribute "Plex"): a mirror file is kept in step with the volume;
  * a shadow copy splits it off. The commit (writes held) renames the mirror to the copy's file — O(1) — and from
  * then on the copy is a complete, independent image: it survives the loss of the volume's backing and of this
- * engine's metadata. A new mirror then resynchronises in the background from the volume, region by region;
- * until it is complete, another split is refused (retryable, {@code RESYNC_IN_PROGRESS}).
+ * engine's metadata. The new mirror is a FICLONE clone of the split where the file system shares extents (in step
+ * at once: nothing changed since the split), else it resynchronises in the background from the volume, region by
+ * region (holes skipped); until it is complete, another split is refused (retryable, {@code RESYNC_IN_PROGRESS}).
  *
  * <p>Write path: the volume, then the mirror if the region is already resynchronised (under the region's lock,
  * which the resync also takes, so a region is either copied after the write or written by it). Flush syncs both.
@@ -347,6 +348,17 @@ public final class MirrorEngine implements VolumeEngine {
         // Writes are held: the mirror holds exactly the volume now. It becomes the copy; a new mirror starts.
         storage.rename(dir.resolve("mirror.img"), p.tmp());
         mirror = freshMirror();
+        // Where the file system shares extents (XFS reflink, btrfs), the new mirror starts as a clone of the split:
+        // nothing has changed since the split (writes are held), so it is in step at once and no resync runs.
+        if (old instanceof dev.shadowcopy.platform.NativeFile from
+                && mirror instanceof dev.shadowcopy.platform.NativeFile to) {
+            try {
+                to.cloneFrom(from);
+                synced = size;
+            } catch (IOException e) {
+                synced = 0; // no FICLONE here: the background resync copies the volume
+            }
+        }
         old.close();
         p.instant()[0] = Instant.now();
     }
@@ -354,7 +366,9 @@ public final class MirrorEngine implements VolumeEngine {
     @Override
     public synchronized ShadowCopyInfo completeShadowCopy(PendingShadowCopy pending) throws IOException {
         Pending p = (Pending) pending;
-        startResync();
+        if (synced < size) {
+            startResync();
+        }
         try (StorageFile split = storage.open(p.tmp(), OpenMode.READ_WRITE)) {
             split.sync();
         }
