@@ -87,7 +87,10 @@ final class CheckpointScheduler {
                 for (ShadowRegistry.Shadow s : engine.registry.inPhases(ShadowRegistry.Phase.COMMITTED)) {
                     shadows.add(new CheckpointFile.Shadow(s.id, s.epoch, s.createdMillis, s.persistent));
                 }
-                state = new Checkpoint.State(fresh.generation(), engine.epoch, engine.trackingSince, clean, -1,
+                // A clean close records the backing file's modification time: a different one at the next open
+                // means something wrote the volume while Shadowcopy was not running (CowRecovery checks it).
+                long mtime = clean ? CowRecovery.backingMtime(f.origin()) : -1;
+                state = new Checkpoint.State(fresh.generation(), engine.epoch, engine.trackingSince, clean, mtime,
                         shadows, engine.epochs.copy(), engine.index.copy(engine.chunkCount()),
                         engine.revertInProgress);
             } finally {

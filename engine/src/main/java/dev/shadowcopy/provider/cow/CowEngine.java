@@ -456,6 +456,15 @@ public final class CowEngine implements VolumeEngine {
         diff.release(slots);
     }
 
+    /** Change tracking cannot vouch for anything before now: restart it at the current epoch (durable). */
+    void trackingUntrusted(String why) throws IOException {
+        journal.appendUrgent(new JournalRecord.TrackingReset(epoch));
+        journal.sync();
+        trackingSince = Math.max(trackingSince, epoch);
+        events.warning(volume, "change tracking restarts: " + why + "; the next incremental backup reads the whole "
+                + "volume and stores only what differs");
+    }
+
     private void suspendTracking(IOException why) throws IOException {
         if (!trackingSuspendedInEpoch) {
             journal.appendUrgent(new JournalRecord.TrackingReset(epoch));

@@ -163,6 +163,16 @@ public final class CowRecovery {
                 engine.revertInProgress = target.id;
                 Reverter.run(engine, target);
             }
+            // Written while closed? After a clean close nothing of ours writes the backing until this open, so a
+            // changed modification time is someone else's write, which change tracking never saw. (After a crash
+            // our own unjournalled rewrites also move it: a harmless false alarm, the next backup reads all.)
+            if (cp != null && cp.cleanClose() && cp.backingMtime() >= 0 && stats.records == 0) {
+                long now = backingMtime(files.origin());
+                if (now >= 0 && now != cp.backingMtime()) {
+                    engine.trackingUntrusted("its backing file was modified while the volume was not open (the "
+                            + "modification time changed)");
+                }
+            }
             for (ShadowRegistry.Shadow s : registry.inPhases(Phase.COMMITTED)) {
                 if (!s.persistent) {
                     var info = engine.info(s);
@@ -177,6 +187,19 @@ public final class CowRecovery {
             throw e;
         }
         return engine;
+    }
+
+    /** Modification time (ns) of a regular backing file; -1 for block devices and non-local storage. */
+    static long backingMtime(StorageFile origin) {
+        if (origin instanceof dev.shadowcopy.platform.NativeFile nf && !nf.isBlockDevice()) {
+            try {
+                return java.nio.file.Files.getLastModifiedTime(nf.path())
+                        .to(java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (IOException e) {
+                return -1;
+            }
+        }
+        return -1;
     }
 
     /** After a revert: chunks written after the target's epoch now hold its content and belong to {@code newEpoch}. */
