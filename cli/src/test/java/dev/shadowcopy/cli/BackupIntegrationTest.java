@@ -135,6 +135,10 @@ class BackupIntegrationTest {
         daemon.cli("backups", "export", id2, "--volume", "fs", "--repo", repo.toString(), "--to", q.toString()).ok();
         sh("qemu-img check " + q).ok();
         sh("qemu-img compare -f raw -F qcow2 " + img2 + " " + q).ok();
+        Path vmdk = tmp.resolve("fs.vmdk");
+        daemon.cli("backups", "export", id2, "--volume", "fs", "--repo", repo.toString(), "--format", "vmdk", "--to",
+                vmdk.toString()).ok();
+        sh("qemu-img compare -f raw -F vmdk " + img2 + " " + vmdk).ok();
 
         // Instant recovery: the backup point over NBD, straight from the repository; a writable overlay takes writes.
         Path sock = tmp.resolve("serve.sock");

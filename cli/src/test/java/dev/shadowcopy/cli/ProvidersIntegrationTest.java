@@ -134,6 +134,40 @@ class ProvidersIntegrationTest {
     }
 
     @Test
+    void ext4OnAReflinkVolumeOnXfsIsFrozenForTheCloneAndCleanInTheCopy() throws Exception {
+        Path backing = xfs.resolve("fs.img");
+        sh("truncate -s 128M " + backing).ok();
+        daemon.cli("volume", "create", "rfs", "--backing", backing.toString(), "--layout", "reflink").ok();
+        String dev = daemon.cli("volume", "attach", "rfs").ok().out().strip();
+        Path mnt = Files.createDirectories(tmp.resolve("rfs"));
+        try {
+            sh("mkfs.ext4 -q -F " + dev + " && mount " + dev + " " + mnt).ok();
+            Path hooks = Files.createDirectories(daemon.state.resolve("hooks"));
+            Path events = tmp.resolve("hook-events");
+            Files.writeString(hooks.resolve("app"), "#!/bin/bash\necho \"$1\" >> " + events + "\nexit 0\n");
+            hooks.resolve("app").toFile().setExecutable(true);
+            sh("for i in $(seq 200); do echo line $i >> " + mnt + "/log; done; sync").ok();
+            Process w = new ProcessBuilder("bash", "-c", "i=0; while true; do i=$((i+1)); echo more $i >> " + mnt
+                    + "/log; done").start();
+            try {
+                JsonNode set = json("create", "shadow", "--for", "rfs");
+                assertEquals("application", set.path("shadows").get(0).path("consistency").asText());
+                assertTrue(Files.readString(events).contains("freeze"));
+                Path copy = tmp.resolve("rfs-copy.img");
+                sh("nbdcopy '" + nbd("shadow/" + set.path("shadows").get(0).path("id").asText()) + "' " + copy).ok();
+                String header = sh("dumpe2fs -h " + copy + " 2>/dev/null").ok().out();
+                assertTrue(!header.contains("needs_recovery"), "frozen at the clone: the journal is clean\n" + header);
+                sh("e2fsck -fn " + copy).ok();
+            } finally {
+                w.destroyForcibly();
+            }
+        } finally {
+            sh("umount " + mnt + "; true");
+            daemon.cli("volume", "detach", "rfs");
+        }
+    }
+
+    @Test
     void btrfsSubvolumesGetReadOnlySnapshotsInTheSameSets() throws Exception {
         Path img = tmp.resolve("btrfs.img");
         sh("truncate -s 300M " + img + " && mkfs.btrfs -q " + img).ok();
