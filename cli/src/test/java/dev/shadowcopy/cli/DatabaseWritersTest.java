@@ -27,7 +27,19 @@ import org.junit.jupiter.api.Test;
  * cleanly and the retry succeeds.
  */
 class DatabaseWritersTest {
-    static final String PG = "/usr/lib/postgresql/15/bin";
+    /** The newest PostgreSQL installed by Debian's packages ({@code /usr/lib/postgresql/N/bin}). */
+    static final String PG = newestPostgres();
+
+    static String newestPostgres() {
+        try (var s = Files.list(Path.of("/usr/lib/postgresql"))) {
+            return s.filter(p -> Files.isExecutable(p.resolve("bin/postgres")))
+                    .max(java.util.Comparator.comparingInt(p -> Integer.parseInt(p.getFileName().toString()
+                            .replaceAll("\\D", "0"))))
+                    .map(p -> p.resolve("bin").toString()).orElse("/usr/lib/postgresql/15/bin");
+        } catch (java.io.IOException e) {
+            return "/usr/lib/postgresql/15/bin";
+        }
+    }
 
     Path work;
     Path logs;
