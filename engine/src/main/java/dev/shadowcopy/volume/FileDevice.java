@@ -2,6 +2,7 @@ package dev.shadowcopy.volume;
 
 import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.platform.OpenMode;
+import dev.shadowcopy.platform.StorageFile;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -120,10 +121,19 @@ public final class FileDevice implements BlockDevice, AutoCloseable {
     @Override
     public void mapAllocation(long offset, long length, ExtentVisitor visitor) throws IOException {
         BlockDevice.checkRange(this, offset, length);
+        mapAllocation(file, offset, length, visitor);
+    }
+
+    /**
+     * Data and holes of a file (SEEK_DATA / SEEK_HOLE) as extents; a block device is all data. Shared by the
+     * providers whose copies are plain files.
+     */
+    public static void mapAllocation(StorageFile f, long offset, long length, ExtentVisitor visitor)
+            throws IOException {
         long end = offset + length;
         long pos = offset;
         while (pos < end) {
-            long data = file.isBlockDevice() ? pos : file.nextData(pos);
+            long data = f.isBlockDevice() ? pos : f.nextData(pos);
             if (data < 0 || data >= end) {
                 visitor.extent(pos, end - pos, EXTENT_HOLE | EXTENT_ZERO);
                 return;
@@ -134,7 +144,7 @@ public final class FileDevice implements BlockDevice, AutoCloseable {
                 }
                 pos = data;
             }
-            long hole = file.isBlockDevice() ? end : Math.min(end, file.nextHole(pos));
+            long hole = f.isBlockDevice() ? end : Math.min(end, f.nextHole(pos));
             if (hole <= pos) {
                 hole = end; // no hole information
             }

@@ -3,27 +3,26 @@ package dev.shadowcopy.provider.mirror;
 import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
+import dev.shadowcopy.provider.store.CopyList;
 import dev.shadowcopy.provider.store.EngineFiles;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.VolumeEngine;
 import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.zip.CRC32C;
 
 /**
  * The full-copy provider (VSS's split mirror, attribute "Plex"): a mirror file is kept in step with the volume;
@@ -45,7 +44,6 @@ import java.util.zip.CRC32C;
  * every copy is a full image, bounded by the file system's free space.
  */
 public final class MirrorEngine implements VolumeEngine {
-    private static final int LIST_MAGIC = 0x53434d52; // "SCMR"
     private static final int REGION = 1 << 20;
     private static final int STRIPES = 256;
     /**
@@ -58,7 +56,7 @@ public final class MirrorEngine implements VolumeEngine {
     private final Storage storage;
     private final StorageFile origin;
     private final Path dir;
-    private final Path listFile;
+    private final CopyList list;
     private final long size;
     private final int chunkSize;
     private final int maxCopies;
@@ -71,7 +69,7 @@ public final class MirrorEngine implements VolumeEngine {
     private volatile long synced;
     private volatile Thread resync;
     /** Which resync may run: a resync thread stops as soon as this is not its own (one at a time, ever). */
-    private final java.util.concurrent.atomic.AtomicInteger generation = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger generation = new AtomicInteger();
     private volatile boolean closed;
     private volatile IOException resyncFailure;
     private int nextSequence;
@@ -81,7 +79,8 @@ public final class MirrorEngine implements VolumeEngine {
         this.storage = f.storage();
         this.origin = origin;
         this.dir = dir;
-        this.listFile = f.metaDir().resolve("mirror-copies");
+        this.list = new CopyList(f.storage(), f.metaDir().resolve("mirror-copies"), 0x53434d52 /* "SCMR" */,
+                f.volumeName());
         this.size = f.size();
         this.chunkSize = f.chunkSize();
         this.maxCopies = maxCopies;
@@ -105,7 +104,7 @@ public final class MirrorEngine implements VolumeEngine {
     }
 
     private void recover() throws IOException {
-        List<ShadowCopyInfo> listed = storage.exists(listFile) ? decode(storage.readAll(listFile)) : List.of();
+        List<ShadowCopyInfo> listed = list.read();
         boolean changed = false;
         for (ShadowCopyInfo c : listed) {
             nextSequence = Math.max(nextSequence, c.sequence() + 1);
@@ -207,11 +206,6 @@ public final class MirrorEngine implements VolumeEngine {
         }
     }
 
-    /** Bytes of the mirror in step with the volume, out of {@link #size}. */
-    public long resyncDone() {
-        return synced;
-    }
-
     // ---------------------------------------------------------------- data path
 
     @Override
@@ -282,34 +276,9 @@ public final class MirrorEngine implements VolumeEngine {
 
     @Override
     public void mapAllocation(long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        map(origin, offset, length, visitor);
+        FileDevice.mapAllocation(origin, offset, length, visitor);
     }
 
-    static void map(StorageFile f, long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        long end = offset + length;
-        long pos = offset;
-        while (pos < end) {
-            long data = f.isBlockDevice() ? pos : f.nextData(pos);
-            if (data < 0 || data >= end) {
-                visitor.extent(pos, end - pos, BlockDevice.EXTENT_HOLE | BlockDevice.EXTENT_ZERO);
-                return;
-            }
-            if (data > pos) {
-                if (!visitor.extent(pos, data - pos, BlockDevice.EXTENT_HOLE | BlockDevice.EXTENT_ZERO)) {
-                    return;
-                }
-                pos = data;
-            }
-            long hole = f.isBlockDevice() ? end : Math.min(end, f.nextHole(pos));
-            if (hole <= pos) {
-                hole = end;
-            }
-            if (!visitor.extent(pos, hole - pos, 0)) {
-                return;
-            }
-            pos = hole;
-        }
-    }
 
     // ---------------------------------------------------------------- splits
 
@@ -462,7 +431,7 @@ public final class MirrorEngine implements VolumeEngine {
     @Override
     public void mapShadowAllocation(ShadowCopyId id, long offset, long length, BlockDevice.ExtentVisitor visitor)
             throws IOException {
-        map(split(id), offset, length, visitor);
+        FileDevice.mapAllocation(split(id), offset, length, visitor);
     }
 
     private StorageFile split(ShadowCopyId id) throws IOException {
@@ -540,52 +509,7 @@ public final class MirrorEngine implements VolumeEngine {
         origin.close();
     }
 
-    // ---------------------------------------------------------------- the list of copies
-
     private void publish() throws IOException {
-        List<byte[]> recs = new ArrayList<>();
-        int total = 12;
-        for (ShadowCopyInfo c : copies) {
-            byte[] id = c.id().toString().getBytes(StandardCharsets.US_ASCII);
-            ByteBuffer b = ByteBuffer.allocate(2 + id.length + 4 + 8 + 4 + 1 + 8);
-            b.putShort((short) id.length).put(id).putInt(c.sequence()).putLong(c.created().getEpochSecond())
-                    .putInt(c.created().getNano()).put((byte) (c.persistent() ? 1 : 0)).putLong(c.size());
-            recs.add(b.array());
-            total += b.capacity();
-        }
-        ByteBuffer out = ByteBuffer.allocate(total + 4);
-        out.putInt(LIST_MAGIC).putInt(1).putInt(recs.size());
-        recs.forEach(out::put);
-        CRC32C crc = new CRC32C();
-        crc.update(out.array(), 0, out.position());
-        out.putInt((int) crc.getValue());
-        storage.publish(listFile, out.array());
-    }
-
-    private List<ShadowCopyInfo> decode(byte[] data) throws IOException {
-        try {
-            ByteBuffer b = ByteBuffer.wrap(data);
-            CRC32C crc = new CRC32C();
-            crc.update(data, 0, data.length - 4);
-            if (data.length < 16 || b.getInt() != LIST_MAGIC || b.getInt() != 1
-                    || (int) crc.getValue() != ByteBuffer.wrap(data, data.length - 4, 4).getInt()) {
-                throw new VolumeException(VolumeException.Code.CORRUPT, listFile + " is damaged");
-            }
-            int n = b.getInt();
-            List<ShadowCopyInfo> out = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                byte[] id = new byte[b.getShort()];
-                b.get(id);
-                int seq = b.getInt();
-                Instant t = Instant.ofEpochSecond(b.getLong(), b.getInt());
-                boolean persistent = b.get() == 1;
-                long sz = b.getLong();
-                out.add(new ShadowCopyInfo(ShadowCopyId.parse(new String(id, StandardCharsets.US_ASCII)), volume, seq,
-                        t, persistent, sz));
-            }
-            return out;
-        } catch (RuntimeException e) {
-            throw new VolumeException(VolumeException.Code.CORRUPT, listFile + " is damaged: " + e, e);
-        }
+        list.publish(List.copyOf(copies));
     }
 }

@@ -3,26 +3,24 @@ package dev.shadowcopy.provider.reflink;
 import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
+import dev.shadowcopy.provider.store.CopyList;
 import dev.shadowcopy.provider.store.EngineFiles;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.VolumeEngine;
 import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.zip.CRC32C;
 
 /**
  * The reflink provider: a volume backed by a file on a file system that shares extents (XFS with reflink,
@@ -41,12 +39,11 @@ import java.util.zip.CRC32C;
  * limit; {@link #shadowStorage} reports the clones' allocated size, shared extents included).
  */
 public final class ReflinkEngine implements VolumeEngine {
-    private static final int LIST_MAGIC = 0x53435246; // "SCRF"
 
     private final String volume;
     private final Storage storage;
     private final NativeFile origin;
-    private final Path listFile;
+    private final CopyList list;
     private final Path copiesDir;
     private final long size;
     private final int chunkSize;
@@ -60,7 +57,8 @@ public final class ReflinkEngine implements VolumeEngine {
         this.volume = f.volumeName();
         this.storage = f.storage();
         this.origin = origin;
-        this.listFile = f.metaDir().resolve("reflink-copies");
+        this.list = new CopyList(f.storage(), f.metaDir().resolve("reflink-copies"), 0x53435246 /* "SCRF" */,
+                f.volumeName());
         this.copiesDir = copiesDir;
         this.size = f.size();
         this.chunkSize = f.chunkSize();
@@ -103,7 +101,7 @@ public final class ReflinkEngine implements VolumeEngine {
     }
 
     private void recover() throws IOException {
-        List<ShadowCopyInfo> listed = storage.exists(listFile) ? decode(storage.readAll(listFile)) : List.of();
+        List<ShadowCopyInfo> listed = list.read();
         boolean changed = false;
         for (ShadowCopyInfo c : listed) {
             if (!Files.exists(fileOf(c.id()))) {
@@ -176,34 +174,9 @@ public final class ReflinkEngine implements VolumeEngine {
 
     @Override
     public void mapAllocation(long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        map(origin, offset, length, visitor);
+        FileDevice.mapAllocation(origin, offset, length, visitor);
     }
 
-    static void map(NativeFile f, long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        long end = offset + length;
-        long pos = offset;
-        while (pos < end) {
-            long data = f.nextData(pos);
-            if (data < 0 || data >= end) {
-                visitor.extent(pos, end - pos, BlockDevice.EXTENT_HOLE | BlockDevice.EXTENT_ZERO);
-                return;
-            }
-            if (data > pos) {
-                if (!visitor.extent(pos, data - pos, BlockDevice.EXTENT_HOLE | BlockDevice.EXTENT_ZERO)) {
-                    return;
-                }
-                pos = data;
-            }
-            long hole = Math.min(end, f.nextHole(pos));
-            if (hole <= pos) {
-                hole = end;
-            }
-            if (!visitor.extent(pos, hole - pos, 0)) {
-                return;
-            }
-            pos = hole;
-        }
-    }
 
     // ---------------------------------------------------------------- shadow copies: clones
 
@@ -311,7 +284,7 @@ public final class ReflinkEngine implements VolumeEngine {
     @Override
     public void mapShadowAllocation(ShadowCopyId id, long offset, long length, BlockDevice.ExtentVisitor visitor)
             throws IOException {
-        map(clone(id), offset, length, visitor);
+        FileDevice.mapAllocation(clone(id), offset, length, visitor);
     }
 
     private NativeFile clone(ShadowCopyId id) throws IOException {
@@ -387,52 +360,7 @@ public final class ReflinkEngine implements VolumeEngine {
         origin.close();
     }
 
-    // ---------------------------------------------------------------- the list of copies
-
     private void publish() throws IOException {
-        List<byte[]> recs = new ArrayList<>();
-        int total = 12;
-        for (ShadowCopyInfo c : copies) {
-            byte[] id = c.id().toString().getBytes(StandardCharsets.US_ASCII);
-            ByteBuffer b = ByteBuffer.allocate(2 + id.length + 4 + 8 + 4 + 1 + 8);
-            b.putShort((short) id.length).put(id).putInt(c.sequence()).putLong(c.created().getEpochSecond())
-                    .putInt(c.created().getNano()).put((byte) (c.persistent() ? 1 : 0)).putLong(c.size());
-            recs.add(b.array());
-            total += b.capacity();
-        }
-        ByteBuffer out = ByteBuffer.allocate(total + 4);
-        out.putInt(LIST_MAGIC).putInt(1).putInt(recs.size());
-        recs.forEach(out::put);
-        CRC32C crc = new CRC32C();
-        crc.update(out.array(), 0, out.position());
-        out.putInt((int) crc.getValue());
-        storage.publish(listFile, out.array());
-    }
-
-    private List<ShadowCopyInfo> decode(byte[] data) throws IOException {
-        try {
-            ByteBuffer b = ByteBuffer.wrap(data);
-            CRC32C crc = new CRC32C();
-            crc.update(data, 0, data.length - 4);
-            if (data.length < 16 || b.getInt() != LIST_MAGIC || b.getInt() != 1
-                    || (int) crc.getValue() != ByteBuffer.wrap(data, data.length - 4, 4).getInt()) {
-                throw new VolumeException(VolumeException.Code.CORRUPT, listFile + " is damaged");
-            }
-            int n = b.getInt();
-            List<ShadowCopyInfo> out = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                byte[] id = new byte[b.getShort()];
-                b.get(id);
-                int seq = b.getInt();
-                Instant t = Instant.ofEpochSecond(b.getLong(), b.getInt());
-                boolean persistent = b.get() == 1;
-                long sz = b.getLong();
-                out.add(new ShadowCopyInfo(ShadowCopyId.parse(new String(id, StandardCharsets.US_ASCII)), volume, seq, t,
-                        persistent, sz));
-            }
-            return out;
-        } catch (RuntimeException e) {
-            throw new VolumeException(VolumeException.Code.CORRUPT, listFile + " is damaged: " + e, e);
-        }
+        list.publish(List.copyOf(copies));
     }
 }

@@ -53,10 +53,6 @@ final class KnownChunks {
         return k;
     }
 
-    boolean known(ChunkId id) {
-        return committed.contains(id) || written.contains(id);
-    }
-
     /** True for the one caller that should write this chunk. */
     boolean claim(ChunkId id) {
         return !committed.contains(id) && written.add(id);

@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.maintenance;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.VolumeIndex;
 import dev.shadowcopy.image.repository.ChunkId;
@@ -12,11 +13,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Stream;
 
 /**
  * Removes chunks no committed backup point names, leftover temporary files, and partial or deleted backup
@@ -76,18 +75,10 @@ public final class GarbageCollector {
         }
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(repo.tmpDir())) {
             for (Path p : ds) {
-                deleteTree(p);
+                BackupStore.deleteTree(p);
                 removed[2]++;
             }
         }
         return new Result(removed[0], removed[1], removed[2], removed[3]);
-    }
-
-    private static void deleteTree(Path p) throws IOException {
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(q);
-            }
-        }
     }
 }

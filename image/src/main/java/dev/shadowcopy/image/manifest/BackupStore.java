@@ -133,7 +133,8 @@ public final class BackupStore {
     /** Starts a new backup point whose data was taken at {@code created}. */
     public Pending begin(Instant created) throws IOException {
         for (int attempt = 0; ; attempt++) {
-            String id = ID_TIME.format(created) + "-" + String.format("%04x", ThreadLocalRandom.current().nextInt(0x10000));
+            String id = ID_TIME.format(created) + "-"
+                    + String.format("%04x", ThreadLocalRandom.current().nextInt(0x10000));
             Path d = repo.tmpDir().resolve(id + ".partial");
             if (Files.exists(dir().resolve(id))) {
                 continue;
@@ -208,7 +209,8 @@ public final class BackupStore {
         deleteTree(trash);
     }
 
-    static void deleteTree(Path p) {
+    /** Removes a directory tree; what cannot be removed is left for garbage collection. */
+    public static void deleteTree(Path p) {
         try (Stream<Path> s = Files.walk(p)) {
             for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(q);

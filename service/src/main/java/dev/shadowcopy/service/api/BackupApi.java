@@ -10,7 +10,6 @@ import dev.shadowcopy.service.VssError;
 import dev.shadowcopy.service.backup.BackupJob;
 import dev.shadowcopy.service.backup.RestoreJob;
 import dev.shadowcopy.service.http.Exchange;
-import dev.shadowcopy.service.http.HttpException;
 import dev.shadowcopy.service.http.HttpRequest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -135,9 +134,5 @@ final class BackupApi {
             throw new ServiceException(VssError.INVALID_ARGUMENT, "missing field '" + field + "'");
         }
         return n.asText();
-    }
-
-    static void notFound(HttpRequest r) throws HttpException {
-        throw new HttpException(404, "no API route " + r.method() + " " + r.path());
     }
 }

@@ -1,7 +1,7 @@
 package dev.shadowcopy.service.provider;
 
 import com.fasterxml.jackson.core.type.TypeReference;
-import dev.shadowcopy.platform.NativeFile;
+import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.service.Json;
 import dev.shadowcopy.service.ServiceException;
 import dev.shadowcopy.service.VssError;
@@ -88,14 +88,7 @@ public final class BtrfsVolumes implements ForeignVolumes {
     }
 
     private void save() throws IOException {
-        Path tmp = file.resolveSibling(FILE + ".tmp");
-        Files.write(tmp, Json.MAPPER.writeValueAsBytes(List.copyOf(entries.values())));
-        try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
-            ch.force(true);
-        }
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        NativeFile.syncDirectory(file.getParent());
+        LocalStorage.INSTANCE.publish(file, Json.MAPPER.writeValueAsBytes(List.copyOf(entries.values())));
     }
 
     static Path snapshotDir(Entry e) {
