@@ -58,6 +58,23 @@ class EngineProperties {
         new ModelRun.Run(shape, VolumeLayout.REDIRECT_ON_WRITE, seed).execute(ops);
     }
 
+    /**
+     * The same with the background work on real threads (merges, periodic commits, checkpoints, slot
+     * preparation) racing the operations, and crashes landing in the middle of it: not reproducible by seed,
+     * but the races a single-threaded run cannot show.
+     */
+    @Property(tries = 150)
+    void copyOnWriteWithBackgroundWork(@ForAll("ops") List<ModelRun.Op> ops, @ForAll ModelRun.Shape shape,
+                                       @ForAll @IntRange(min = 0, max = 1_000_000) int seed) throws IOException {
+        new ModelRun.Run(shape, VolumeLayout.COPY_ON_WRITE, seed, true).execute(ops);
+    }
+
+    @Property(tries = 300)
+    void redirectOnWriteWithBackgroundWork(@ForAll("ops") List<ModelRun.Op> ops, @ForAll ModelRun.Shape shape,
+                                           @ForAll @IntRange(min = 0, max = 1_000_000) int seed) throws IOException {
+        new ModelRun.Run(shape, VolumeLayout.REDIRECT_ON_WRITE, seed, true).execute(ops);
+    }
+
     @Property(tries = 150)
     void splitMirrorKeepsEveryCopyExactAndFlushedWrites(@ForAll("ops") List<ModelRun.Op> ops,
                                                         @ForAll ModelRun.Shape shape,

@@ -86,8 +86,16 @@ final class ModelRun {
             this(shape, VolumeLayout.COPY_ON_WRITE, seed);
         }
 
+        /** Background merges, commits, checkpoints and slot preparation on real threads, racing the ops. */
+        final boolean background;
+
         Run(Shape shape, VolumeLayout layout, long seed) throws IOException {
+            this(shape, layout, seed, false);
+        }
+
+        Run(Shape shape, VolumeLayout layout, long seed, boolean background) throws IOException {
             this.shape = shape;
+            this.background = background;
             this.disk = new SimulatedStorage(seed);
             this.model = new VolumeModel(shape.size);
                         open();
@@ -107,14 +115,25 @@ final class ModelRun {
                     }
                 }
             };
-            manager = VolumeManager.open(disk, STATE, events, VolumeManager.Tuning.inline(4096));
+            manager = VolumeManager.open(disk, STATE, events, background
+                    ? new VolumeManager.Tuning(4096, false, 256 << 10) : VolumeManager.Tuning.inline(4096));
             volume = manager.find("vol").orElse(null);
         }
 
         /** Runs the operations (with their faults) and ends with a crash and a full check. */
         void execute(List<Op> ops) throws IOException {
-            executeWithoutFinalCrash(ops);
-            crashAndRecover(null);
+            try {
+                executeWithoutFinalCrash(ops);
+                crashAndRecover(null);
+            } finally {
+                if (background) {
+                    try {
+                        manager.close(); // its periodic commit would keep this run (and its disk) alive
+                    } catch (IOException | RuntimeException ignored) {
+                        // a failed run's volume may refuse to close cleanly; the disk is thrown away
+                    }
+                }
+            }
         }
 
         void executeWithoutFinalCrash(List<Op> ops) throws IOException {
@@ -141,7 +160,20 @@ final class ModelRun {
                     }
                     continue;
                 }
-                apply(op);
+                if (!background) {
+                    apply(op);
+                    continue;
+                }
+                // With background work an armed fault may fire in a merge or commit on another thread, before,
+                // during or after this op; the volume then stops (a failed sync) and the next op sees it.
+                try {
+                    apply(op);
+                } catch (IOException | RuntimeException e) {
+                    if (disk.faults() == faultsRecovered) {
+                        throw e;
+                    }
+                    crashAndRecover(op);
+                }
             }
         }
 
@@ -302,8 +334,20 @@ final class ModelRun {
             released.clear();
         }
 
+        /** Faults fired up to the last recovery (background mode: a later one may have stopped the volume). */
+        private long faultsRecovered;
+
         void crashAndRecover(Op interrupted) throws IOException {
             disk.crash();
+            faultsRecovered = disk.faults();
+            if (background) {
+                // stop the abandoned engine's threads (its handles are dead, so nothing reaches the disk)
+                try {
+                    manager.close();
+                } catch (IOException | RuntimeException ignored) {
+                    // expected: every write through a handle from before the crash fails
+                }
+            }
             open();
             if (interrupted instanceof Write || interrupted instanceof Trim || interrupted instanceof Zero) {
                 // model.write already recorded it as pending: it may or may not have reached the disk

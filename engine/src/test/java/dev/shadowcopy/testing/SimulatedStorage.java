@@ -46,6 +46,7 @@ public final class SimulatedStorage implements Storage {
     private long failAt = -1;
     private long capacity = Long.MAX_VALUE;
     private boolean failed;
+    private long faults;
 
     public SimulatedStorage(long seed) {
         this.random = new Random(seed);
@@ -63,6 +64,13 @@ public final class SimulatedStorage implements Storage {
     public long operations() {
         synchronized (lock) {
             return operations;
+        }
+    }
+
+    /** Injected faults fired so far. */
+    public long faults() {
+        synchronized (lock) {
+            return faults;
         }
     }
 
@@ -135,6 +143,7 @@ public final class SimulatedStorage implements Storage {
         operations++;
         if (operations == failAt) {
             failed = true;
+            faults++;
             throw new IOException("injected fault at operation " + operations + " (" + what + " " + path + ")");
         }
     }

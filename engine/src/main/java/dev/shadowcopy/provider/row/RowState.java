@@ -64,7 +64,12 @@ final class RowState {
         }
         // publish the version before the live location changes (readers validate against it)
         liveLocation.set(chunk, location + 3);
-        liveEpoch.set(chunk, epoch);
+        // A chunk's epoch only grows (a revert sets a newer one). A merge's LIVE record carries the epoch the chunk
+        // had when it was merged and waits in the commit queue, while a TOUCH of a later in-place write goes to the
+        // journal at once: replay may meet the TOUCH first, and must not take the chunk's epoch back.
+        if (epoch > liveEpoch.get(chunk)) {
+            liveEpoch.set(chunk, epoch);
+        }
         return freed;
     }
 
