@@ -459,17 +459,21 @@ public final class RowEngine implements VolumeEngine {
                             keep ? state.location(c) : VersionIndex.ZERO, false);
             freed = state.applyLive(c, e, location, record.keepFrom(), record.keepTo(), record.keepLocation(),
                     record.widen());
-        } finally {
-            registryLock.unlock();
-        }
-        pendingLock.lock();
-        try {
-            pendingRecords.add(record);
-            if (freed >= 0) {
-                pendingFrees.add(freed); // reusable once this record is durable
+            // Queued before the registry lock is released: freeUnneeded (under this lock) decides by the in-memory
+            // live location whether a version's slot may go, and queues that free; the record that moved the chunk
+            // off the slot must already be ahead of it, or a commit between the two would free a slot the durable
+            // journal still names as the chunk's live version.
+            pendingLock.lock();
+            try {
+                pendingRecords.add(record);
+                if (freed >= 0) {
+                    pendingFrees.add(freed); // reusable once this record is durable
+                }
+            } finally {
+                pendingLock.unlock();
             }
         } finally {
-            pendingLock.unlock();
+            registryLock.unlock();
         }
     }
 
