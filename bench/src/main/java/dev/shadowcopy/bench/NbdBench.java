@@ -38,8 +38,11 @@ public final class NbdBench {
     private final int seconds;
     private final List<String> only;
     /** workload → server → MB/s or IOPS. */
-    private final Map<String, Map<String, Double>> results = new LinkedHashMap<>();
+    /** Every measurement of a workload by server, over the rounds; the table shows the median. */
+    private final Map<String, Map<String, List<Double>>> results = new LinkedHashMap<>();
     private final Map<String, String> units = new LinkedHashMap<>();
+
+    private int rounds = 1;
 
     private NbdBench(Path dir, long size, int seconds, List<String> only) {
         this.dir = dir;
@@ -53,21 +56,28 @@ public final class NbdBench {
         long size = 1L << 30;
         int seconds = 5;
         List<String> only = List.of("ours", "qemu-nbd", "nbdkit");
+        int rounds = 1;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--dir" -> dir = Path.of(args[++i]);
                 case "--size" -> size = Sizes.parse(args[++i]);
                 case "--seconds" -> seconds = Integer.parseInt(args[++i]);
                 case "--servers" -> only = List.of(args[++i].split(","));
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                // before any engine class is loaded: how often our volume starts write-back (0: the kernel decides)
+                case "--writeback-kick-mb" -> System.setProperty("shadowcopy.writeback-kick-mb", args[++i]);
                 default -> {
-                    System.err.println("usage: bench-nbd [--dir DIR] [--size 1G] [--seconds 5] [--servers ours,qemu-nbd,nbdkit]");
+                    System.err.println("usage: bench-nbd [--dir DIR] [--size 1G] [--seconds 5] "
+                            + "[--servers ours,qemu-nbd,nbdkit] [--rounds 1] [--writeback-kick-mb 16]");
                     System.exit(2);
                 }
             }
         }
         Path work = Files.createTempDirectory(dir, "shadowcopy-nbd-bench");
         try {
-            new NbdBench(work, size, seconds, only).run();
+            NbdBench bench = new NbdBench(work, size, seconds, only);
+            bench.rounds = Math.max(1, rounds);
+            bench.run();
         } finally {
             run(List.of("rm", "-rf", work.toString()), true);
         }
@@ -85,11 +95,26 @@ public final class NbdBench {
         Path source = dir.resolve("source.img");
         fillRandom(file);
         fillRandom(source);
-        System.out.printf(Locale.ROOT, "NBD benchmark: %s file on %s, %d s per fio job, %d cores%n%n", Sizes.format(size),
-                dir, seconds, Runtime.getRuntime().availableProcessors());
-        for (String name : only) {
+        System.out.printf(Locale.ROOT, "NBD benchmark: %s file on %s, %d s per fio job, %d round(s), our volume starts "
+                        + "write-back every %s MiB (0: the kernel decides), %d cores%n%n", Sizes.format(size), dir, seconds,
+                rounds, System.getProperty("shadowcopy.writeback-kick-mb", "16"),
+                Runtime.getRuntime().availableProcessors());
+        // Rounds rotate the order of the servers, so that none always runs first (cold) or last (after the others'
+        // write-back); the table shows each row's median over the rounds.
+        for (int round = 0; round < rounds; round++) {
+            List<String> order = new java.util.ArrayList<>(only);
+            java.util.Collections.rotate(order, -round);
+            for (String name : order) {
+                runServer(name, file, source, round);
+            }
+        }
+        printTable();
+    }
+
+    private void runServer(String name, Path file, Path source, int round) throws Exception {
+        {
             try (Server server = start(name, file)) {
-                System.out.printf("== %s%n", name);
+                System.out.printf("== %s (round %d of %d)%n", name, round + 1, rounds);
                 fio(server, "warm-up", "randread", "4k", 32, false, name, true);
                 nbdcopy(server, name, source);
                 for (String rw : List.of("read", "write")) {
@@ -114,7 +139,6 @@ public final class NbdBench {
                 }
             }
         }
-        printTable();
     }
 
     private Server start(String name, Path file) throws Exception {
@@ -251,9 +275,16 @@ public final class NbdBench {
     }
 
     private void record(String workload, String server, double value, String unit) {
-        results.computeIfAbsent(workload, k -> new LinkedHashMap<>()).put(server, value);
+        results.computeIfAbsent(workload, k -> new LinkedHashMap<>()).computeIfAbsent(server, k -> new ArrayList<>())
+                .add(value);
         units.put(workload, unit);
         System.out.printf(Locale.ROOT, "  %-36s %10.0f %s%n", workload, value, unit);
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
     }
 
     private void printTable() {
@@ -261,7 +292,8 @@ public final class NbdBench {
         System.out.println("| workload | unit | ours | qemu-nbd | nbdkit | ours/qemu-nbd | ours/nbdkit |");
         System.out.println("|---|---|---:|---:|---:|---:|---:|");
         for (var e : results.entrySet()) {
-            Map<String, Double> r = e.getValue();
+            Map<String, Double> r = new LinkedHashMap<>();
+            e.getValue().forEach((server, values) -> r.put(server, median(values)));
             System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s |%n", e.getKey(), units.get(e.getKey()),
                     num(r.get("ours")), num(r.get("qemu-nbd")), num(r.get("nbdkit")),
                     ratio(r.get("ours"), r.get("qemu-nbd")), ratio(r.get("ours"), r.get("nbdkit")));
