@@ -224,7 +224,7 @@ public final class CowEngine implements VolumeEngine {
             try {
                 List<JournalRecord.Preserve> preserved = new ArrayList<>();
                 boolean any = false;
-                boolean dataWritten = false;
+                boolean persistentData = false;
                 for (long c = c0; c <= c1; c++) {
                     int w = epochs.get(c);
                     if (w == e) {
@@ -235,14 +235,19 @@ public final class CowEngine implements VolumeEngine {
                         int slot = preserve(c, w, e);
                         if (slot != NOT_NEEDED) {
                             preserved.add(new JournalRecord.Preserve(c, w, e - 1, slot));
-                            dataWritten |= slot >= 0;
+                            // No copy can be added while we hold the gate, only deleted: a "no" stays true.
+                            persistentData |= slot >= 0 && registry.anyPersistentLiveIn(w, e);
                         }
                     }
                 }
                 if (any) {
-                    if (dataWritten) {
+                    if (persistentData) {
                         diff.sync(); // durable before the records that point at the data
                     }
+                    // Data kept only for non-persistent copies is not synced (dm-snapshot's transient store
+                    // does the same): a crash releases those copies at open, and recovery drops every record
+                    // whose epoch range holds no surviving copy, so nothing reads such a slot after a crash.
+                    // Its record is still synced below: it is also change tracking's record of the write.
                     List<JournalRecord> records = new ArrayList<>(preserved);
                     appendTouches(records, c0, c1, e, preserved);
                     if (!records.isEmpty()) {
@@ -581,7 +586,9 @@ public final class CowEngine implements VolumeEngine {
         }
         try {
             // Every write acknowledged before the instant is durable before the copy is: it reads them from
-            // the backing file (writes after the instant preserved the chunks they overwrote).
+            // the backing file (writes after the instant preserved the chunks they overwrote). Non-persistent
+            // copies too: change tracking counts from their epoch, and a backup read from one must not hold a
+            // write that a crash could then take back from the live volume unnoticed.
             originSync.sync();
         } catch (IOException e) {
             abortShadowCopy(pending);
@@ -736,6 +743,9 @@ public final class CowEngine implements VolumeEngine {
                 deleteShadowCopy(new ShadowCopyId(later.id), "revert to " + id);
             }
         }
+        // A revert cut short by a crash is finished at open from the target's preserved data, which is not yet
+        // durable if only non-persistent copies needed it.
+        diff.sync();
         metaGate.lockShared();
         try {
             journal.appendUrgent(new JournalRecord.RevertBegin(target.id));

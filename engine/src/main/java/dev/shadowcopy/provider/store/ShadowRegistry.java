@@ -61,10 +61,22 @@ public final class ShadowRegistry {
     private final ReentrantLock lock = new ReentrantLock();
     private final Map<UUID, Shadow> byId = new HashMap<>();
     private volatile int[] liveEpochs = new int[0];
+    private volatile int[] persistentEpochs = new int[0];
 
     /** True if a shadow copy that still needs data has its epoch in {@code [from, toExclusive)}. */
     public boolean anyLiveIn(int from, int toExclusive) {
-        int[] live = liveEpochs;
+        return anyIn(liveEpochs, from, toExclusive);
+    }
+
+    /**
+     * True if a persistent shadow copy that still needs data has its epoch in {@code [from, toExclusive)}: only
+     * those must find their preserved data after a crash (non-persistent copies are released at open).
+     */
+    public boolean anyPersistentLiveIn(int from, int toExclusive) {
+        return anyIn(persistentEpochs, from, toExclusive);
+    }
+
+    private static boolean anyIn(int[] live, int from, int toExclusive) {
         int i = Arrays.binarySearch(live, from);
         if (i < 0) {
             i = -i - 1;
@@ -150,10 +162,12 @@ public final class ShadowRegistry {
     }
 
     private void republish() {
-        int[] live = byId.values().stream()
+        List<Shadow> live = byId.values().stream()
                 .filter(s -> s.phase == Phase.PENDING || s.phase == Phase.COMMITTING || s.phase == Phase.COMMITTED
                         || s.phase == Phase.DELETING)
-                .mapToInt(s -> s.epoch).sorted().toArray();
-        liveEpochs = live;
+                .toList();
+        // persistent first: a reader that sees a copy in liveEpochs also sees it here if it is persistent
+        persistentEpochs = live.stream().filter(s -> s.persistent).mapToInt(s -> s.epoch).sorted().toArray();
+        liveEpochs = live.stream().mapToInt(s -> s.epoch).sorted().toArray();
     }
 }
