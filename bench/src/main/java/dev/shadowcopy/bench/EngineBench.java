@@ -51,10 +51,13 @@ public final class EngineBench {
     private final int threads;
     private final int[] copyCounts;
     private final VolumeLayout layout;
+    private final boolean persistent;
     private final List<String[]> rows = new ArrayList<>();
 
-    private EngineBench(Path dir, long size, int randomWrites, int threads, int[] copyCounts, VolumeLayout layout) {
+    private EngineBench(Path dir, long size, int randomWrites, int threads, int[] copyCounts, VolumeLayout layout,
+                        boolean persistent) {
         this.layout = layout;
+        this.persistent = persistent;
         this.dir = dir;
         this.size = size;
         this.randomWrites = randomWrites;
@@ -69,6 +72,7 @@ public final class EngineBench {
         int threads = 8;
         int[] copies = {0, 1, 8, 64};
         VolumeLayout layout = VolumeLayout.COPY_ON_WRITE;
+        boolean persistent = true;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--dir" -> dir = Path.of(args[++i]);
@@ -77,16 +81,18 @@ public final class EngineBench {
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--copies" -> copies = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
                 case "--layout" -> layout = VolumeLayout.parse(args[++i]);
+                case "--creation-only" -> copies = new int[0];
+                case "--non-persistent" -> persistent = false;
                 default -> {
                     System.err.println("usage: bench-engine [--dir DIR] [--size 1G] [--random-writes N] [--threads N] "
-                            + "[--copies 0,1,8,64] [--layout cow|row|reflink]");
+                            + "[--copies 0,1,8,64] [--layout cow|row|reflink] [--creation-only] [--non-persistent]");
                     System.exit(2);
                 }
             }
         }
         Path work = Files.createTempDirectory(dir, "shadowcopy-engine-bench-");
         try {
-            new EngineBench(work, size, randomWrites, threads, copies, layout).run();
+            new EngineBench(work, size, randomWrites, threads, copies, layout, persistent).run();
         } finally {
             try (var s = Files.walk(work)) {
                 for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
@@ -97,8 +103,9 @@ public final class EngineBench {
     }
 
     private void run() throws Exception {
-        System.out.printf(Locale.ROOT, "Engine benchmark (layout %s): volume %s, 64 KiB chunks, sequential %s writes, %d random "
-                        + "%s writes on %d threads, on %s (%d cores)%n%n", layout.shortName(), Sizes.format(size), Sizes.format(SEQ_BLOCK),
+        System.out.printf(Locale.ROOT, "Engine benchmark (layout %s, %s copies): volume %s, 64 KiB chunks, sequential %s writes, "
+                        + "%d random %s writes on %d threads, on %s (%d cores)%n%n", layout.shortName(),
+                persistent ? "persistent" : "non-persistent", Sizes.format(size), Sizes.format(SEQ_BLOCK),
                 randomWrites, Sizes.format(RANDOM_BLOCK), threads, dir, Runtime.getRuntime().availableProcessors());
         try (VolumeManager manager = VolumeManager.open(dir.resolve("volumes"), VolumeEvents.NONE);
              NativeFile raw = NativeFile.open(dir.resolve("raw.img"), OpenMode.CREATE)) {
@@ -113,7 +120,9 @@ public final class EngineBench {
             }
             creationUnderLoad(manager);
         }
-        printTable();
+        if (!rows.isEmpty()) {
+            printTable();
+        }
     }
 
     private void sequential(VolumeManager manager, BlockDevice raw, int copies) throws IOException {
@@ -160,11 +169,11 @@ public final class EngineBench {
     }
 
     /** Creates a copy; a split mirror refuses while it resynchronises, so wait for it (bounded). */
-    private static ShadowCopyInfo createWaiting(ManagedVolume v) throws IOException {
+    private ShadowCopyInfo createWaiting(ManagedVolume v) throws IOException {
         long end = System.nanoTime() + Duration.ofMinutes(10).toNanos();
         while (true) {
             try {
-                return v.createShadowCopy(ShadowCopyId.random(), true);
+                return v.createShadowCopy(ShadowCopyId.random(), persistent);
             } catch (dev.shadowcopy.volume.VolumeException e) {
                 if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS || System.nanoTime() > end) {
                     throw e;
@@ -303,6 +312,9 @@ public final class EngineBench {
         int rounds = 200;
         long[] total = new long[rounds];
         long[] hold = new long[rounds];
+        long[] prepare = new long[rounds];
+        long[] drain = new long[rounds];
+        long[] complete = new long[rounds];
         List<ShadowCopyInfo> live = new ArrayList<>();
         long w0 = written.get();
         long t0 = System.nanoTime();
@@ -310,7 +322,7 @@ public final class EngineBench {
             long a = System.nanoTime();
             VolumeEngine.PendingShadowCopy p;
             try {
-                p = v.prepareShadowCopy(ShadowCopyId.random(), true);
+                p = v.prepareShadowCopy(ShadowCopyId.random(), persistent);
             } catch (dev.shadowcopy.volume.VolumeException e) {
                 if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS) {
                     throw e;
@@ -319,14 +331,20 @@ public final class EngineBench {
                 Thread.sleep(10);
                 continue;
             }
+            long prepared = System.nanoTime();
             long h;
             try (WriteHold held = v.holdWrites(Duration.ofSeconds(10))) {
                 h = System.nanoTime();
                 v.commitShadowCopy(p, held);
             }
-            hold[i] = System.nanoTime() - h;
+            long released = System.nanoTime();
+            hold[i] = released - h;
             live.add(v.completeShadowCopy(p));
-            total[i] = System.nanoTime() - a;
+            long end = System.nanoTime();
+            total[i] = end - a;
+            prepare[i] = prepared - a;
+            drain[i] = h - prepared;
+            complete[i] = end - released;
             if (live.size() > 32) {
                 v.deleteShadowCopy(live.removeFirst().id());
             }
@@ -338,11 +356,18 @@ public final class EngineBench {
         }
         Arrays.sort(total);
         Arrays.sort(hold);
+        Arrays.sort(prepare);
+        Arrays.sort(drain);
+        Arrays.sort(complete);
         System.out.printf(Locale.ROOT, "Shadow copy creation under write load (%d rounds, writers at %.0f MB/s, "
                         + "up to 33 copies kept):%n  creation latency  p50 %.2f ms  p99 %.2f ms  max %.2f ms%n"
-                        + "  writes held for   p50 %.3f ms  p99 %.3f ms  max %.3f ms%n%n", rounds, loadMbps,
+                        + "  writes held for   p50 %.3f ms  p99 %.3f ms  max %.3f ms%n", rounds, loadMbps,
                 ms(total[rounds / 2]), ms(total[rounds * 99 / 100]), ms(total[rounds - 1]), ms(hold[rounds / 2]),
                 ms(hold[rounds * 99 / 100]), ms(hold[rounds - 1]));
+        System.out.printf(Locale.ROOT, "  of which: prepare (flush) p50 %.2f p99 %.2f ms; waiting for writes in flight "
+                        + "p50 %.2f p99 %.2f ms; completion (flush + record) p50 %.2f p99 %.2f ms%n%n",
+                ms(prepare[rounds / 2]), ms(prepare[rounds * 99 / 100]), ms(drain[rounds / 2]),
+                ms(drain[rounds * 99 / 100]), ms(complete[rounds / 2]), ms(complete[rounds * 99 / 100]));
         manager.delete(v.name(), true);
     }
 
