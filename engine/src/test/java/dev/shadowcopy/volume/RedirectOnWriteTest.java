@@ -98,6 +98,44 @@ class RedirectOnWriteTest {
         assertArrayEquals(filled(8 * CHUNK, 'n'), read(v, 0, 8 * CHUNK));
     }
 
+    /** Waits (bounded) for the background merge to empty shadow storage. */
+    private static void awaitMerged(ManagedVolume v) throws IOException {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (v.shadowStorage().used() > 0) {
+            assertTrue(System.nanoTime() < deadline, "merge did not finish in 30 s");
+            v.flush();
+            Thread.onSpinWait();
+        }
+    }
+
+    @Test
+    void aMergeHeldBackByACreationResumesWhenTheCreationEndsEitherWay() throws Exception {
+        ManagedVolume v = volume(1L << 20);
+        v.write(0, of(filled(8 * CHUNK, 'o')), true);
+        ShadowCopyInfo first = v.createShadowCopy(ShadowCopyId.random(), true);
+        v.write(0, of(filled(8 * CHUNK, 'n')), true);
+        // the merge this deletion asks for waits while a creation is between prepare and its end
+        var abandoned = v.prepareShadowCopy(ShadowCopyId.random(), true);
+        v.deleteShadowCopy(first.id());
+        v.abortShadowCopy(abandoned);
+        awaitMerged(v);
+        assertArrayEquals(filled(8 * CHUNK, 'n'), baseFile(0, 8 * CHUNK));
+
+        ShadowCopyInfo second = v.createShadowCopy(ShadowCopyId.random(), true);
+        v.write(0, of(filled(8 * CHUNK, 'm')), true);
+        var pending = v.prepareShadowCopy(ShadowCopyId.random(), true);
+        v.deleteShadowCopy(second.id());
+        try (WriteHold hold = v.holdWrites(java.time.Duration.ofSeconds(10))) {
+            v.commitShadowCopy(pending, hold);
+        }
+        ShadowCopyInfo third = v.completeShadowCopy(pending);
+        v.abortShadowCopy(pending); // allowed after completion; must not count the creation's end twice
+        v.deleteShadowCopy(third.id());
+        awaitMerged(v);
+        assertArrayEquals(filled(8 * CHUNK, 'm'), baseFile(0, 8 * CHUNK));
+        assertArrayEquals(filled(8 * CHUNK, 'm'), read(v, 0, 8 * CHUNK));
+    }
+
     @Test
     void aCopyReadsFromTheBaseAfterReopen() throws IOException {
         ManagedVolume v = volume(1L << 20);

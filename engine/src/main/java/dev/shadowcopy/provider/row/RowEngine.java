@@ -649,7 +649,8 @@ public final class RowEngine implements VolumeEngine {
                 s.persistent, size);
     }
 
-    private record Pending(ShadowCopyId id, boolean persistent, Shadow[] shadow) implements PendingShadowCopy {}
+    private record Pending(ShadowCopyId id, boolean persistent, Shadow[] shadow,
+                           java.util.concurrent.atomic.AtomicBoolean ended) implements PendingShadowCopy {}
 
     @Override
     public PendingShadowCopy prepareShadowCopy(ShadowCopyId id, boolean persistent) throws IOException {
@@ -664,8 +665,15 @@ public final class RowEngine implements VolumeEngine {
             throw new VolumeException(VolumeException.Code.OBJECT_ALREADY_EXISTS, "shadow copy " + id
                     + " already exists on volume " + volume);
         }
-        commit(); // most of the work before writes are held
-        return new Pending(id, persistent, new Shadow[1]);
+        Pending p = new Pending(id, persistent, new Shadow[1], new java.util.concurrent.atomic.AtomicBoolean());
+        creationsInProgress.incrementAndGet(); // the merger pauses: its base writes would lengthen our commits
+        try {
+            commit(); // most of the work before writes are held
+        } catch (IOException | RuntimeException e) {
+            creationEnded(p);
+            throw e;
+        }
+        return p;
     }
 
     @Override
@@ -680,8 +688,25 @@ public final class RowEngine implements VolumeEngine {
         trackingSuspendedInEpoch = false;
     }
 
+    /** Creations between prepare and complete/abort; the merger starts no batch while there are any. */
+    final java.util.concurrent.atomic.AtomicInteger creationsInProgress = new java.util.concurrent.atomic.AtomicInteger();
+
+    private void creationEnded(PendingShadowCopy pending) {
+        if (((Pending) pending).ended().compareAndSet(false, true) && creationsInProgress.decrementAndGet() == 0) {
+            merger.schedule();
+        }
+    }
+
     @Override
     public ShadowCopyInfo completeShadowCopy(PendingShadowCopy pending) throws IOException {
+        try {
+            return completeCreation(pending);
+        } finally {
+            creationEnded(pending);
+        }
+    }
+
+    private ShadowCopyInfo completeCreation(PendingShadowCopy pending) throws IOException {
         Pending p = (Pending) pending;
         Shadow s = p.shadow()[0];
         if (s == null) {
@@ -690,7 +715,7 @@ public final class RowEngine implements VolumeEngine {
         try {
             commit(); // every write acknowledged before the instant, and where it is, is durable
         } catch (IOException e) {
-            abortShadowCopy(pending);
+            abortCreation(pending);
             throw e;
         }
         metaGate.lockShared();
@@ -715,6 +740,11 @@ public final class RowEngine implements VolumeEngine {
 
     @Override
     public void abortShadowCopy(PendingShadowCopy pending) {
+        abortCreation(pending);
+        creationEnded(pending);
+    }
+
+    private void abortCreation(PendingShadowCopy pending) {
         Shadow s = ((Pending) pending).shadow()[0];
         if (s != null && registry.transition(s, Phase.PENDING, Phase.ABORTED)) {
             try {

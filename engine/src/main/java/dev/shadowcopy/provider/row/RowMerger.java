@@ -52,7 +52,7 @@ final class RowMerger {
     private void run() {
         running.lock();
         try {
-            while (!shutdown) {
+            while (!shutdown && engine.creationsInProgress.get() == 0) { // rescheduled when the creation ends
                 // Only live versions whose location is durable may move: otherwise, after a crash, the base
                 // (the durable live location again) would hold new data no record accounts for.
                 engine.commit();
@@ -87,6 +87,9 @@ final class RowMerger {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(engine.chunkSize(), 4096);
             for (long[] candidate : batch) {
+                if (engine.creationsInProgress.get() > 0) {
+                    break; // a creation waits for the commit below: keep it short
+                }
                 long c = candidate[0];
                 engine.lockStripes(c, c);
                 try {
