@@ -85,7 +85,7 @@ public final class EngineBench {
                 case "--non-persistent" -> persistent = false;
                 default -> {
                     System.err.println("usage: bench-engine [--dir DIR] [--size 1G] [--random-writes N] [--threads N] "
-                            + "[--copies 0,1,8,64] [--layout cow|row|reflink] [--creation-only] [--non-persistent]");
+                            + "[--copies 0,1,8,64] [--layout cow|row|mirror|reflink] [--creation-only] [--non-persistent]");
                     System.exit(2);
                 }
             }

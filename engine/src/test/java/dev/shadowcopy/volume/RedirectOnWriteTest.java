@@ -87,13 +87,7 @@ class RedirectOnWriteTest {
         v.write(0, of(filled(8 * CHUNK, 'n')), true);
         assertEquals(8L * CHUNK, v.shadowStorage().used());
         v.deleteShadowCopy(copy.id());
-        // the merge runs in the background: wait (bounded) until shadow storage is empty
-        long deadline = System.nanoTime() + 30_000_000_000L;
-        while (v.shadowStorage().used() > 0) {
-            assertTrue(System.nanoTime() < deadline, "merge did not finish in 30 s");
-            v.flush();
-            Thread.onSpinWait();
-        }
+        awaitMerged(v); // the merge runs in the background
         assertArrayEquals(filled(8 * CHUNK, 'n'), baseFile(0, 8 * CHUNK), "live data is back in the base");
         assertArrayEquals(filled(8 * CHUNK, 'n'), read(v, 0, 8 * CHUNK));
     }

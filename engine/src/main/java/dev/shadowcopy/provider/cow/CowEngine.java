@@ -47,7 +47,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * the old content is copied to a shadow-storage slot (or recorded as zeros without copying when the chunk is
  * a hole or reads as zeros) — once, for all those copies. Then, in this order:
  * <ol>
- *   <li>fdatasync of shadow storage: the old content is durable;</li>
+ *   <li>fdatasync of shadow storage: the old content is durable (skipped when only non-persistent copies
+ *       need it: they do not outlive a crash, see {@code modify});</li>
  *   <li>PRESERVE (or TOUCH, when no copy needs the data) records appended to the journal and fdatasynced:
  *       the map entry is durable;</li>
  *   <li>the in-memory index and epochs are updated (index before epoch, so a concurrent reader that sees
@@ -236,7 +237,7 @@ public final class CowEngine implements VolumeEngine {
                         if (slot != NOT_NEEDED) {
                             preserved.add(new JournalRecord.Preserve(c, w, e - 1, slot));
                             // No copy can be added while we hold the gate, only deleted: a "no" stays true.
-                            persistentData |= slot >= 0 && registry.anyPersistentLiveIn(w, e);
+                            persistentData = persistentData || slot >= 0 && registry.anyPersistentLiveIn(w, e);
                         }
                     }
                 }

@@ -23,6 +23,8 @@ import java.lang.foreign.MemorySegment;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -649,8 +651,8 @@ public final class RowEngine implements VolumeEngine {
                 s.persistent, size);
     }
 
-    private record Pending(ShadowCopyId id, boolean persistent, Shadow[] shadow,
-                           java.util.concurrent.atomic.AtomicBoolean ended) implements PendingShadowCopy {}
+    private record Pending(ShadowCopyId id, boolean persistent, Shadow[] shadow, AtomicBoolean ended)
+            implements PendingShadowCopy {}
 
     @Override
     public PendingShadowCopy prepareShadowCopy(ShadowCopyId id, boolean persistent) throws IOException {
@@ -665,7 +667,7 @@ public final class RowEngine implements VolumeEngine {
             throw new VolumeException(VolumeException.Code.OBJECT_ALREADY_EXISTS, "shadow copy " + id
                     + " already exists on volume " + volume);
         }
-        Pending p = new Pending(id, persistent, new Shadow[1], new java.util.concurrent.atomic.AtomicBoolean());
+        Pending p = new Pending(id, persistent, new Shadow[1], new AtomicBoolean());
         creationsInProgress.incrementAndGet(); // the merger pauses: its base writes would lengthen our commits
         try {
             commit(); // most of the work before writes are held
@@ -689,7 +691,7 @@ public final class RowEngine implements VolumeEngine {
     }
 
     /** Creations between prepare and complete/abort; the merger starts no batch while there are any. */
-    final java.util.concurrent.atomic.AtomicInteger creationsInProgress = new java.util.concurrent.atomic.AtomicInteger();
+    final AtomicInteger creationsInProgress = new AtomicInteger();
 
     private void creationEnded(PendingShadowCopy pending) {
         if (((Pending) pending).ended().compareAndSet(false, true) && creationsInProgress.decrementAndGet() == 0) {
