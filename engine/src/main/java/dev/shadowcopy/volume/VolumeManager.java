@@ -50,21 +50,29 @@ public final class VolumeManager implements AutoCloseable {
      * @param inlineCheckpoints write checkpoints and prepare shadow storage on the calling thread (deterministic
      *                          tests) instead of in the background
      * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need
+     * @param intentRegionBytes copy-on-write write-intent granularity ({@link CowRecovery.Options})
      */
-    public record Tuning(long checkpointBytes, boolean inlineCheckpoints, long prepareAheadBytes) {
+    public record Tuning(long checkpointBytes, boolean inlineCheckpoints, long prepareAheadBytes,
+                         long intentRegionBytes) {
         public static final Tuning DEFAULT = new Tuning(CowRecovery.Options.DEFAULT_CHECKPOINT_BYTES, false,
                 CowRecovery.Options.DEFAULT_PREPARE_AHEAD_BYTES);
 
         public Tuning {
-            if (checkpointBytes < 1 || prepareAheadBytes < 0) {
-                throw new IllegalArgumentException("checkpointBytes must be positive and prepareAheadBytes >= 0, were "
-                        + checkpointBytes + ", " + prepareAheadBytes);
+            if (checkpointBytes < 1 || prepareAheadBytes < 0 || intentRegionBytes < 1) {
+                throw new IllegalArgumentException("checkpointBytes and intentRegionBytes must be positive and "
+                        + "prepareAheadBytes >= 0, were " + checkpointBytes + ", " + intentRegionBytes + ", "
+                        + prepareAheadBytes);
             }
         }
 
-        /** Small, deterministic maintenance for tests on a simulated disk. */
+        public Tuning(long checkpointBytes, boolean inlineCheckpoints, long prepareAheadBytes) {
+            this(checkpointBytes, inlineCheckpoints, prepareAheadBytes,
+                    CowRecovery.Options.DEFAULT_INTENT_REGION_BYTES);
+        }
+
+        /** Small, deterministic maintenance for tests on a simulated disk (intent regions of a few chunks). */
         public static Tuning inline(long checkpointBytes) {
-            return new Tuning(checkpointBytes, true, 256 << 10);
+            return new Tuning(checkpointBytes, true, 256 << 10, 16 << 10);
         }
     }
 
@@ -154,7 +162,8 @@ public final class VolumeManager implements AutoCloseable {
         long max = c.shadowStorage().resolve(c.size());
         return switch (c.layout()) {
             case COPY_ON_WRITE -> CowRecovery.open(files, new CowRecovery.Options(max, c.maxShadowCopies(),
-                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes()), events);
+                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes(),
+                    tuning.intentRegionBytes()), events);
             case REDIRECT_ON_WRITE -> RowRecovery.open(files, new RowRecovery.Options(max, c.maxShadowCopies(),
                     tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes()), events);
             case REFLINK -> dev.shadowcopy.provider.reflink.ReflinkEngine.open(files, c.maxShadowCopies(), events);

@@ -80,6 +80,11 @@ final class CheckpointScheduler {
             engine.metaGate.lockExclusive();
             try {
                 old = engine.journal;
+                // Records may have been appended without a sync (covered by intents). Only the last generation
+                // may end torn, and the intents that cover them must not be forgotten while the new checkpoint is
+                // not yet durable: sync the old generation before the new one starts.
+                old.sync();
+                engine.forgetIntents();
                 Journal<JournalRecord> fresh = Journal.create(f.storage(), f.metaDir(), f.volumeId(),
                         old.generation() + 1, CowRecords.CODEC);
                 engine.journal = fresh;

@@ -29,6 +29,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -50,7 +51,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>fdatasync of shadow storage: the old content is durable (skipped when only non-persistent copies
  *       need it: they do not outlive a crash, see {@code modify});</li>
  *   <li>PRESERVE (or TOUCH, when no copy needs the data) records appended to the journal and fdatasynced:
- *       the map entry is durable;</li>
+ *       the map entry is durable. When no persistent copy needs any of them, they are change tracking's and
+ *       a dropped non-persistent copy's business only, and the sync is skipped if a durable INTENT record
+ *       already covers the chunks' region in this epoch (else the intent is appended and synced with them):
+ *       after a crash, recovery counts the intent's chunks as written (see {@link CowRecovery});</li>
  *   <li>the in-memory index and epochs are updated (index before epoch, so a concurrent reader that sees
  *       the new epoch finds the record);</li>
  *   <li>only now is the backing file written.</li>
@@ -106,9 +110,17 @@ public final class CowEngine implements VolumeEngine {
     /** The copy a revert is restoring, until its end record is durable (checkpoints carry it). */
     volatile UUID revertInProgress;
     private volatile boolean closed;
+    /** log2 of the chunks per write-intent region. */
+    private final int intentShift;
+    /**
+     * Per intent region: 1 + the epoch whose INTENT record is durable in the current journal generation, 0 if
+     * none. Set after the sync, under {@code metaGate} shared; cleared under it exclusive when the generation
+     * changes (the records of the old one are deleted once the checkpoint is durable).
+     */
+    private volatile AtomicIntegerArray intents;
 
     CowEngine(EngineFiles files, CowRecovery.Recovered state, VolumeEvents events, int maxShadowCopies,
-              long checkpointBytes, boolean inlineCheckpoints) {
+              long checkpointBytes, boolean inlineCheckpoints, long intentRegionBytes) {
         this.volume = files.volumeName();
         this.files = files;
         this.origin = files.origin();
@@ -133,6 +145,9 @@ public final class CowEngine implements VolumeEngine {
         this.streams = new SequentialStreams(Math.max(1, (1 << 20) / chunkSize), Math.max(1, (8 << 20) / chunkSize));
         this.checkpoints = new CheckpointScheduler(this, checkpointBytes, inlineCheckpoints);
         this.writeback = new EagerWriteback(origin, inlineCheckpoints ? null : Maintenance.EXECUTOR);
+        long regionChunks = Math.max(1, Long.highestOneBit(Math.max(1, intentRegionBytes / chunkSize)));
+        this.intentShift = Long.numberOfTrailingZeros(regionChunks);
+        this.intents = new AtomicIntegerArray((int) ((chunks + regionChunks - 1) >>> intentShift));
     }
 
     @Override
@@ -225,7 +240,8 @@ public final class CowEngine implements VolumeEngine {
             try {
                 List<JournalRecord.Preserve> preserved = new ArrayList<>();
                 boolean any = false;
-                boolean persistentData = false;
+                boolean persistentData = false;   // preserved data a persistent copy reads
+                boolean persistentRecord = false; // a record a persistent copy reads (data or zeros)
                 for (long c = c0; c <= c1; c++) {
                     int w = epochs.get(c);
                     if (w == e) {
@@ -237,7 +253,11 @@ public final class CowEngine implements VolumeEngine {
                         if (slot != NOT_NEEDED) {
                             preserved.add(new JournalRecord.Preserve(c, w, e - 1, slot));
                             // No copy can be added while we hold the gate, only deleted: a "no" stays true.
-                            persistentData = persistentData || slot >= 0 && registry.anyPersistentLiveIn(w, e);
+                            boolean couldMatter = slot >= 0 ? !persistentData : !persistentRecord;
+                            if (couldMatter && registry.anyPersistentLiveIn(w, e)) {
+                                persistentRecord = true;
+                                persistentData = persistentData || slot >= 0;
+                            }
                         }
                     }
                 }
@@ -248,12 +268,20 @@ public final class CowEngine implements VolumeEngine {
                     // Data kept only for non-persistent copies is not synced (dm-snapshot's transient store
                     // does the same): a crash releases those copies at open, and recovery drops every record
                     // whose epoch range holds no surviving copy, so nothing reads such a slot after a crash.
-                    // Its record is still synced below: it is also change tracking's record of the write.
+                    // Such records, and TOUCH records, are change tracking's: a durable intent covers them.
                     List<JournalRecord> records = new ArrayList<>(preserved);
                     appendTouches(records, c0, c1, e, preserved);
+                    List<JournalRecord.Intent> announced = persistentRecord ? List.of() : appendIntents(records, c0, c1, e);
                     if (!records.isEmpty()) {
                         appendMakingRoom(records, preserved);
-                        journal.sync(); // the map entries are durable before the origin is overwritten
+                        if (persistentRecord || !announced.isEmpty()) {
+                            journal.sync(); // the map entries (or the intent) are durable before the origin changes
+                        }
+                        for (JournalRecord.Intent i : announced) {
+                            if (records.contains(i)) { // not dropped because the journal could not grow
+                                intents.set((int) (i.first() >>> intentShift), e + 1);
+                            }
+                        }
                     }
                     apply(preserved, c0, c1, e);
                 }
@@ -266,6 +294,43 @@ public final class CowEngine implements VolumeEngine {
         }
         writeback.wrote((c1 - c0 + 1) << shift);
         checkpoints.maybeSchedule();
+    }
+
+    /**
+     * INTENT records, put first in {@code records}, for the regions of {@code c0..c1} that have none durable for
+     * epoch {@code e} yet. None while tracking is suspended (there is nothing to protect).
+     */
+    private List<JournalRecord.Intent> appendIntents(List<JournalRecord> records, long c0, long c1, int e) {
+        if (trackingSuspendedInEpoch || records.isEmpty()) {
+            return List.of();
+        }
+        List<JournalRecord.Intent> out = new ArrayList<>();
+        AtomicIntegerArray marks = intents;
+        for (long r = c0 >>> intentShift; r <= c1 >>> intentShift; r++) {
+            if (marks.get((int) r) != e + 1) {
+                long first = r << intentShift;
+                out.add(new JournalRecord.Intent(first, (int) (Math.min(chunks, first + (1L << intentShift)) - first), e));
+            }
+        }
+        records.addAll(0, out);
+        return out;
+    }
+
+    /** A new journal generation holds no intent yet. Caller holds {@code metaGate} exclusive. */
+    void forgetIntents() {
+        intents = new AtomicIntegerArray(intents.length());
+    }
+
+    /**
+     * Makes durable the chunks recovery counted as written under an intent whose records a crash lost, before
+     * anything else is journalled (the intents themselves leave with the next checkpoint).
+     */
+    void recordRecoveredTouches(List<JournalRecord.Touch> touches) throws IOException {
+        journal.append(touches);
+        journal.sync();
+        long n = touches.stream().mapToLong(JournalRecord.Touch::count).sum();
+        LOG.log(System.Logger.Level.INFO, "volume {0}: {1} chunks written just before a crash may have lost their "
+                + "change-tracking records; they count as changed", volume, n);
     }
 
     /** TOUCH records for chunks that change epoch without being preserved (change tracking). */
@@ -436,7 +501,7 @@ public final class CowEngine implements VolumeEngine {
                 } else {
                     // No copy left, so nothing needs preserving; only change tracking is lost.
                     suspendTracking(full);
-                    records.removeIf(r -> r instanceof JournalRecord.Touch);
+                    records.removeIf(r -> r instanceof JournalRecord.Touch || r instanceof JournalRecord.Intent);
                 }
                 dropUnneeded(records, preserved);
                 if (records.isEmpty()) {

@@ -20,6 +20,7 @@ import java.lang.foreign.ValueLayout;
  *   5  REVERT_BEGIN   uuid(16)
  *   6  REVERT_END     uuid(16) newEpoch(4)
  *   7  TRACKING_RESET epoch(4)
+ *   8  INTENT         firstChunk(8) count(4) epoch(4)
  * </pre>
  * A payload of the wrong length for its type, or an unknown type, is not a record (end of log).
  */
@@ -34,6 +35,7 @@ final class CowRecords implements RecordCodec<JournalRecord> {
     static final byte REVERT_BEGIN = 5;
     static final byte REVERT_END = 6;
     static final byte TRACKING_RESET = 7;
+    static final byte INTENT = 8;
 
     private CowRecords() {}
 
@@ -49,6 +51,7 @@ final class CowRecords implements RecordCodec<JournalRecord> {
             case JournalRecord.ShadowDelete d -> 16;
             case JournalRecord.Preserve p -> 20;
             case JournalRecord.Touch t -> 16;
+            case JournalRecord.Intent i -> 16;
             case JournalRecord.RevertBegin b -> 16;
             case JournalRecord.RevertEnd e -> 20;
             case JournalRecord.TrackingReset t -> 4;
@@ -83,6 +86,12 @@ final class CowRecords implements RecordCodec<JournalRecord> {
                 seg.set(INT, p + 8, t.count());
                 seg.set(INT, p + 12, t.epoch());
             }
+            case JournalRecord.Intent i -> {
+                seg.set(ValueLayout.JAVA_BYTE, off, INTENT);
+                seg.set(LONG, p, i.first());
+                seg.set(INT, p + 8, i.count());
+                seg.set(INT, p + 12, i.epoch());
+            }
             case JournalRecord.RevertBegin b -> {
                 seg.set(ValueLayout.JAVA_BYTE, off, REVERT_BEGIN);
                 JournalFraming.putUuid(seg, p, b.id());
@@ -111,6 +120,8 @@ final class CowRecords implements RecordCodec<JournalRecord> {
             case PRESERVE -> payload != 20 ? null : new JournalRecord.Preserve(seg.get(LONG, p), seg.get(INT, p + 8),
                     seg.get(INT, p + 12), seg.get(INT, p + 16));
             case TOUCH -> payload != 16 ? null : new JournalRecord.Touch(seg.get(LONG, p), seg.get(INT, p + 8),
+                    seg.get(INT, p + 12));
+            case INTENT -> payload != 16 ? null : new JournalRecord.Intent(seg.get(LONG, p), seg.get(INT, p + 8),
                     seg.get(INT, p + 12));
             case REVERT_BEGIN -> payload != 16 ? null : new JournalRecord.RevertBegin(JournalFraming.getUuid(seg, p));
             case REVERT_END -> payload != 20 ? null : new JournalRecord.RevertEnd(JournalFraming.getUuid(seg, p),

@@ -52,11 +52,15 @@ public final class CowRecovery {
      * @param inlineCheckpoints run checkpoints and shadow storage preparation on the writing thread instead of in
      *                          the background (deterministic tests)
      * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need (see {@link SlotStore})
+     * @param intentRegionBytes granularity of write intents (see {@link JournalRecord.Intent}): a first touch not
+     *                          needed by a persistent copy syncs the journal only for the first write to its region
+     *                          in an epoch; after a crash, change tracking may over-report up to a region per write
      */
     public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes,
-                          boolean inlineCheckpoints, long prepareAheadBytes) {
+                          boolean inlineCheckpoints, long prepareAheadBytes, long intentRegionBytes) {
         public static final long DEFAULT_CHECKPOINT_BYTES = 64L << 20;
         public static final long DEFAULT_PREPARE_AHEAD_BYTES = 64L << 20;
+        public static final long DEFAULT_INTENT_REGION_BYTES = 64L << 20;
     }
 
     /**
@@ -119,6 +123,8 @@ public final class CowRecovery {
                     files.volumeName(), stats.tornTailBytes);
         }
 
+        List<JournalRecord.Touch> unannounced = st.resolveIntents();
+
         ShadowRegistry registry = new ShadowRegistry();
         for (CheckpointFile.Shadow s : st.shadows.values()) {
             registry.add(s.id(), s.epoch(), s.createdMillis(), s.persistent(), Phase.COMMITTED);
@@ -150,8 +156,11 @@ public final class CowRecovery {
 
         CowEngine engine = new CowEngine(files, new Recovered(st.epochs, st.index, diff, registry, journal,
                 st.epoch, st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes(),
-                options.inlineCheckpoints());
+                options.inlineCheckpoints(), options.intentRegionBytes());
         try {
+            if (!unannounced.isEmpty()) {
+                engine.recordRecoveredTouches(unannounced);
+            }
             if (st.revertPending != null) {
                 ShadowRegistry.Shadow target = registry.get(st.revertPending);
                 if (target == null) {
@@ -227,6 +236,12 @@ public final class CowRecovery {
         int epoch;
         int trackingSince;
         UUID revertPending;
+        /**
+         * Intents not followed by a creation or revert record. Records a crash lost are all after the last one
+         * replayed, so an intent followed by such a barrier (after which no write of the intent's epoch is
+         * journalled: the epoch moved, or writes were held for the revert) lost nothing.
+         */
+        final List<JournalRecord.Intent> intents = new ArrayList<>();
 
         Replay(long chunks) {
             this.chunks = chunks;
@@ -253,6 +268,7 @@ public final class CowRecovery {
                 case JournalRecord.ShadowCreate c -> {
                     shadows.put(c.id(), new CheckpointFile.Shadow(c.id(), c.epoch(), c.createdMillis(), c.persistent()));
                     epoch = Math.max(epoch, c.epoch() + 1);
+                    intents.clear();
                 }
                 case JournalRecord.ShadowDelete d -> shadows.remove(d.id());
                 case JournalRecord.Preserve p -> {
@@ -271,7 +287,15 @@ public final class CowRecovery {
                     }
                     epoch = Math.max(epoch, t.epoch());
                 }
-                case JournalRecord.RevertBegin b -> revertPending = b.id();
+                case JournalRecord.Intent i -> {
+                    checkChunk(i.first(), i.count());
+                    intents.add(i);
+                    epoch = Math.max(epoch, i.epoch());
+                }
+                case JournalRecord.RevertBegin b -> {
+                    revertPending = b.id();
+                    intents.clear(); // and a pending revert must see the epochs as they were written
+                }
                 case JournalRecord.RevertEnd e -> {
                     CheckpointFile.Shadow target = shadows.get(e.id());
                     if (target == null) {
@@ -280,9 +304,52 @@ public final class CowRecovery {
                     applyRevertEnd(epochs, target.epoch(), e.newEpoch());
                     epoch = Math.max(epoch, e.newEpoch());
                     revertPending = null;
+                    intents.clear();
                 }
                 case JournalRecord.TrackingReset t -> trackingSince = Math.max(trackingSince, t.epoch());
             }
+        }
+
+        /**
+         * The writes an unresolved intent announced may have reached the backing file while their records did not
+         * reach the journal. Counts them as written: each chunk of an unresolved intent's range is raised to the intent's
+         * epoch unless a persistent copy sees its current content (then it was not written: such a write
+         * preserves for that copy and syncs its record first). Copies that do not pin the chunk are unaffected:
+         * older ones read preserved versions, non-persistent ones are released at open. Returns the raised runs,
+         * which the caller makes durable as TOUCH records.
+         */
+        List<JournalRecord.Touch> resolveIntents() {
+            int[] persistent = shadows.values().stream().filter(CheckpointFile.Shadow::persistent)
+                    .mapToInt(CheckpointFile.Shadow::epoch).sorted().toArray();
+            List<JournalRecord.Touch> raised = new ArrayList<>();
+            for (JournalRecord.Intent i : intents) {
+                int x = i.epoch();
+                long runStart = -1;
+                for (long c = i.first(); c <= i.first() + i.count(); c++) {
+                    boolean raise = false;
+                    if (c < i.first() + i.count()) {
+                        int w = epochs.get(c);
+                        raise = w < x && !pinnedBetween(persistent, w, x);
+                        if (raise) {
+                            epochs.raise(c, x);
+                        }
+                    }
+                    if (raise && runStart < 0) {
+                        runStart = c;
+                    } else if (!raise && runStart >= 0) {
+                        raised.add(new JournalRecord.Touch(runStart, (int) (c - runStart), x));
+                        runStart = -1;
+                    }
+                }
+            }
+            return raised;
+        }
+
+        /** Whether some epoch in sorted {@code epochs} lies in {@code [from, to)}. */
+        private static boolean pinnedBetween(int[] epochs, int from, int to) {
+            int i = java.util.Arrays.binarySearch(epochs, from);
+            int at = i >= 0 ? i : -i - 1;
+            return at < epochs.length && epochs[at] < to;
         }
 
         private void checkChunk(long first, long count) {

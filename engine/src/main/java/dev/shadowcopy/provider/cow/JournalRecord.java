@@ -26,6 +26,13 @@ sealed interface JournalRecord {
     /** Chunks {@code first .. first + count - 1} were written in {@code epoch} (change tracking). */
     record Touch(long first, int count, int epoch) implements JournalRecord {}
 
+    /**
+     * Chunks {@code first .. first + count - 1} may be written in {@code epoch} before the records saying so
+     * are durable. Durable before such a write; after a crash, recovery counts every chunk of the range that
+     * no persistent copy pins as written in {@code epoch} (change tracking may over-report, never miss).
+     */
+    record Intent(long first, int count, int epoch) implements JournalRecord {}
+
     /** A revert of the live volume to shadow copy {@code id} has started; it is redone at open if unfinished. */
     record RevertBegin(UUID id) implements JournalRecord {}
 
