@@ -393,16 +393,14 @@ public final class CowEngine implements VolumeEngine {
     private int preserve(long c, int w, int e) throws IOException {
         long start = c << shift;
         int len = (int) Math.min(chunkSize, size - start);
-        long data = origin.nextData(start);
-        if (data < 0 || data >= start + len) {
-            return VersionIndex.ZERO; // a hole: nothing to copy
-        }
         MemorySegment buf = buffers.take();
         try {
             MemorySegment content = buf.asSlice(0, len);
+            // No lseek(SEEK_DATA) to spot holes first: on ext4 it takes the inode lock that every buffered write
+            // of the backing holds, and concurrent first touches queued on it. A hole reads as zeros just as well.
             origin.read(start, content);
             if (Extents.isZero(content)) {
-                return VersionIndex.ZERO;
+                return VersionIndex.ZERO; // a hole or zeros: nothing to copy
             }
             while (true) {
                 int slot = diff.allocate();
