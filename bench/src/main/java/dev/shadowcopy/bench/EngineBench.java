@@ -452,8 +452,8 @@ public final class EngineBench {
         Arrays.sort(prepare);
         Arrays.sort(drain);
         Arrays.sort(complete);
-        System.out.printf(Locale.ROOT, "Shadow copy creation under write load (%d rounds after %d warm-up, writers at %.0f MB/s%s, "
-                        + "up to 33 copies kept):%n  creation latency  p50 %.2f ms  p99 %.2f ms  max %.2f ms%n"
+        System.out.printf(Locale.ROOT, "Shadow copy creation under write load (%d rounds after %d warm-up, "
+                        + "writers at %.0f MB/s%s, up to 33 copies kept):%n  creation latency  p50 %.2f ms  p99 %.2f ms  max %.2f ms%n"
                         + "  writes held for   p50 %.3f ms  p99 %.3f ms  max %.3f ms%n", rounds, warmup, achievedMbps,
                 loadMbps > 0 ? " of " + loadMbps + " MB/s offered" : " (unpaced)",
                 ms(total[rounds / 2]), ms(total[rounds * 99 / 100]), ms(total[rounds - 1]), ms(hold[rounds / 2]),

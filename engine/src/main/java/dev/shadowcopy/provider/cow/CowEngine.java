@@ -275,7 +275,8 @@ public final class CowEngine implements VolumeEngine {
                     // Such records, and TOUCH records, are change tracking's: a durable intent covers them.
                     List<JournalRecord> records = new ArrayList<>(preserved);
                     appendTouches(records, c0, c1, e, preserved);
-                    List<JournalRecord.Intent> announced = persistentRecord ? List.of() : appendIntents(records, c0, c1, e);
+                    List<JournalRecord.Intent> announced =
+                            persistentRecord ? List.of() : appendIntents(records, c0, c1, e);
                     if (!records.isEmpty()) {
                         appendMakingRoom(records, preserved);
                         if (persistentRecord || !announced.isEmpty()) {
@@ -313,7 +314,8 @@ public final class CowEngine implements VolumeEngine {
         for (long r = c0 >>> intentShift; r <= c1 >>> intentShift; r++) {
             if (marks.get((int) r) != e + 1) {
                 long first = r << intentShift;
-                out.add(new JournalRecord.Intent(first, (int) (Math.min(chunks, first + (1L << intentShift)) - first), e));
+                int count = (int) (Math.min(chunks, first + (1L << intentShift)) - first);
+                out.add(new JournalRecord.Intent(first, count, e));
             }
         }
         records.addAll(0, out);

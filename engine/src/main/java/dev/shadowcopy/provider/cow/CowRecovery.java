@@ -312,8 +312,8 @@ public final class CowRecovery {
 
         /**
          * The writes an unresolved intent announced may have reached the backing file while their records did not
-         * reach the journal. Counts them as written: each chunk of an unresolved intent's range is raised to the intent's
-         * epoch unless a persistent copy sees its current content (then it was not written: such a write
+         * reach the journal. Counts them as written: each chunk of an unresolved intent's range is raised to the
+         * intent's epoch unless a persistent copy sees its current content (then it was not written: such a write
          * preserves for that copy and syncs its record first). Copies that do not pin the chunk are unaffected:
          * older ones read preserved versions, non-persistent ones are released at open. Returns the raised runs,
          * which the caller makes durable as TOUCH records.

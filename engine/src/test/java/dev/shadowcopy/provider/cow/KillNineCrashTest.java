@@ -398,18 +398,19 @@ class KillNineCrashTest {
                 continue; // tracking says it cannot vouch for that far back
             }
             byte[] copy = read(v, c.id());
-            boolean[] changed = new boolean[CrashChild.SIZE / CrashChild.CHUNK];
+            int chunk = CrashChild.CHUNK;
+            boolean[] changed = new boolean[CrashChild.SIZE / chunk];
             v.mapChangesSince(c.sequence(), 0, CrashChild.SIZE, (off, len, flags) -> {
                 if ((flags & 1) != 0) {
-                    for (long k = off / CrashChild.CHUNK; k < (off + len + CrashChild.CHUNK - 1) / CrashChild.CHUNK; k++) {
+                    for (long k = off / chunk; k < (off + len + chunk - 1) / chunk; k++) {
                         changed[(int) k] = true;
                     }
                 }
                 return true;
             });
             for (int k = 0; k < changed.length; k++) {
-                int from = k * CrashChild.CHUNK;
-                if (!changed[k] && !Arrays.equals(live, from, from + CrashChild.CHUNK, copy, from, from + CrashChild.CHUNK)) {
+                int from = k * chunk;
+                if (!changed[k] && !Arrays.equals(live, from, from + chunk, copy, from, from + chunk)) {
                     fail("change tracking misses chunk " + k + ": it differs from shadow copy " + c.id()
                             + " (sequence " + c.sequence() + ") but is reported unchanged since it");
                 }
