@@ -176,43 +176,93 @@ public final class EngineBench {
             MemorySegment fresh = a.allocate(SEQ_BLOCK, 4096);
             fillRandom(fresh, 13);
             double rawMbps = seqWrite(raw, 14);
-            AtomicLong durable = new AtomicLong();
-            AtomicBoolean failed = new AtomicBoolean();
+            CopyOutProgress progress = new CopyOutProgress();
             long t0 = System.nanoTime();
             Thread copier = new Thread(() -> {
                 try {
-                    for (long off = 0; off < size && !failed.get(); off += window) {
-                        while (off - durable.get() > 4L * window && !failed.get()) {
-                            Thread.onSpinWait(); // bounded by the writer's progress
+                    for (long off = 0; off < size; off += window) {
+                        if (!progress.awaitWriter(off - 4L * window)) {
+                            return;
                         }
                         MemorySegment w = old.asSlice(0, Math.min(window, size - off));
                         live.read(off, w);
                         copy.write(off, w);
                         copy.sync();
-                        durable.set(Math.min(size, off + window));
+                        progress.copied(Math.min(size, off + window));
                     }
-                } catch (IOException e) {
-                    failed.set(true);
-                    throw new java.io.UncheckedIOException(e);
+                } catch (IOException | InterruptedException e) {
+                    progress.fail();
                 }
             });
             copier.start();
-            for (long off = 0; off < size && !failed.get(); off += SEQ_BLOCK) {
-                long end = Math.min(size, off + SEQ_BLOCK);
-                while (durable.get() < end && !failed.get()) {
-                    Thread.onSpinWait(); // bounded by the copier's progress
+            try {
+                for (long off = 0; off < size; off += SEQ_BLOCK) {
+                    long end = Math.min(size, off + SEQ_BLOCK);
+                    if (!progress.awaitCopied(end)) {
+                        break;
+                    }
+                    live.write(off, fresh.asSlice(0, end - off));
+                    progress.wrote(end);
                 }
-                live.write(off, fresh.asSlice(0, end - off));
+            } catch (IOException | RuntimeException e) {
+                progress.fail(); // releases the copier
+                throw e;
+            } finally {
+                copier.join();
             }
-            copier.join();
-            if (failed.get()) {
-                throw new IOException("copy-out bound: the copier failed");
+            if (progress.failed()) {
+                throw new IOException("copy-out reference: the copier failed");
             }
             live.sync();
             double bound = mbps(size, System.nanoTime() - t0);
             row("seq first touch, minimal copy-out", 1, bound, rawMbps);
         } finally {
             Files.deleteIfExists(copyPath);
+        }
+    }
+
+    /**
+     * Where the copy-out reference's two threads are, in bytes. Each blocks (never spins: this runs on two cores,
+     * where a spinning waiter takes the CPU the other thread needs) until the other has moved far enough.
+     */
+    private static final class CopyOutProgress {
+        private long copied;
+        private long written;
+        private boolean failed;
+
+        synchronized void copied(long to) {
+            copied = to;
+            notifyAll();
+        }
+
+        synchronized void wrote(long to) {
+            written = to;
+            notifyAll();
+        }
+
+        synchronized void fail() {
+            failed = true;
+            notifyAll();
+        }
+
+        synchronized boolean failed() {
+            return failed;
+        }
+
+        /** Until the old data up to {@code to} is durable in the copy; false if the copier failed. */
+        synchronized boolean awaitCopied(long to) throws InterruptedException {
+            while (copied < to && !failed) {
+                wait();
+            }
+            return !failed;
+        }
+
+        /** Until the writer has reached {@code at} (the copier keeps at most 4 windows ahead). */
+        synchronized boolean awaitWriter(long at) throws InterruptedException {
+            while (written < at && !failed) {
+                wait();
+            }
+            return !failed;
         }
     }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.testing.ChangeTracking;
 import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.volume.ManagedVolume;
 import java.io.IOException;
@@ -158,23 +159,9 @@ final class VolumeModel {
             if (seq < v.trackingSince()) {
                 continue; // tracking cannot vouch for it, and says so
             }
-            boolean[] changed = new boolean[(size + chunkSize - 1) / chunkSize];
-            v.mapChangesSince(seq, 0, size, (off, len, flags) -> {
-                if ((flags & 1) != 0) {
-                    for (long c = off / chunkSize; c < (off + len + chunkSize - 1) / chunkSize; c++) {
-                        changed[(int) c] = true;
-                    }
-                }
-                return true;
-            });
-            for (int c = 0; c < changed.length; c++) {
-                int from = c * chunkSize;
-                int to = Math.min(size, from + chunkSize);
-                if (!changed[c] && !java.util.Arrays.equals(live, from, to, past.content, from, to)) {
-                    fail("change tracking misses chunk " + c + ": it differs from the shadow copy with sequence "
-                            + seq + " but is reported unchanged since it");
-                }
-            }
+            boolean[] changed = ChangeTracking.changedChunks(v, seq, size, chunkSize);
+            ChangeTracking.assertNoMissedChange(changed, live, past.content, chunkSize,
+                    "the shadow copy with sequence " + seq);
         }
     }
 

@@ -123,12 +123,11 @@ public final class CowRecovery {
                     files.volumeName(), stats.tornTailBytes);
         }
 
-        List<JournalRecord.Touch> unannounced = st.resolveIntents();
-
         ShadowRegistry registry = new ShadowRegistry();
         for (CheckpointFile.Shadow s : st.shadows.values()) {
             registry.add(s.id(), s.epoch(), s.createdMillis(), s.persistent(), Phase.COMMITTED);
         }
+        List<JournalRecord.Touch> unannounced = st.resolveIntents(registry);
         // Preservations made for copies whose creation never became durable, or for deleted copies.
         st.index.removeIf((c, from, to, slot) -> !registry.anyLiveIn(from, to + 1));
 
@@ -318,9 +317,7 @@ public final class CowRecovery {
          * older ones read preserved versions, non-persistent ones are released at open. Returns the raised runs,
          * which the caller makes durable as TOUCH records.
          */
-        List<JournalRecord.Touch> resolveIntents() {
-            int[] persistent = shadows.values().stream().filter(CheckpointFile.Shadow::persistent)
-                    .mapToInt(CheckpointFile.Shadow::epoch).sorted().toArray();
+        List<JournalRecord.Touch> resolveIntents(ShadowRegistry registry) {
             List<JournalRecord.Touch> raised = new ArrayList<>();
             for (JournalRecord.Intent i : intents) {
                 int x = i.epoch();
@@ -329,7 +326,7 @@ public final class CowRecovery {
                     boolean raise = false;
                     if (c < i.first() + i.count()) {
                         int w = epochs.get(c);
-                        raise = w < x && !pinnedBetween(persistent, w, x);
+                        raise = w < x && !registry.anyPersistentLiveIn(w, x);
                         if (raise) {
                             epochs.raise(c, x);
                         }
@@ -343,13 +340,6 @@ public final class CowRecovery {
                 }
             }
             return raised;
-        }
-
-        /** Whether some epoch in sorted {@code epochs} lies in {@code [from, to)}. */
-        private static boolean pinnedBetween(int[] epochs, int from, int to) {
-            int i = java.util.Arrays.binarySearch(epochs, from);
-            int at = i >= 0 ? i : -i - 1;
-            return at < epochs.length && epochs[at] < to;
         }
 
         private void checkChunk(long first, long count) {

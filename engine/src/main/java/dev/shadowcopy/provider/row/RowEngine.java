@@ -101,6 +101,8 @@ public final class RowEngine implements VolumeEngine {
     private volatile Exception failure;
     /** A copy was released under locks; the merge pass is asked for when they are released. */
     private volatile boolean mergeWanted;
+    /** Creations between prepare and complete/abort; the merger starts no batch while there are any. */
+    final AtomicInteger creationsInProgress = new AtomicInteger();
 
     RowEngine(EngineFiles files, RowRecovery.Recovered r, VolumeEvents events, int maxShadowCopies,
               long checkpointBytes, boolean inline) {
@@ -689,9 +691,6 @@ public final class RowEngine implements VolumeEngine {
         epoch = s + 1;
         trackingSuspendedInEpoch = false;
     }
-
-    /** Creations between prepare and complete/abort; the merger starts no batch while there are any. */
-    final AtomicInteger creationsInProgress = new AtomicInteger();
 
     private void creationEnded(PendingShadowCopy pending) {
         if (((Pending) pending).ended().compareAndSet(false, true) && creationsInProgress.decrementAndGet() == 0) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.testing.ChangeTracking;
 import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeEvents;
@@ -397,24 +398,9 @@ class KillNineCrashTest {
             if (c.sequence() < v.trackingSince()) {
                 continue; // tracking says it cannot vouch for that far back
             }
-            byte[] copy = read(v, c.id());
-            int chunk = CrashChild.CHUNK;
-            boolean[] changed = new boolean[CrashChild.SIZE / chunk];
-            v.mapChangesSince(c.sequence(), 0, CrashChild.SIZE, (off, len, flags) -> {
-                if ((flags & 1) != 0) {
-                    for (long k = off / chunk; k < (off + len + chunk - 1) / chunk; k++) {
-                        changed[(int) k] = true;
-                    }
-                }
-                return true;
-            });
-            for (int k = 0; k < changed.length; k++) {
-                int from = k * chunk;
-                if (!changed[k] && !Arrays.equals(live, from, from + chunk, copy, from, from + chunk)) {
-                    fail("change tracking misses chunk " + k + ": it differs from shadow copy " + c.id()
-                            + " (sequence " + c.sequence() + ") but is reported unchanged since it");
-                }
-            }
+            boolean[] changed = ChangeTracking.changedChunks(v, c.sequence(), CrashChild.SIZE, CrashChild.CHUNK);
+            ChangeTracking.assertNoMissedChange(changed, live, read(v, c.id()), CrashChild.CHUNK,
+                    "shadow copy " + c.id() + " (sequence " + c.sequence() + ")");
         }
     }
 
