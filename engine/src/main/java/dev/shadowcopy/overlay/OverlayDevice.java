@@ -21,8 +21,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * (under the block's stripe lock), so the overlay always holds whole blocks. The written-block bitmap is set
  * only after the block's data is in the overlay file, so a reader sees either the base or the new data.
  *
- * <p>Nothing here is durable until {@link #seal}: an unsealed overlay is deleted on close and {@link #flush()}
- * does nothing. Sealing (auto-recovery of a shadow copy) makes it permanent and read-only: the overlay's data is
+ * <p>A throw-away overlay ({@link #create}) is deleted on close and {@link #flush()} does nothing. A durable
+ * one ({@link #createDurable}, reopened with {@link #openDurable}) keeps its files: {@link #flush()} makes every
+ * write completed before it durable — the written-block map is copied, the data file synced, then the copy
+ * published — so a map entry never names a block whose data could be lost; {@link #discard} deletes it.
+ * (Exposed shadow copies use one: the file system mounted on it must find the same blocks after the service
+ * restarts under it.) Sealing (auto-recovery of a shadow copy) makes it permanent and read-only: the overlay's data is
  * fsync'd, then its written-block map is published (temporary file, fsync, rename, directory fsync), so after a
  * crash either the map is there and every block it names is durable, or there is no map and the overlay is
  * discarded. A sealed overlay is reopened with {@link #openSealed}. Thread-safe.
@@ -39,6 +43,11 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
     private final String name;
     private final AtomicLongArray written;
     private volatile boolean sealed;
+    /** Where a durable overlay publishes its map; null for a throw-away one. */
+    private Path durableMap;
+    /** Changes made (bumped after each block is marked); compared with {@link #publishedChanges} on flush. */
+    private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
+    private long publishedChanges = -1;
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     /** One block buffer per thread for partial first writes (GC-managed: threads come and go). */
     private final ThreadLocal<MemorySegment> blockBuffer =
@@ -71,6 +80,50 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
             throw e;
         }
         return new OverlayDevice(base, storage, path, f, name);
+    }
+
+    /**
+     * Creates a durable overlay over {@code base}: data in {@code path} (which must not exist), map in
+     * {@code mapPath}, published by {@link #flush()}.
+     */
+    public static OverlayDevice createDurable(BlockDevice base, Storage storage, Path path, Path mapPath, String name)
+            throws IOException {
+        storage.delete(mapPath);
+        OverlayDevice o = create(base, storage, path, name);
+        o.durableMap = mapPath;
+        try {
+            o.flush(); // an empty map first: a reopen after a crash finds a consistent pair
+        } catch (IOException | RuntimeException e) {
+            o.discard();
+            throw e;
+        }
+        return o;
+    }
+
+    /** Reopens a durable overlay as of its last {@link #flush()}, writable. */
+    public static OverlayDevice openDurable(BlockDevice base, Storage storage, Path path, Path mapPath, String name)
+            throws IOException {
+        long[] map = readMap(base, storage, mapPath);
+        StorageFile f = storage.open(path, OpenMode.READ_WRITE);
+        OverlayDevice o = new OverlayDevice(base, storage, path, f, name);
+        for (int i = 0; i < map.length; i++) {
+            o.written.set(i, map[i]);
+        }
+        o.durableMap = mapPath;
+        o.publishedChanges = 0;
+        return o;
+    }
+
+    /** Closes a durable overlay and deletes its files. */
+    public void discard() throws IOException {
+        try {
+            overlay.close();
+        } finally {
+            storage.delete(path);
+            if (durableMap != null) {
+                storage.delete(durableMap);
+            }
+        }
     }
 
     private boolean isWritten(long block) {
@@ -110,27 +163,37 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
     /** Makes the overlay permanent and read-only (see the class comment for the durability order). */
     public synchronized void seal(Path mapPath) throws IOException {
         overlay.sync();
-        int n = written.length();
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(20 + n * 8 + 4);
-        b.putInt(MAP_MAGIC).putLong(base.size()).putInt(BLOCK).putInt(n);
-        for (int i = 0; i < n; i++) {
-            b.putLong(written.get(i));
-        }
-        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        crc.update(b.array(), 0, b.position());
-        b.putInt((int) crc.getValue());
+        byte[] map = encodeMap(snapshot());
         sealed = true; // no write may slip in between the sync above and the map
         try {
-            storage.publish(mapPath, b.array());
+            storage.publish(mapPath, map);
         } catch (IOException | RuntimeException e) {
             sealed = false;
             throw e;
         }
     }
 
-    /** Reopens a sealed overlay (read-only) from its data file and map. */
-    public static OverlayDevice openSealed(BlockDevice base, Storage storage, Path dataPath, Path mapPath, String name)
-            throws IOException {
+    private long[] snapshot() {
+        long[] m = new long[written.length()];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = written.get(i);
+        }
+        return m;
+    }
+
+    private byte[] encodeMap(long[] map) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(20 + map.length * 8 + 4);
+        b.putInt(MAP_MAGIC).putLong(base.size()).putInt(BLOCK).putInt(map.length);
+        for (long w : map) {
+            b.putLong(w);
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(b.array(), 0, b.position());
+        b.putInt((int) crc.getValue());
+        return b.array();
+    }
+
+    private static long[] readMap(BlockDevice base, Storage storage, Path mapPath) throws IOException {
         byte[] m = storage.readAll(mapPath);
         java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(m);
         long blocks = (base.size() + BLOCK - 1) >>> SHIFT;
@@ -146,10 +209,21 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
             throw new dev.shadowcopy.volume.VolumeException(dev.shadowcopy.volume.VolumeException.Code.CORRUPT,
                     "overlay map " + mapPath + " fails its checksum");
         }
+        long[] map = new long[n];
+        for (int i = 0; i < n; i++) {
+            map[i] = b.getLong();
+        }
+        return map;
+    }
+
+    /** Reopens a sealed overlay (read-only) from its data file and map. */
+    public static OverlayDevice openSealed(BlockDevice base, Storage storage, Path dataPath, Path mapPath, String name)
+            throws IOException {
+        long[] map = readMap(base, storage, mapPath);
         StorageFile f = storage.open(dataPath, OpenMode.READ);
         OverlayDevice o = new OverlayDevice(base, storage, dataPath, f, name);
-        for (int i = 0; i < n; i++) {
-            o.written.set(i, b.getLong());
+        for (int i = 0; i < map.length; i++) {
+            o.written.set(i, map[i]);
         }
         o.sealed = true;
         return o;
@@ -246,6 +320,7 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
                     overlay.write(pos, src.asSlice(pos - offset, pieceEnd - pos));
                 }
                 markWritten(block);
+                changes.incrementAndGet();
             } finally {
                 lock.unlock();
             }
@@ -259,9 +334,26 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
         overlay.write(start, piece);
     }
 
+    /**
+     * Throw-away overlay: nothing (nothing is promised to survive). Durable overlay: the map as of now, then
+     * the data synced, then that map published — every block it names was written before the copy was taken,
+     * hence before the sync.
+     */
     @Override
-    public void flush() {
-        // throw-away: nothing is promised to survive
+    public void flush() throws IOException {
+        if (durableMap == null) {
+            return;
+        }
+        synchronized (this) {
+            long c = changes.get();
+            if (c == publishedChanges) {
+                return;
+            }
+            long[] map = snapshot();
+            overlay.sync();
+            storage.publish(durableMap, encodeMap(map));
+            publishedChanges = c;
+        }
     }
 
     @Override
@@ -304,13 +396,16 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
         return n << SHIFT;
     }
 
-    /** Closes the overlay; an unsealed one is discarded (its file deleted), a sealed one stays. */
+    /**
+     * Closes the overlay; a throw-away one is discarded (its file deleted), a sealed or durable one stays (as of
+     * its seal or last flush).
+     */
     @Override
     public void close() throws IOException {
         try {
             overlay.close();
         } finally {
-            if (!sealed) {
+            if (!sealed && durableMap == null) {
                 storage.delete(path);
             }
         }
