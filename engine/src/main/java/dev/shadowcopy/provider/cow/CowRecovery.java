@@ -190,6 +190,12 @@ public final class CowRecovery {
                     }
                 }
             }
+            if (cp != null && cp.cleanClose()) {
+                // Open now: the clean-close mark (and its modification time) must not outlive this open, or a
+                // crash of this run — whose writes to already-touched chunks journal nothing — would look like
+                // a write while closed at the next open and restart change tracking for nothing.
+                engine.checkpoint();
+            }
         } catch (IOException | RuntimeException e) {
             engine.closeAbruptly();
             throw e;
