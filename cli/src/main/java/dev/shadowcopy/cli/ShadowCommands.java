@@ -225,9 +225,13 @@ final class ShadowCommands {
         @Option(names = "--shadow", required = true, paramLabel = "ID")
         String shadow;
 
+        @Option(names = "--force", description = "Also while the volume's device is mounted or open: the data then "
+                + "changes under the file system, which needs an fsck and may lose files.")
+        boolean force;
+
         @Override
         int run(ApiClient c) throws Exception {
-            c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/revert", null);
+            c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/revert", Json.object().put("force", force));
             System.out.println("Reverted to shadow copy {" + strip(shadow) + "}");
             return 0;
         }
@@ -275,9 +279,13 @@ final class ShadowCommands {
         @Parameters(index = "0", paramLabel = "ID")
         String shadow;
 
+        @Option(names = "--force", description = "Also while processes use the mount: it is detached lazily (they keep "
+                + "what they have open until they let go).")
+        boolean force;
+
         @Override
         int run(ApiClient c) throws Exception {
-            c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/unexpose", null);
+            c.post("/v1/shadows/" + VolumeCommand.enc(strip(shadow)) + "/unexpose", Json.object().put("force", force));
             System.out.println("Shadow copy {" + strip(shadow) + "} is no longer exposed");
             return 0;
         }

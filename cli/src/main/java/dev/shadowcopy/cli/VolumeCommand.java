@@ -23,11 +23,11 @@ final class VolumeCommand implements Runnable {
     }
 
     static Table table(JsonNode items) {
-        Table t = new Table("VOLUME", "SIZE", "CHUNK", "LAYOUT", "COPIES", "DEVICE", "BACKING");
+        Table t = new Table("VOLUME", "SIZE", "CHUNK", "LAYOUT", "COPIES", "DEVICE", "VIA", "BACKING");
         for (JsonNode v : items) {
             t.row(Format.text(v.get("name")), Format.size(v.get("size")), Format.size(v.get("chunk_size")),
                     Format.text(v.get("layout")), v.path("shadow_copies").asInt() + "/" + v.path("max_shadow_copies").asInt(),
-                    Format.text(v.get("device")), Format.text(v.get("backing")));
+                    Format.text(v.get("device")), Format.text(v.get("attach_path")), Format.text(v.get("backing")));
         }
         return t;
     }
@@ -101,12 +101,14 @@ final class VolumeCommand implements Runnable {
     }
 
     @Command(name = "delete", mixinStandardHelpOptions = true, description = "Deletes a volume and its shadow copies "
-            + "(refused while any of them is protected).")
+            + "(refused while any of them is protected, or while its device is mounted or open; an attached but "
+            + "unused device is detached first).")
     static final class Delete extends ApiCommand {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
-        @Option(names = "--force", description = "Also when it has shadow copies.")
+        @Option(names = "--force", description = "Also when it has shadow copies. (A device in use is never taken "
+                + "away by delete: unmount it, or `volume detach NAME --force` first.)")
         boolean force;
 
         @Override
@@ -136,7 +138,8 @@ final class VolumeCommand implements Runnable {
     }
 
     @Command(name = "attach", mixinStandardHelpOptions = true, description = "Makes the volume a local block device "
-            + "(nbdfuse + loop device) and prints it.")
+            + "(a loop device over the service's own FUSE server) and prints it. It stays attached while the service "
+            + "restarts or is killed (I/O pauses and resumes) and is attached again after a reboot.")
     static final class Attach extends ApiCommand {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
@@ -152,14 +155,19 @@ final class VolumeCommand implements Runnable {
         }
     }
 
-    @Command(name = "detach", mixinStandardHelpOptions = true, description = "Removes the volume's block device.")
+    @Command(name = "detach", mixinStandardHelpOptions = true, description = "Removes the volume's block device "
+            + "(refused while a file system is mounted from it or a process holds it open).")
     static final class Detach extends ApiCommand {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
+        @Option(names = "--force", description = "Also while it is in use: every I/O on it fails from now on (a mounted "
+                + "file system reports errors and loses what it had not written).")
+        boolean force;
+
         @Override
         int run(ApiClient c) throws Exception {
-            c.post("/v1/volumes/" + enc(name) + "/detach", null);
+            c.post("/v1/volumes/" + enc(name) + "/detach", Json.object().put("force", force));
             System.out.println("Detached volume " + name);
             return 0;
         }

@@ -23,6 +23,7 @@ final class DaemonProcess implements AutoCloseable {
 
     final Path state;
     private final List<String> args;
+    private String classpath = CP;
     private Process process;
 
     DaemonProcess(Path state, String... extra) {
@@ -32,7 +33,7 @@ final class DaemonProcess implements AutoCloseable {
 
     DaemonProcess start() throws Exception {
         Files.deleteIfExists(state.resolve("shadowcopy.sock"));
-        List<String> cmd = new ArrayList<>(List.of(JAVA, "-cp", CP, "dev.shadowcopy.cli.Main", "daemon", "--state",
+        List<String> cmd = new ArrayList<>(List.of(JAVA, "-cp", classpath, "dev.shadowcopy.cli.Main", "daemon", "--state",
                 state.toString()));
         cmd.addAll(args);
         process = new ProcessBuilder(cmd).redirectErrorStream(true)
@@ -41,6 +42,12 @@ final class DaemonProcess implements AutoCloseable {
         await(Duration.ofSeconds(30), () -> Files.exists(state.resolve("shadowcopy.sock")) || !process.isAlive(),
                 "daemon socket");
         assertTrue(process.isAlive(), "daemon died at start: " + log());
+        return this;
+    }
+
+    /** Runs the daemon from another class path (an installed upgrade) instead of the test's own. */
+    DaemonProcess classpath(String cp) {
+        this.classpath = cp;
         return this;
     }
 
@@ -127,10 +134,58 @@ final class DaemonProcess implements AutoCloseable {
         }
     }
 
+    boolean alive() {
+        return process != null && process.isAlive();
+    }
+
+    /**
+     * Stops the daemon, then lets go of whatever it left attached: attached volumes and exposures outlive the
+     * daemon by design, so a test must take them down itself. Aborts the FUSE connections (nothing can hang),
+     * lazily unmounts file systems on their loop devices, detaches those, unmounts the FUSE directories and
+     * ends the descriptor holder of this state directory.
+     */
     @Override
     public void close() throws Exception {
         if (process != null && process.isAlive()) {
             stop();
+        }
+        releaseAttachments(state);
+    }
+
+    static void releaseAttachments(Path state) throws Exception {
+        Path attach = state.resolve("attach").toAbsolutePath();
+        if (Files.isDirectory(attach)) {
+            try (var dirs = Files.list(attach)) {
+                for (Path d : dirs.toList()) {
+                    dev.shadowcopy.attach.fuse.FuseMount.abort(d);
+                }
+            }
+            for (String loop : dev.shadowcopy.attach.loop.LoopDevices.attachedUnder(attach).keySet()) {
+                for (String m : dev.shadowcopy.attach.loop.DeviceUsers.mountPoints(loop)) {
+                    sh("umount -l '" + m + "'");
+                }
+                sh("losetup -d " + loop);
+            }
+            try (var dirs = Files.list(attach)) {
+                for (Path d : dirs.toList()) {
+                    if (dev.shadowcopy.attach.fuse.FuseMount.isMounted(d)) {
+                        sh("umount -l '" + d + "'");
+                    }
+                }
+            }
+        }
+        String socket = state.resolve("holder.sock").toAbsolutePath().toString();
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path p : procs.toList()) {
+                try {
+                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
+                    if (cmd.contains("HolderProcess") && cmd.contains(socket)) {
+                        ProcessHandle.of(Long.parseLong(p.getFileName().toString())).ifPresent(ProcessHandle::destroyForcibly);
+                    }
+                } catch (IOException | NumberFormatException e) {
+                    // not a process, or gone
+                }
+            }
         }
     }
 }

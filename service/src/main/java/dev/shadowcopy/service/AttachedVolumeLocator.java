@@ -1,7 +1,7 @@
 package dev.shadowcopy.service;
 
-import dev.shadowcopy.nbd.attach.Attachment;
-import dev.shadowcopy.nbd.attach.LocalAttacher;
+import dev.shadowcopy.attach.Attacher;
+import dev.shadowcopy.attach.Attachment;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeManager;
 import dev.shadowcopy.writer.VolumeLocator;
@@ -18,9 +18,9 @@ import java.util.Optional;
  */
 final class AttachedVolumeLocator implements VolumeLocator {
     private final VolumeManager volumes;
-    private final LocalAttacher attacher;
+    private final Attacher attacher;
 
-    AttachedVolumeLocator(VolumeManager volumes, LocalAttacher attacher) {
+    AttachedVolumeLocator(VolumeManager volumes, Attacher attacher) {
         this.volumes = volumes;
         this.attacher = attacher;
     }
@@ -34,7 +34,7 @@ final class AttachedVolumeLocator implements VolumeLocator {
             return Optional.empty();
         }
         for (ManagedVolume v : volumes.list()) {
-            Attachment a = attacher.find(v.name());
+            Attachment a = attacher.find(Service.volumeKey(v.name())).orElse(null);
             if (a == null) {
                 continue;
             }

@@ -9,7 +9,8 @@ import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code shadowcopy daemon}: the service and its API socket in the foreground until SIGTERM/SIGINT, then an
- * orderly stop (sessions released, exposures unmounted, devices detached, volumes closed).
+ * orderly stop: sessions released, I/O of attached volumes paused (their devices and exposures stay, and the
+ * next start takes them over), volumes closed.
  */
 public final class Daemon implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Daemon.class.getName());
@@ -57,7 +58,9 @@ public final class Daemon implements AutoCloseable {
         }));
         System.err.println("shadowcopy daemon: serving " + service.config().apiSocket() + " (NBD on "
                 + service.config().nbdSocket() + ")");
+        dev.shadowcopy.attach.keep.Notify.send("READY=1\nSTATUS=serving " + service.config().apiSocket());
         stopped.await();
+        dev.shadowcopy.attach.keep.Notify.send("STOPPING=1");
         try {
             close();
         } catch (IOException e) {

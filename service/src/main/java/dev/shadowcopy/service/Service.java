@@ -1,8 +1,13 @@
 package dev.shadowcopy.service;
 
-import dev.shadowcopy.nbd.attach.Attachment;
-import dev.shadowcopy.nbd.attach.Exposer;
-import dev.shadowcopy.nbd.attach.LocalAttacher;
+import dev.shadowcopy.attach.Attacher;
+import dev.shadowcopy.attach.Attachment;
+import dev.shadowcopy.attach.Exposer;
+import dev.shadowcopy.attach.InUseException;
+import dev.shadowcopy.attach.Mounts;
+import dev.shadowcopy.attach.keep.DescriptorStore;
+import dev.shadowcopy.attach.keep.HolderStore;
+import dev.shadowcopy.attach.keep.SystemdStore;
 import dev.shadowcopy.nbd.export.VolumeExports;
 import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.nbd.server.TlsMode;
@@ -70,14 +75,14 @@ public final class Service implements AutoCloseable {
     private final SnapshotSetCreator creator;
     private final VolumeExports exports;
     private final NbdServer nbd;
-    private final LocalAttacher attacher;
+    private final Attacher attacher;
     private final Exposer exposer;
     private final ScheduledExecutorService reaper;
     private final Instant started = Instant.now();
 
     private Service(DaemonConfig config, StateLock lock, EventLog events, VolumeManager volumes, Catalog catalog,
                     WriterRegistry writers, FileSystemFreezer freezer, SnapshotSetCreator creator,
-                    VolumeExports exports, NbdServer nbd, LocalAttacher attacher, Exposer exposer) {
+                    VolumeExports exports, NbdServer nbd, Attacher attacher, Exposer exposer) {
         this.config = config;
         this.lock = lock;
         this.events = events;
@@ -103,6 +108,18 @@ public final class Service implements AutoCloseable {
         return btrfs;
     }
 
+    /**
+     * Where the FUSE descriptors of attached volumes are kept while the service is away: systemd's store when
+     * systemd runs us with one, else our holder process ({@code STATE/holder.sock}).
+     */
+    static DescriptorStore descriptorStore(Path state) {
+        Map<String, String> env = System.getenv();
+        if (SystemdStore.available(env)) {
+            return new SystemdStore(env.get("NOTIFY_SOCKET"), env);
+        }
+        return new HolderStore(state.resolve("holder.sock"), state.resolve("holder.log"));
+    }
+
     public static Service start(DaemonConfig config) throws IOException {
         Path state = Files.createDirectories(config.state());
         Files.setPosixFilePermissions(state, PosixFilePermissions.fromString(config.group() == null ? "rwx------"
@@ -111,16 +128,14 @@ public final class Service implements AutoCloseable {
         EventLog events = null;
         VolumeManager volumes = null;
         NbdServer nbd = null;
+        Attacher attacher = null;
         try {
             events = new EventLog(state.resolve("events.log"));
             EventLog ev = events;
-            LocalAttacher attacher = new LocalAttacher(state, config.nbdSocket());
+            attacher = new Attacher(state, descriptorStore(state));
+            Attacher att = attacher;
             FileSystemFreezer freezer = new FileSystemFreezer(state, volume ->
-                    Optional.ofNullable(attacher.find(volume)).map(Attachment::loopDevice));
-            for (Path p : freezer.thawLeftovers()) {
-                events.append("thawed-leftover", "warning", "thawed " + p + ", left frozen by a service that stopped "
-                        + "during a commit", Map.of("mount", p.toString()));
-            }
+                    att.find(volumeKey(volume)).map(Attachment::loopDevice));
             volumes = VolumeManager.open(state.resolve("volumes"), new VolumeEvents() {
                 @Override
                 public void shadowCopyReleased(String volume, ShadowCopyInfo copy, String reason) {
@@ -139,10 +154,12 @@ public final class Service implements AutoCloseable {
             }
             BtrfsVolumes btrfs = BtrfsVolumes.open(state);
             Reconciler.reconcile(catalog, volumes, btrfs, events);
-            List<Attachment> stale = attacher.cleanupStale();
-            if (!stale.isEmpty()) {
-                events.append("stale-attachments", "warning", "removed " + stale.size() + " block device attachment(s) "
-                        + "left by a previous run", Map.of("devices", stale.stream().map(Attachment::loopDevice).toList()));
+            Exposer exposer = new Exposer(state, attacher);
+            takeOverAttachments(state, attacher, exposer, volumes, catalog, btrfs, events);
+            // after the attachments serve again: thawing writes to file systems on them
+            for (Path p : freezer.thawLeftovers()) {
+                events.append("thawed-leftover", "warning", "thawed " + p + ", left frozen by a service that stopped "
+                        + "during a commit", Map.of("mount", p.toString()));
             }
             WriterRegistry writers = new WriterRegistry(config.hooksDir());
             for (Writer w : DatabaseWriterConfig.load(state).writers(new AttachedVolumeLocator(volumes, attacher))) {
@@ -158,16 +175,19 @@ public final class Service implements AutoCloseable {
                 nc = nc.withTcp(config.nbdTcp(), TlsMode.OFF, null);
             }
             nbd = NbdServer.start(exports, nc);
-            Exposer exposer = new Exposer(state, exports, attacher);
-            creator.autoRecovery(new AutoRecovery(exports, attacher, freezer, state));
+            creator.autoRecovery(new AutoRecovery(attacher, freezer, state));
             creator.foreignVolumes(btrfs);
             Service s = new Service(config, lock, events, volumes, catalog, writers, freezer, creator, exports, nbd,
                     attacher, exposer);
             s.btrfs = btrfs;
             events.append("service-started", "info", "service started on " + state + " (pid "
-                    + ProcessHandle.current().pid() + ")", Map.of());
+                    + ProcessHandle.current().pid() + "; attached volumes kept by " + attacher.keeper() + ")", Map.of());
             return s;
         } catch (IOException | RuntimeException e) {
+            if (attacher != null) {
+                attacher.stop(Duration.ofSeconds(10)); // attachments taken over stay for the next start
+                attacher.close();
+            }
             if (nbd != null) {
                 nbd.close();
             }
@@ -179,6 +199,92 @@ public final class Service implements AutoCloseable {
             }
             lock.close();
             throw e;
+        }
+    }
+
+    /** The attachment key of a managed volume. */
+    static String volumeKey(String volume) {
+        return "volume/" + volume;
+    }
+
+    /**
+     * Attachments and exposures are state: each recorded one is taken over (still attached: the service was
+     * restarted under it) or made again (after a reboot), and each change is an event.
+     */
+    private static void takeOverAttachments(Path state, Attacher attacher, Exposer exposer, VolumeManager volumes,
+                                            Catalog catalog, BtrfsVolumes btrfs, EventLog events) throws IOException {
+        Path recovery = state.resolve("recovery").toAbsolutePath().normalize();
+        List<Attacher.Outcome> outcomes = attacher.start(key -> {
+            try {
+                if (key.startsWith("volume/")) {
+                    return volumes.find(key.substring("volume/".length())).orElse(null);
+                }
+                if (key.startsWith(Exposer.PREFIX)) {
+                    ShadowCopyId id = ShadowCopyId.parse(key.substring(Exposer.PREFIX.length()));
+                    Optional<ShadowRecord> r = catalog.copy(id.toString());
+                    if (r.isEmpty() || r.get().exposedPath() == null) {
+                        return null;
+                    }
+                    Optional<ManagedVolume> v = volumes.find(r.get().volume());
+                    return v.isEmpty() ? null : exposer.reopen(id, v.get().shadowCopy(id));
+                }
+                return null; // auto-recovery layers are never taken over: their set was aborted
+            } catch (IOException | RuntimeException e) {
+                events.append("attachment-lost", "error", "cannot serve " + key + " again: " + e.getMessage(),
+                        Map.of("attachment", key));
+                return null;
+            }
+        }, p -> p.toAbsolutePath().normalize().startsWith(recovery));
+        for (Attacher.Outcome o : outcomes) {
+            String level = switch (o.kind()) {
+                case ADOPTED, CLEANED -> "info";
+                case REATTACHED, DROPPED -> "warning";
+                case LOST -> "error";
+            };
+            events.append("attachment-" + o.kind().name().toLowerCase(), level, o.message(),
+                    Map.of("attachment", o.key()));
+        }
+        java.util.Set<ShadowCopyId> exposed = new java.util.HashSet<>();
+        for (ShadowRecord r : catalog.copies()) {
+            if (r.exposedPath() == null) {
+                continue;
+            }
+            ShadowCopyId id = ShadowCopyId.parse(r.id());
+            Path mount = Path.of(r.exposedPath());
+            try {
+                var f = btrfs.find(r.volume());
+                if (f != null) {
+                    if (!Mounts.isMountPoint(mount)) {
+                        Files.createDirectories(mount);
+                        runChecked("mount", "--bind", "-o", "ro", f.path(id).toString(), mount.toString());
+                    }
+                } else {
+                    exposer.restore(id, mount);
+                    exposed.add(id);
+                }
+            } catch (IOException | RuntimeException e) {
+                events.append("exposure-lost", "error", "shadow copy " + r.id() + " was exposed on " + mount
+                        + " and could not be exposed again: " + e.getMessage() + "; expose it again by hand",
+                        Map.of("shadow", r.id(), "path", mount.toString()));
+                catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
+                        (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
+            }
+        }
+        exposer.discardUnused(exposed);
+    }
+
+    static void runChecked(String... cmd) throws IOException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                throw new IOException(String.join(" ", cmd) + " failed: " + out.strip());
+            }
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted: " + String.join(" ", cmd));
         }
     }
 
@@ -251,9 +357,11 @@ public final class Service implements AutoCloseable {
         if (!prot.isEmpty()) {
             refuse("delete volume " + name, prot);
         }
-        if (attacher.find(name) != null) {
-            throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + name + " is attached as "
-                    + attacher.find(name).loopDevice() + "; detach it first");
+        if (attacher.find(volumeKey(name)).isPresent()) {
+            // --force of delete is about shadow copies; taking a device from under a file system is a separate,
+            // explicit step (volume detach --force)
+            detachForChange(name, "delete volume " + name, false, "detach it with `volume detach " + name
+                    + " --force` first, then delete it");
         }
         List<String> ids = v.shadowCopies().stream().map(c -> c.id().toString()).toList();
         volumes.delete(name, force);
@@ -263,23 +371,61 @@ public final class Service implements AutoCloseable {
     }
 
     public Attachment attach(String volume, boolean readOnly) throws IOException {
-        volumes.get(volume);
-        Attachment a = attacher.attach(volume, readOnly);
-        events.append("volume-attached", "info", "volume " + volume + " attached as " + a.loopDevice(),
-                Map.of("volume", volume, "device", a.loopDevice()));
+        ManagedVolume v = volumes.get(volume);
+        Attachment a = attacher.attach(volumeKey(volume), v, readOnly);
+        events.append("volume-attached", "info", "volume " + volume + " attached as " + a.loopDevice() + " ("
+                + a.path() + ", kept by " + attacher.keeper() + ")", Map.of("volume", volume, "device", a.loopDevice()));
         return a;
     }
 
-    public void detach(String volume) throws IOException {
-        if (attacher.find(volume) == null) {
+    /**
+     * Detaches a volume's device; refused while a file system is mounted from it or a process holds it open
+     * (the error names them), unless {@code force}: then the file system on it gets I/O errors from now on.
+     */
+    public void detach(String volume, boolean force) throws IOException {
+        Optional<Attachment> a = attacher.find(volumeKey(volume));
+        if (a.isEmpty()) {
             throw new ServiceException(VssError.OBJECT_NOT_FOUND, "volume " + volume + " is not attached");
         }
-        attacher.detach(volume);
-        events.append("volume-detached", "info", "volume " + volume + " detached", Map.of("volume", volume));
+        List<String> uses = attacher.users(volumeKey(volume));
+        try {
+            attacher.detach(volumeKey(volume), force);
+        } catch (InUseException e) {
+            throw new ServiceException(VssError.VOLUME_IN_USE, "cannot detach volume " + volume + ": " + e.device()
+                    + " is in use (" + String.join("; ", e.uses()) + "). " + e.remedy());
+        }
+        events.append(uses.isEmpty() ? "volume-detached" : "volume-detached-forced", uses.isEmpty() ? "info" : "warning",
+                "volume " + volume + " detached from " + a.get().loopDevice() + (uses.isEmpty() ? "" : " by force while "
+                + String.join("; ", uses) + ": its I/O fails from now on"), Map.of("volume", volume));
+    }
+
+    /**
+     * Before an operation that takes a volume's device away or changes its data underneath (delete, restore
+     * over it): refused while the device is in use unless {@code force}; an unused device is detached.
+     */
+    private void detachForChange(String volume, String what, boolean force, String consequence) throws IOException {
+        List<String> uses = attacher.users(volumeKey(volume));
+        if (!uses.isEmpty() && !force) {
+            throw new ServiceException(VssError.VOLUME_IN_USE, what + " refused: volume " + volume + " is attached as "
+                    + attacher.find(volumeKey(volume)).map(Attachment::loopDevice).orElse("?") + " and in use ("
+                    + String.join("; ", uses) + "). Unmount it or close it first, or " + consequence
+                    + " (the file system on it then gets I/O errors and loses what it had not written)");
+        }
+        detach(volume, force);
+    }
+
+    /** Who uses the volume's attached device now (mounts, holders, open descriptors); empty if none or detached. */
+    public List<String> users(String volume) throws IOException {
+        return attacher.users(volumeKey(volume));
     }
 
     public Optional<Attachment> attachment(String volume) {
-        return Optional.ofNullable(attacher.find(volume));
+        return attacher.find(volumeKey(volume));
+    }
+
+    /** Where attached volumes' descriptors are kept ("holder process 1234", "systemd file-descriptor store"). */
+    public String keeper() {
+        return attacher.keeper();
     }
 
     public void resizeShadowStorage(String volume, ShadowStorageLimit limit) throws IOException {
@@ -380,9 +526,9 @@ public final class Service implements AutoCloseable {
     private void deleteOne(ShadowRecord r, String why) throws IOException {
         if (r.exposedPath() != null) {
             if (btrfs.find(r.volume()) != null) {
-                dev.shadowcopy.nbd.attach.LocalAttacher.run("umount", r.exposedPath());
+                Mounts.unmount(Path.of(r.exposedPath()), false, "cannot delete shadow copy " + r.id());
             } else {
-                exposer.unexpose(ShadowCopyId.parse(r.id()));
+                exposer.unexpose(ShadowCopyId.parse(r.id()), false);
             }
         }
         Optional<ManagedVolume> v = volumes.find(r.volume());
@@ -427,7 +573,7 @@ public final class Service implements AutoCloseable {
         return shadow(r.id());
     }
 
-    public void revert(String id) throws IOException {
+    public void revert(String id, boolean force) throws IOException {
         ShadowRecord r = shadow(id);
         if (btrfs.find(r.volume()) != null) {
             throw new ServiceException(VssError.BAD_STATE, "shadow copy " + r.id() + " is a btrfs snapshot; the "
@@ -435,9 +581,13 @@ public final class Service implements AutoCloseable {
                     + "Expose it and copy back, or replace the subvolume with `btrfs subvolume snapshot` of it");
         }
         ManagedVolume v = volumes.get(r.volume());
-        if (attacher.find(v.name()) != null) {
-            throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + v.name() + " is attached as "
-                    + attacher.find(v.name()).loopDevice() + "; unmount and detach it before reverting");
+        Optional<Attachment> attached = attacher.find(volumeKey(v.name()));
+        List<String> uses = attacher.users(volumeKey(v.name()));
+        if (!uses.isEmpty() && !force) {
+            throw new ServiceException(VssError.VOLUME_IN_USE, "revert refused: volume " + v.name() + " is attached as "
+                    + attached.map(Attachment::loopDevice).orElse("?") + " and in use (" + String.join("; ", uses)
+                    + "). Unmount it first, or use --force: the data would change under the file system, which then "
+                    + "needs an fsck and may lose files");
         }
         ShadowCopyInfo target = v.shadowCopies().stream().filter(c -> c.id().toString().equals(r.id())).findFirst()
                 .orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND, "shadow copy " + r.id()
@@ -450,6 +600,10 @@ public final class Service implements AutoCloseable {
             refuse("revert to " + r.id() + " (it deletes the copies taken after it)", prot);
         }
         v.revert(target.id());
+        if (attached.isPresent()) {
+            // the loop device may cache blocks read before the revert: drop them (BLKFLSBUF)
+            runChecked("blockdev", "--flushbufs", attached.get().loopDevice());
+        }
         syncWithEngine();
         events.append("volume-reverted", "warning", "volume " + v.name() + " reverted to shadow copy " + r.id()
                 + " (" + later.size() + " later copies deleted)", Map.of("volume", v.name(), "shadow", r.id()));
@@ -466,11 +620,12 @@ public final class Service implements AutoCloseable {
         if (f != null) {
             // A btrfs snapshot is a read-only file tree already: a read-only bind mount shows it.
             java.nio.file.Files.createDirectories(mountPoint);
-            dev.shadowcopy.nbd.attach.LocalAttacher.run("mount", "--bind", "-o", "ro",
-                    f.path(ShadowCopyId.parse(r.id())).toString(), mountPoint.toAbsolutePath().toString());
+            runChecked("mount", "--bind", "-o", "ro", f.path(ShadowCopyId.parse(r.id())).toString(),
+                    mountPoint.toAbsolutePath().toString());
         } else {
             ManagedVolume v = volumes.get(r.volume());
-            exposer.expose(v.shadowCopy(ShadowCopyId.parse(r.id())), mountPoint.toAbsolutePath());
+            ShadowCopyId sid = ShadowCopyId.parse(r.id());
+            exposer.expose(sid, v.shadowCopy(sid), mountPoint.toAbsolutePath());
         }
         catalog.updateCopy(r.id(), c -> c.withExposedPath(mountPoint.toAbsolutePath().toString(),
                 (c.attributes() | Attributes.EXPOSED_LOCALLY) & ~Attributes.NOT_SURFACED));
@@ -479,15 +634,19 @@ public final class Service implements AutoCloseable {
         return shadow(r.id());
     }
 
-    public void unexpose(String id) throws IOException {
+    public void unexpose(String id, boolean force) throws IOException {
         ShadowRecord r = shadow(id);
         if (r.exposedPath() == null) {
             throw new ServiceException(VssError.BAD_STATE, "shadow copy " + r.id() + " is not exposed");
         }
-        if (btrfs.find(r.volume()) != null) {
-            dev.shadowcopy.nbd.attach.LocalAttacher.run("umount", r.exposedPath());
-        } else {
-            exposer.unexpose(ShadowCopyId.parse(r.id()));
+        try {
+            if (btrfs.find(r.volume()) != null) {
+                Mounts.unmount(Path.of(r.exposedPath()), force, "cannot unexpose shadow copy " + r.id());
+            } else {
+                exposer.unexpose(ShadowCopyId.parse(r.id()), force);
+            }
+        } catch (InUseException e) {
+            throw new ServiceException(VssError.VOLUME_IN_USE, e.getMessage());
         }
         catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
                 (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
@@ -685,10 +844,13 @@ public final class Service implements AutoCloseable {
         for (Session s : sessions.list()) {
             release(s, "the service is stopping");
         }
-        exposer.unexposeAll();
-        attacher.detachAll();
+        // Attached volumes and exposures stay: stop answering their I/O (it waits in the kernel for the next
+        // run), then close the volumes. Requests being processed finish first; later ones are resent to the
+        // next run (docs/service.md, "The data path").
+        attacher.stop(Duration.ofSeconds(30));
         nbd.close();
         volumes.close();
+        attacher.close();
         events.append("service-stopped", "info", "service stopped", Map.of());
         events.close();
         lock.close();

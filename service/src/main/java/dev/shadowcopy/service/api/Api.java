@@ -3,7 +3,7 @@ package dev.shadowcopy.service.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.shadowcopy.nbd.attach.Attachment;
+import dev.shadowcopy.attach.Attachment;
 import dev.shadowcopy.service.Json;
 import dev.shadowcopy.service.Service;
 import dev.shadowcopy.service.ServiceException;
@@ -95,9 +95,10 @@ public final class Api implements HttpServer.Handler {
                     ok(ex, Json.object().put("deleted", p.get(2)));
                 } else if (n == 4 && m.equals("POST") && p.get(3).equals("attach")) {
                     Attachment a = service.attach(p.get(2), body(r).path("read_only").asBoolean(false));
-                    ok(ex, Json.object().put("volume", p.get(2)).put("device", a.loopDevice()));
+                    ok(ex, Json.object().put("volume", p.get(2)).put("device", a.loopDevice()).put("path", a.path())
+                            .put("kept_by", service.keeper()));
                 } else if (n == 4 && m.equals("POST") && p.get(3).equals("detach")) {
-                    service.detach(p.get(2));
+                    service.detach(p.get(2), body(r).path("force").asBoolean(false));
                     ok(ex, Json.object().put("detached", p.get(2)));
                 } else {
                     notFound(r);
@@ -189,12 +190,12 @@ public final class Api implements HttpServer.Handler {
             switch (p.get(3)) {
                 case "protect" -> ok(ex, shadow(service.protect(p.get(2), instant(text(b, "until", true), "until"))));
                 case "revert" -> {
-                    service.revert(p.get(2));
+                    service.revert(p.get(2), b.path("force").asBoolean(false));
                     ok(ex, Json.object().put("reverted_to", p.get(2)));
                 }
                 case "expose" -> ok(ex, shadow(service.expose(p.get(2), Path.of(text(b, "mount", true)))));
                 case "unexpose" -> {
-                    service.unexpose(p.get(2));
+                    service.unexpose(p.get(2), b.path("force").asBoolean(false));
                     ok(ex, Json.object().put("unexposed", p.get(2)));
                 }
                 default -> notFound(r);
@@ -515,7 +516,14 @@ public final class Api implements HttpServer.Handler {
         o.put("layout", c.layout().shortName());
         o.put("max_shadow_copies", c.maxShadowCopies());
         o.put("shadow_copies", v.shadowCopies().size());
-        o.put("device", service.attachment(v.name()).map(Attachment::loopDevice).orElse(null));
+        Attachment a = service.attachment(v.name()).orElse(null);
+        o.put("device", a == null ? null : a.loopDevice());
+        if (a != null) {
+            o.put("attach_path", a.path());
+            o.put("attached_read_only", a.readOnly());
+            o.put("attached_since", a.since().toString());
+            o.put("kept_by", service.keeper());
+        }
         o.put("nbd_export", v.name());
         return o;
     }

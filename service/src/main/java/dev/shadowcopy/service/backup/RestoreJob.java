@@ -47,9 +47,11 @@ public final class RestoreJob {
             } else {
                 target = existing.get();
                 if (service.attachment(target.name()).isPresent()) {
-                    throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + target.name() + " is attached; "
-                            + "unmount and detach it before restoring over it (shadowcopy volume detach "
-                            + target.name() + ")");
+                    java.util.List<String> uses = service.users(target.name());
+                    throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + target.name() + " is attached as "
+                            + service.attachment(target.name()).get().loopDevice() + (uses.isEmpty() ? "" : " and in use ("
+                            + String.join("; ", uses) + ")") + "; a restore replaces its data: unmount it and detach it "
+                            + "first (shadowcopy volume detach " + target.name() + ")");
                 }
             }
             Restorer.Result r = Restorer.restore(repo, id, v.name(), target, new Restorer.Options(created,

@@ -1,9 +1,8 @@
 package dev.shadowcopy.service.sequence;
 
-import dev.shadowcopy.nbd.attach.Attachment;
-import dev.shadowcopy.nbd.attach.LocalAttacher;
-import dev.shadowcopy.nbd.export.DeviceExport;
-import dev.shadowcopy.nbd.export.VolumeExports;
+import dev.shadowcopy.attach.Attacher;
+import dev.shadowcopy.attach.Attachment;
+import dev.shadowcopy.attach.Mounts;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.ManagedVolume;
@@ -27,14 +26,11 @@ import java.util.Map;
 public final class AutoRecovery {
     private static final String PREFIX = "recovery/";
 
-    private final VolumeExports exports;
-    private final LocalAttacher attacher;
+    private final Attacher attacher;
     private final FileSystemFreezer mounts;
     private final Path mountRoot;
 
-    public AutoRecovery(VolumeExports exports, LocalAttacher attacher, FileSystemFreezer mounts, Path stateDir)
-            throws IOException {
-        this.exports = exports;
+    public AutoRecovery(Attacher attacher, FileSystemFreezer mounts, Path stateDir) throws IOException {
         this.attacher = attacher;
         this.mounts = mounts;
         this.mountRoot = Files.createDirectories(stateDir.resolve("recovery"));
@@ -60,7 +56,7 @@ public final class AutoRecovery {
         ManagedVolume volume;
         ShadowCopyInfo copy;
         OverlayDevice overlay;
-        String export;
+        String key;
         Attachment attachment;
         Path mount;
         Path original;
@@ -77,17 +73,13 @@ public final class AutoRecovery {
                 List<Path> orig = mounts.mountsOf(List.of(i.volume.name()));
                 i.original = orig.isEmpty() ? null : orig.getFirst();
                 i.overlay = i.volume.beginRecovery(i.copy.id());
-                i.export = PREFIX + i.copy.id();
-                OverlayDevice ov = i.overlay;
-                String ex = i.export;
-                exports.addExport(ex, "shadow copy " + i.copy.id() + " during auto-recovery (writable)",
-                        () -> new DeviceExport(ex, "auto-recovery of shadow copy " + i.copy.id(), ov));
                 if (i.original == null) {
                     continue; // no mounted file system on the volume: writers have nothing to change by path
                 }
-                i.attachment = attacher.attach(ex, false);
+                i.key = PREFIX + i.copy.id();
+                i.attachment = attacher.attach(i.key, i.overlay, false);
                 i.mount = Files.createDirectories(mountRoot.resolve(i.copy.id().toString()));
-                LocalAttacher.run("mount", i.attachment.loopDevice(), i.mount.toString());
+                Mounts.mount(i.attachment.loopDevice(), i.mount, "");
             }
             return o;
         } catch (IOException | RuntimeException e) {
@@ -128,16 +120,13 @@ public final class AutoRecovery {
 
     private void close(Item i) throws IOException {
         if (i.mount != null) {
-            LocalAttacher.run("umount", i.mount.toString());
+            Mounts.unmount(i.mount, false, "cannot end the auto-recovery of shadow copy " + i.copy.id());
             Files.deleteIfExists(i.mount);
             i.mount = null;
         }
         if (i.attachment != null) {
-            attacher.detach(i.export);
+            attacher.detach(i.key, false);
             i.attachment = null;
-        }
-        if (i.export != null) {
-            exports.removeExport(i.export);
         }
     }
 }
