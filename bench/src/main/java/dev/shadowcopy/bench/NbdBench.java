@@ -65,10 +65,10 @@ public final class NbdBench {
                 case "--servers" -> only = List.of(args[++i].split(","));
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 // before any engine class is loaded: how often our volume starts write-back (0: the kernel decides)
-                case "--writeback-kick-mb" -> System.setProperty("shadowcopy.writeback-kick-mb", args[++i]);
+                case "--writeback-dirty-mb" -> System.setProperty("shadowcopy.writeback-dirty-mb", args[++i]);
                 default -> {
                     System.err.println("usage: bench-nbd [--dir DIR] [--size 1G] [--seconds 5] "
-                            + "[--servers ours,qemu-nbd,nbdkit] [--rounds 1] [--writeback-kick-mb 16]");
+                            + "[--servers ours,qemu-nbd,nbdkit] [--rounds 1] [--writeback-dirty-mb 256]");
                     System.exit(2);
                 }
             }
@@ -97,7 +97,7 @@ public final class NbdBench {
         fillRandom(source);
         System.out.printf(Locale.ROOT, "NBD benchmark: %s file on %s, %d s per fio job, %d round(s), our volume starts "
                         + "write-back every %s MiB (0: the kernel decides), %d cores%n%n", Sizes.format(size), dir, seconds,
-                rounds, System.getProperty("shadowcopy.writeback-kick-mb", "16"),
+                rounds, System.getProperty("shadowcopy.writeback-dirty-mb", "256"),
                 Runtime.getRuntime().availableProcessors());
         // Rounds rotate the order of the servers, so that none always runs first (cold) or last (after the others'
         // write-back); the table shows each row's median over the rounds.

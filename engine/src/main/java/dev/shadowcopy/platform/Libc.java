@@ -93,6 +93,14 @@ final class Libc {
     private static final MethodHandle SYNC_FILE_RANGE = bind("sync_file_range",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT), false);
     private static final MethodHandle STRERROR = bind0("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    /** syscall(2) with the arguments of cachestat(2): number, fd, range, result, flags. */
+    private static final MethodHandle SYSCALL_CACHESTAT = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("syscall").orElseThrow(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT),
+            Linker.Option.firstVariadicArg(1), Linker.Option.captureCallState("errno"));
+    /** cachestat(2) (Linux 6.5+): the same number on x86_64 and aarch64. */
+    static final long SYS_CACHESTAT = 451;
+    static final int ENOSYS = 38;
 
     private Libc() {}
 
@@ -216,6 +224,18 @@ final class Libc {
     static int ioctl(int fd, long request, MemorySegment arg) {
         try {
             return (int) IOCTL_PTR.invokeExact(ERRNO_SEGMENT.get(), fd, request, arg);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * cachestat(2) over the whole file: fills {@code out} (5 × u64: cached, dirty, writeback, evicted,
+     * recently evicted pages).
+     */
+    static long cachestat(int fd, MemorySegment range, MemorySegment out) {
+        try {
+            return (long) SYSCALL_CACHESTAT.invokeExact(ERRNO_SEGMENT.get(), SYS_CACHESTAT, fd, range, out, 0);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

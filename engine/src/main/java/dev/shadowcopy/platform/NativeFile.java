@@ -211,6 +211,29 @@ public final class NativeFile implements StorageFile {
         }
     }
 
+    private static volatile boolean noCachestat;
+    private static final long PAGE = 4096;
+
+    @Override
+    public long dirtyBytes() {
+        if (noCachestat || closed.get()) {
+            return -1;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment range = a.allocate(16, 8); // off 0, len 0: to the end of the file
+            MemorySegment out = a.allocate(40, 8);
+            if (Libc.cachestat(fd, range, out) != 0) {
+                if (Libc.errno() == Libc.ENOSYS) {
+                    noCachestat = true;
+                }
+                return -1;
+            }
+            long dirty = out.get(ValueLayout.JAVA_LONG, 8);
+            long writeback = out.get(ValueLayout.JAVA_LONG, 16);
+            return (dirty + writeback) * PAGE;
+        }
+    }
+
     /** fsync: also makes the inode (size, times) durable. */
     public void syncAll() throws IOException {
         while (Libc.fsync(fd) != 0) {

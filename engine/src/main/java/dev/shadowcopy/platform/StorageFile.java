@@ -42,6 +42,14 @@ public interface StorageFile extends Closeable {
      */
     default void startWriteback() throws IOException {}
 
+    /**
+     * Bytes of this file's page cache that are dirty or under write-back now (cachestat(2)), or -1 where that
+     * cannot be known (older kernels, simulated storage). A hint for write-back pacing, never for durability.
+     */
+    default long dirtyBytes() {
+        return -1;
+    }
+
     /** Deallocates a range so that it reads as zeros (punch hole / discard); the size does not change. */
     void punchHole(long position, long length) throws IOException;
 

@@ -198,6 +198,7 @@ public final class CowEngine implements VolumeEngine {
     @Override
     public void flush() throws IOException {
         originSync.sync();
+        writeback.flushed();
     }
 
     @Override
@@ -629,6 +630,7 @@ public final class CowEngine implements VolumeEngine {
                     + " already exists on volume " + volume);
         }
         originSync.sync(); // most dirty data reaches the disk before writes are held
+        writeback.flushed();
         return new Pending(id, persistent, new Shadow[1]);
     }
 
