@@ -197,9 +197,8 @@ public final class Attacher implements AutoCloseable {
                 }
             }
             List<String> uses = DeviceUsers.of(loop);
-            if (uses.isEmpty()) {
-                LoopDevices.detach(loop);
-            } else {
+            LoopDevices.detach(loop); // in use: only marked to go when its last user lets go (autoclear)
+            if (!uses.isEmpty()) {
                 left.add(loop + ": " + String.join("; ", uses));
             }
         }
@@ -216,7 +215,7 @@ public final class Attacher implements AutoCloseable {
 
     private static String lostText(List<String> lost) {
         return lost.isEmpty() ? "" : "; still in use and now failing I/O: " + String.join(", ", lost)
-                + " (unmount it, then use the new device)";
+                + " (unmount it — the dead device then goes away by itself — and use the new one)";
     }
 
     /** Mounts and loop devices under our directory that no live attachment owns: left by a crash mid-attach. */

@@ -152,8 +152,8 @@ class AttacherRestartTest {
                 && o.message().contains("mounted on " + mnt)), text);
         String fresh = attacher.find("volume/v").orElseThrow().loopDevice();
         assertNotEquals(loop, fresh, text);
-        Host.run("umount", "-l", mnt.toString());
-        Host.run("losetup", "-d", loop); // the admin lets go of the dead device
+        Host.run("umount", "-l", mnt.toString()); // the admin lets go of the dead device: it goes away by itself
+        assertTrue(LoopDevices.awaitDetached(loop, java.time.Duration.ofSeconds(10)), loop + " still attached");
         Path m2 = Files.createDirectories(tmp.resolve("m2"));
         Host.run("mount", "-o", "ro", fresh, m2.toString());
         try {

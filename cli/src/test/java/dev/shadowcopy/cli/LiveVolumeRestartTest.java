@@ -29,8 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The volume under a running application survives the service: ext4 mounted on an attached volume, an
  * application writing checksummed records with fdatasync, and the daemon stopped (SIGTERM) or killed (-9)
  * at random moments, then started again — from the same classes, or from a copy installed elsewhere (an
- * upgrade). The application never sees an error, every record it had synced is there, e2fsck is clean, and
- * shadow copies taken between restarts read back exactly as they did when they were taken.
+ * upgrade). The application never sees an error, every record it had synced is there, e2fsck is clean,
+ * shadow copies taken between restarts read back exactly as they did when they were taken, and a copy exposed
+ * (mounted) between restarts stays mounted and reads the same.
  *
  * <p>Rounds: {@code -Dshadowcopy.restart.rounds} (20 by default); seed {@code -Dshadowcopy.restart.seed}
  * (printed).
@@ -98,6 +99,9 @@ class LiveVolumeRestartTest {
                 records.toString(), ack.toString(), Long.toString(r.nextLong()))
                 .redirectErrorStream(true).redirectOutput(tmp.resolve("app.log").toFile()).start();
         Map<String, String> copies = new LinkedHashMap<>();
+        Path exposed = tmp.resolve("exposed");
+        String exposedCopy = null;
+        String exposedHash = null;
         int kills = 0;
         for (int round = 0; round < rounds; round++) {
             long before = acked(ack);
@@ -128,6 +132,18 @@ class LiveVolumeRestartTest {
                     e.setValue(hashOf(e.getKey()));
                 }
             }
+            if (exposedHash == null && !copies.isEmpty()) {
+                // an exposure is state too: the first copy stays mounted through every later restart
+                exposedCopy = copies.keySet().iterator().next();
+                daemon.cli("expose", exposedCopy, "--mount", exposed.toString()).ok();
+                exposedHash = sh("sha256sum " + exposed.resolve("records")).ok().out().split(" ")[0];
+            } else if (exposedHash != null) {
+                assertEquals(exposedHash, sh("sha256sum " + exposed.resolve("records")).ok().out().split(" ")[0],
+                        "the exposed copy reads the same after restart " + round);
+            }
+        }
+        if (exposedCopy != null) {
+            daemon.cli("unexpose", exposedCopy).ok();
         }
         Files.createFile(ack.resolveSibling("stop"));
         assertTrue(app.waitFor(60, TimeUnit.SECONDS), "the application did not stop");
@@ -141,7 +157,8 @@ class LiveVolumeRestartTest {
         DaemonProcess.Result fsck = sh("e2fsck -fn " + device);
         assertEquals(0, fsck.exit(), "e2fsck after " + rounds + " restarts: " + fsck.out() + fsck.err());
         String events = Files.readString(state.resolve("events.log"));
-        long adopted = events.lines().filter(l -> l.contains("\"attachment-adopted\"")).count();
+        long adopted = events.lines().filter(l -> l.contains("\"attachment-adopted\"") && l.contains("volume/data"))
+                .count();
         assertEquals(rounds, adopted, "every start took the attachment over");
         assertFalse(events.contains("\"attachment-lost\""), events);
         assertFalse(events.contains("change tracking restarts"), "a kill -9 is not a write while closed");

@@ -22,7 +22,8 @@ import java.util.Map;
  *   <li>a non-persistent copy in the catalog: the engine releases those at every start, so the record goes;</li>
  *   <li>a copy in the engine that the catalog does not know: kept, listed as {@code untracked} with what the
  *       engine knows, and reported;</li>
- *   <li>exposures and sessions do not survive a restart: exposed paths are cleared.</li>
+ *   <li>sessions do not survive a restart; exposures do (the service takes them over, or mounts them again
+ *       after a reboot, and clears the exposed path only of one it cannot bring back).</li>
  * </ul>
  * Every finding is an event in the log with level warning (or info for the expected release of
  * non-persistent copies).
@@ -82,10 +83,6 @@ public final class Reconciler {
             }
             boolean present = engine.containsKey(r.id()) || f != null && f.exists(ShadowCopyId.parse(r.id()));
             if (present) {
-                if (r.exposedPath() != null) {
-                    catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
-                            (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
-                }
                 continue;
             }
             if (!persistent) {
