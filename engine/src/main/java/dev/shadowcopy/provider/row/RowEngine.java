@@ -61,7 +61,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Locking order: volume gate → stripe locks (ascending; a merge for room only try-locks) → {@code metaGate}
  * (shared for every change of in-memory metadata or the pending list; exclusive for a checkpoint's capture) →
- * {@code roomLock} → {@code commitLock} → {@code registryLock} → leaf locks.
+ * {@code roomLock} → {@code commitLock} → {@code registryLock} → leaf locks. Every commit takes {@code roomLock}
+ * before {@code commitLock} (a commit may have to make room; making room commits), so no path can hold the commit
+ * lock and wait for the room lock.
  */
 public final class RowEngine implements VolumeEngine {
     private static final System.Logger LOG = System.getLogger(RowEngine.class.getName());
@@ -546,6 +548,11 @@ public final class RowEngine implements VolumeEngine {
         metaGate.lockShared(); // lock order: metaGate, then the commit lock (a checkpoint holds the gate exclusively)
         try {
             List<Integer> frees;
+            // roomLock before commitLock, always: a commit whose records do not fit releases copies (under roomLock)
+            // while it holds the commit lock, and making room for a write commits (under commitLock) while it holds
+            // roomLock. Taking roomLock only when the journal turned out to be full deadlocked a flush against a
+            // first write that both found it full (RowLockOrderTest). Uncontended unless room is being made.
+            roomLock.lock();
             commitLock.lock();
             try {
                 List<RowRecord> records;
@@ -583,6 +590,7 @@ public final class RowEngine implements VolumeEngine {
                 }
             } finally {
                 commitLock.unlock();
+                roomLock.unlock();
             }
             slots.release(frees.stream().mapToInt(Integer::intValue).toArray());
         } finally {
@@ -593,7 +601,7 @@ public final class RowEngine implements VolumeEngine {
     /**
      * Appends records; when the file system under the journal is full, releases the oldest copies (their
      * shadow storage may share the file system) until they fit. With no copy left the error stands: the
-     * volume's own writes cannot be made durable, and flush says so.
+     * volume's own writes cannot be made durable, and flush says so. Caller holds roomLock, then commitLock.
      */
     private void appendMakingRoom(List<RowRecord> records) throws IOException {
         while (true) {
