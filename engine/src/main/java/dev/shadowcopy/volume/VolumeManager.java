@@ -275,10 +275,20 @@ public final class VolumeManager implements AutoCloseable {
         deleteTree(dir);
     }
 
-    /** Changes a volume's shadow storage maximum; copies are released if usage is above it. */
+    /**
+     * Changes a volume's shadow storage maximum; copies are released if usage is above it, oldest first, except
+     * the copies the owner keeps ({@link VolumeEvents#mayRelease}): a maximum below what those need is refused
+     * with {@code INSUFFICIENT_STORAGE} before anything changes.
+     */
     public synchronized void resizeShadowStorage(String name, ShadowStorageLimit limit) throws IOException {
         checkOpen();
         ManagedVolume v = get(name);
+        long kept = v.engine().shadowStorageKept();
+        if (limit.resolve(v.size()) < kept) {
+            throw new VolumeException(VolumeException.Code.INSUFFICIENT_STORAGE, "shadow storage of volume " + name
+                    + " cannot shrink to " + limit + ": protected shadow copies need " + Sizes.format(kept)
+                    + " of it (their data would have to go); nothing was changed");
+        }
         VolumeConfig updated = v.config().withShadowStorage(limit);
         VolumeDescriptor d = VolumeDescriptor.decode(root.resolve(name).resolve(VolumeDescriptor.FILE_NAME),
                 storage.readAll(root.resolve(name).resolve(VolumeDescriptor.FILE_NAME)));
