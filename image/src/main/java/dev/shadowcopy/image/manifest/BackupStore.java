@@ -51,13 +51,17 @@ public final class BackupStore {
         return id != null && ID.matcher(id).matches();
     }
 
-    /** Ids of the committed backup points, oldest first. */
+    /**
+     * Ids of the committed backup points, oldest first: every backup directory, readable or not. A directory is
+     * only ever renamed into {@code backups/} whole, so one whose manifest is missing or unreadable is a damaged
+     * point — verify reports it, garbage collection refuses to guess its chunks — never "no point".
+     */
     public List<String> ids() throws IOException {
         List<String> out = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir())) {
             for (Path p : ds) {
                 String n = p.getFileName().toString();
-                if (validId(n) && Files.isRegularFile(p.resolve("manifest"))) {
+                if (validId(n) && Files.isDirectory(p)) {
                     out.add(n);
                 }
             }
@@ -140,7 +144,7 @@ public final class BackupStore {
                 continue;
             }
             try {
-                Files.createDirectory(d);
+                Files.createDirectory(d, Repository.PRIVATE_DIR);
                 return new Pending(id, d);
             } catch (FileAlreadyExistsException e) {
                 if (attempt > 100) {
@@ -190,7 +194,7 @@ public final class BackupStore {
         }
 
         private void write(String file, byte[] blob) throws IOException {
-            Files.write(dir.resolve(file), blob);
+            Repository.writeFile(dir.resolve(file), blob);
         }
     }
 
