@@ -103,6 +103,43 @@ public final class BackupStore {
         }
     }
 
+    /**
+     * True if a readable committed point holds the volume with this id (same UUID: a re-created volume of the same
+     * name does not count) — the base an incremental backup of it would read from.
+     */
+    public boolean holdsVolume(String volumeId) throws IOException {
+        for (String id : ids().reversed()) {
+            Manifest m;
+            try {
+                m = manifest(id);
+            } catch (IOException e) {
+                continue; // unreadable: not a base
+            }
+            for (Manifest.VolumeEntry e : m.volumes()) {
+                if (volumeId.equals(e.volumeId())) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Records the writers' final states in a committed point: BackupComplete (after which a database may truncate
+     * its logs) comes after the commit, so the manifest first holds the states before it. The manifest is replaced
+     * whole and durably (temporary name, fsync, rename, fsync of the directory): a crash leaves the old or the new
+     * one. Callers hold the repository's shared lock.
+     */
+    public Manifest recordWriters(String id, List<Manifest.WriterEntry> writers) throws IOException {
+        Manifest m = manifest(id);
+        Manifest updated = new Manifest(m.format(), m.id(), m.created(), m.finished(), m.host(), m.label(), m.setId(),
+                m.context(), m.consistency(), m.volumes(), writers, m.components());
+        byte[] plain = RepositoryJson.MAPPER.writeValueAsBytes(updated);
+        Repository.publishPrivate(dir().resolve(id).resolve("manifest"),
+                repo.codec().encode(BlobCodec.MANIFEST, plain, plain.length, id + "/manifest"));
+        return updated;
+    }
+
     public VolumeIndex index(Manifest m, Manifest.VolumeEntry v) throws IOException {
         String file = v.ordinal() + ".index";
         byte[] plain = read(m.id(), file, BlobCodec.INDEX);

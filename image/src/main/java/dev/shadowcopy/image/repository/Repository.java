@@ -284,7 +284,7 @@ public final class Repository {
     }
 
     /** Publishes a file durably and privately: temporary name (0600), fsync, rename, fsync of the directory. */
-    static void publishPrivate(Path file, byte[] data) throws IOException {
+    public static void publishPrivate(Path file, byte[] data) throws IOException {
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         Files.deleteIfExists(tmp);
         try (FileChannel ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),

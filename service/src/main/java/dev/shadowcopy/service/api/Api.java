@@ -517,6 +517,8 @@ public final class Api implements HttpServer.Handler {
         o.put("shadow_copies", v.shadowCopies().size());
         o.put("device", service.attachment(v.name()).map(Attachment::loopDevice).orElse(null));
         o.put("nbd_export", v.name());
+        o.put("state", v.incomplete() == null ? "ready" : "incomplete");
+        o.put("incomplete", v.incomplete()); // why, and what to do (an interrupted restore), or null
         return o;
     }
 
