@@ -270,6 +270,19 @@ class SnapshotSequenceTest {
                 () -> session(Context.BACKUP)).error());
     }
 
+    /** The engine decided to release a copy and the catalog recorded it; a crash came before the release was durable. */
+    @Test
+    void aReleaseACrashInterruptedIsFinishedAtStart() throws Exception {
+        String id = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), null).copies().getFirst().id();
+        service.catalog().updateCopy(id, r -> r.withState("releasing"));
+        service.close();
+        service = Service.start(service.config());
+        assertEquals(0, service.volumes().get("a").shadowCopies().size(), "released means gone");
+        assertTrue(service.shadows().isEmpty(), "not listed as missing");
+        assertTrue(service.events().since(0, 2000).stream().anyMatch(e -> e.path("type").asText()
+                .equals("reconcile-released-copy")));
+    }
+
     @Test
     void aSetLeftCreatingByACrashIsUndoneAtStart() throws Exception {
         ShadowCopyId id = ShadowCopyId.random();
