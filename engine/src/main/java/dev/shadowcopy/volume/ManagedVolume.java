@@ -129,7 +129,15 @@ public final class ManagedVolume implements BlockDevice {
                     + "copy without them. Revert to another copy, restore a backup into it, or delete it");
             return;
         }
-        writeBack(o);
+        try {
+            writeBack(o);
+        } catch (IOException e) {
+            // never fail the open for it: the volume stays marked (refused for use) and says why
+            publish(config, "a revert to shadow copy " + copy + " was interrupted before the copy's auto-recovered "
+                    + "changes were written back, and writing them back at open failed (" + e.getMessage() + "). "
+                    + "Revert to the copy again, restore a backup into the volume, or delete it");
+            return;
+        }
         markComplete();
     }
 
