@@ -38,7 +38,8 @@ class RowLockOrderTest {
     @Test
     void aFlushAndAFirstWriteHittingAFullJournalTogetherBothFinish() throws Exception {
         SimulatedStorage disk = new SimulatedStorage(16);
-        VolumeManager manager = VolumeManager.open(disk, STATE, VolumeEvents.NONE, VolumeManager.Tuning.inline(64 << 20));
+        VolumeManager manager = VolumeManager.open(disk, STATE, VolumeEvents.NONE,
+                VolumeManager.Tuning.inline(64 << 20));
         ManagedVolume v = manager.create(VolumeConfig.sparse("row", 64 * CHUNK).withChunkSize(CHUNK)
                 .withLayout(VolumeLayout.REDIRECT_ON_WRITE));
         v.write(0, of(filled(4 * CHUNK, 'a')), true);

@@ -2,15 +2,21 @@ package dev.shadowcopy.volume;
 
 import static dev.shadowcopy.testing.Segments.filled;
 import static dev.shadowcopy.testing.Segments.of;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
+import dev.shadowcopy.testing.Segments;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -35,7 +41,7 @@ class ShadowStorageReleaseTest {
     final List<ShadowCopyInfo> releasing = new CopyOnWriteArrayList<>();
     final List<ShadowStorageFullException> refused = new CopyOnWriteArrayList<>();
     /** Copies the owner keeps (protected). */
-    final java.util.Set<ShadowCopyId> kept = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    final Set<ShadowCopyId> kept = ConcurrentHashMap.newKeySet();
 
     @BeforeEach
     void open() throws IOException {
@@ -64,9 +70,9 @@ class ShadowStorageReleaseTest {
     }
 
     private static byte[] read(BlockDevice d, long offset, int length) throws IOException {
-        java.lang.foreign.MemorySegment s = dev.shadowcopy.testing.Segments.allocate(length);
+        MemorySegment s = Segments.allocate(length);
         d.read(offset, s);
-        return dev.shadowcopy.testing.Segments.bytes(s);
+        return Segments.bytes(s);
     }
 
     private ManagedVolume limited(VolumeLayout layout, long max) throws IOException {
@@ -83,16 +89,16 @@ class ShadowStorageReleaseTest {
         ShadowCopyInfo p = v.createShadowCopy(ShadowCopyId.random(), true);
         kept.add(p.id());
         v.write(0, of(filled(1 << 20, 'a')), false); // fills the maximum for the protected copy
-        var e = org.junit.jupiter.api.Assertions.assertThrows(ShadowStorageFullException.class,
+        ShadowStorageFullException e = assertThrows(ShadowStorageFullException.class,
                 () -> v.write(2L << 20, of(filled(CHUNK, 'b')), false));
         assertEquals(List.of(p.id().toString()), e.keptCopies());
         assertTrue(e.getMessage().contains("resize shadowstorage --for vol"), e.getMessage());
         assertEquals(1, refused.size(), "the owner hears of the refusal");
         assertEquals(List.of(p.id()), v.shadowCopies().stream().map(ShadowCopyInfo::id).toList());
-        org.junit.jupiter.api.Assertions.assertArrayEquals(filled(1 << 20, 'o'), read(v.shadowCopy(p.id()), 0, 1 << 20));
-        org.junit.jupiter.api.Assertions.assertArrayEquals(filled(CHUNK, 'o'), read(v.shadowCopy(p.id()), 2L << 20, CHUNK));
+        assertArrayEquals(filled(1 << 20, 'o'), read(v.shadowCopy(p.id()), 0, 1 << 20));
+        assertArrayEquals(filled(CHUNK, 'o'), read(v.shadowCopy(p.id()), 2L << 20, CHUNK));
         if (layout == VolumeLayout.COPY_ON_WRITE) {
-            org.junit.jupiter.api.Assertions.assertArrayEquals(filled(CHUNK, 'o'), read(v, 2L << 20, CHUNK),
+            assertArrayEquals(filled(CHUNK, 'o'), read(v, 2L << 20, CHUNK),
                     "copy-on-write applies nothing of a refused write");
         }
         assertTrue(released.isEmpty());
@@ -115,7 +121,7 @@ class ShadowStorageReleaseTest {
         v.write(4L << 20, of(filled(CHUNK, 'c')), false); // needs room: the newer, unprotected copy goes
         assertEquals(List.of(u.id()), released.stream().map(ShadowCopyInfo::id).toList());
         assertEquals(List.of(p.id()), v.shadowCopies().stream().map(ShadowCopyInfo::id).toList());
-        org.junit.jupiter.api.Assertions.assertArrayEquals(filled(2 << 20, 'o'), read(v.shadowCopy(p.id()), 0, 2 << 20));
+        assertArrayEquals(filled(2 << 20, 'o'), read(v.shadowCopy(p.id()), 0, 2 << 20));
     }
 
     @ParameterizedTest
@@ -126,7 +132,7 @@ class ShadowStorageReleaseTest {
         kept.add(p.id());
         v.write(0, of(filled(2 << 20, 'a')), false);
         assertEquals(2L << 20, v.engine().shadowStorageKept());
-        VolumeException e = org.junit.jupiter.api.Assertions.assertThrows(VolumeException.class,
+        VolumeException e = assertThrows(VolumeException.class,
                 () -> manager.resizeShadowStorage("vol", ShadowStorageLimit.ofBytes(1L << 20)));
         assertEquals(VolumeException.Code.INSUFFICIENT_STORAGE, e.code());
         assertEquals(ShadowStorageLimit.ofBytes(4L << 20), v.config().shadowStorage(), "nothing changed");

@@ -21,7 +21,8 @@ public final class Releases {
     private final VolumeEvents events;
     private final Function<Shadow, ShadowCopyInfo> info;
 
-    public Releases(String volume, ShadowRegistry registry, VolumeEvents events, Function<Shadow, ShadowCopyInfo> info) {
+    public Releases(String volume, ShadowRegistry registry, VolumeEvents events,
+                    Function<Shadow, ShadowCopyInfo> info) {
         this.volume = volume;
         this.registry = registry;
         this.events = events;

@@ -129,16 +129,13 @@ public final class FileSystemFreezer {
                 }
                 return List.copyOf(run.frozen);
             }
-            run.abandoned = true;
+            run.abandoned = true; // from here the freezing thread adds nothing to run.frozen
             synchronized (lateLock) {
                 late++;
             }
         }
-        List<Path> undo;
-        synchronized (run) {
-            undo = List.copyOf(run.frozen);
-        }
-        thawOnly(undo); // the record stays until the abandoned FIFREEZE has returned and been undone
+        // the record stays until the abandoned FIFREEZE has returned and been undone
+        thawOnly(List.copyOf(run.frozen));
         throw new FlushTimeoutException("flushing and freezing the file system on " + run.current + " did not finish "
                 + "in time (its device is not taking writes); nothing is left frozen, and the set was abandoned");
     }
@@ -168,9 +165,9 @@ public final class FileSystemFreezer {
                     }
                     try {
                         NativeFile.freezeFileSystem(m);
-                    } catch (IOException e) {
+                    } catch (IOException | RuntimeException e) {
                         synchronized (this) {
-                            failure = e;
+                            failure = e instanceof IOException io ? io : new IOException(e.toString(), e);
                         }
                         break;
                     }

@@ -729,9 +729,9 @@ public final class SnapshotSetCreator {
                     }
                     try {
                         f.snapshot(id);
-                    } catch (IOException e) {
+                    } catch (IOException | RuntimeException e) {
                         synchronized (this) {
-                            failure = e;
+                            failure = e instanceof IOException io ? io : new IOException(e.toString(), e);
                         }
                         return;
                     }
@@ -758,9 +758,10 @@ public final class SnapshotSetCreator {
         private void undoLate(ForeignVolumes.Foreign f, ShadowCopyId id) {
             try {
                 f.delete(id);
-                events.append("late-snapshot-deleted", "warning", "the " + f.provider() + " snapshot " + id + " of volume "
-                        + f.name() + " finished after set " + setId + " had been abandoned at the commit deadline; it "
-                        + "was deleted", Map.of("set", setId.toString(), "shadow", id.toString(), "volume", f.name()));
+                events.append("late-snapshot-deleted", "warning", "the " + f.provider() + " snapshot " + id
+                        + " of volume " + f.name() + " finished after set " + setId + " had been abandoned at the "
+                        + "commit deadline; it was deleted", Map.of("set", setId.toString(), "shadow", id.toString(),
+                        "volume", f.name()));
             } catch (IOException e) {
                 events.append("late-snapshot-left", "error", "the " + f.provider() + " snapshot " + id + " of volume "
                         + f.name() + " finished after set " + setId + " had been abandoned, and could not be deleted: "

@@ -270,7 +270,7 @@ class SnapshotSequenceTest {
                 () -> session(Context.BACKUP)).error());
     }
 
-    /** The engine decided to release a copy and the catalog recorded it; a crash came before the release was durable. */
+    /** The engine decided to release a copy, the catalog recorded it, and a crash came before it was durable. */
     @Test
     void aReleaseACrashInterruptedIsFinishedAtStart() throws Exception {
         String id = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), null).copies().getFirst().id();
