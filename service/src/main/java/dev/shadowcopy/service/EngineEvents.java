@@ -95,19 +95,22 @@ final class EngineEvents implements VolumeEvents, CreationProtection {
     @Override
     public void shadowCopyReleased(String volume, ShadowCopyInfo copy, String reason) {
         String id = copy.id().toString();
-        Instant until = protectedUntil(id);
-        boolean wasProtected = until != null && Instant.now().isBefore(until);
+        Catalog c = catalog;
         Map<String, Object> details = new LinkedHashMap<>();
         details.put("shadow", id);
         details.put("volume", volume);
-        details.put("protected", wasProtected);
-        if (until != null) {
-            details.put("protect_until", until.toString());
+        String protection = "";
+        if (c != null) { // while the engine opens (non-persistent copies released) the reconciler reports instead
+            Instant until = protectedUntil(id);
+            boolean wasProtected = until != null && Instant.now().isBefore(until);
+            details.put("protected", wasProtected);
+            if (until != null) {
+                details.put("protect_until", until.toString());
+            }
+            protection = wasProtected ? " (it was protected until " + until + ")" : " (it was not protected)";
         }
         events.append("shadow-released", "warning", "shadow copy " + id + " of volume " + volume + " was released: "
-                + reason + (wasProtected ? " (it was protected until " + until + ")" : " (it was not protected)"),
-                details);
-        Catalog c = catalog;
+                + reason + protection, details);
         if (c != null) {
             try {
                 c.removeCopies(java.util.List.of(id)); // released means gone
