@@ -38,7 +38,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "backups", mixinStandardHelpOptions = true, description = "Backup repositories: create, list, "
         + "verify, prune, export, serve over NBD.", subcommands = {BackupsCommand.Init.class, BackupsCommand.ListCmd.class,
         BackupsCommand.Show.class, BackupsCommand.Verify.class, BackupsCommand.Prune.class, BackupsCommand.Gc.class,
-        BackupsCommand.Export.class, BackupsCommand.Serve.class})
+        BackupsCommand.Delete.class, BackupsCommand.Export.class, BackupsCommand.Serve.class})
 final class BackupsCommand implements Runnable {
     @Override
     public void run() {
@@ -276,6 +276,36 @@ final class BackupsCommand implements Runnable {
             GarbageCollector.Result res = GarbageCollector.collect(r.open(), LOCK_WAIT);
             System.out.println(res.chunksRemoved() + " chunks removed (" + Sizes.format(res.bytesFreed()) + " freed), "
                     + res.leftoversRemoved() + " leftovers removed, " + res.chunksKept() + " chunks in use");
+            return 0;
+        }
+    }
+
+    @Command(name = "delete", mixinStandardHelpOptions = true, description = "Deletes backup points, readable or "
+            + "not (a damaged point a prune keeps); their chunks go at the next gc.")
+    static final class Delete implements Callable<Integer> {
+        @Parameters(paramLabel = "ID", arity = "1..*", description = "Backup ids (or unique prefixes).")
+        List<String> ids;
+
+        @Mixin
+        RepoOptions r;
+
+        @Override
+        public Integer call() throws Exception {
+            Repository repo = r.open();
+            try (var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode.EXCLUSIVE, LOCK_WAIT,
+                    "the delete")) {
+                List<String> resolved = new ArrayList<>();
+                for (String id : ids) {
+                    if ("latest".equals(id)) {
+                        throw new IllegalArgumentException("name the backup to delete by its id, not 'latest'");
+                    }
+                    resolved.add(repo.backups().resolve(id));
+                }
+                for (String id : resolved) {
+                    repo.backups().delete(id);
+                    System.out.println("backup " + id + " deleted (its chunks are removed by the next gc)");
+                }
+            }
             return 0;
         }
     }

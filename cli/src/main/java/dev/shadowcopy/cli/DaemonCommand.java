@@ -32,6 +32,11 @@ final class DaemonCommand implements Callable<Integer> {
             description = "Longest time writes are held for a commit (default: ${DEFAULT-VALUE}).")
     double commitTimeout;
 
+    @Option(names = "--flush-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Longest time flushing and freezing the set's file systems may take (default: "
+                    + "${DEFAULT-VALUE}).")
+    double flushTimeout;
+
     @Option(names = "--event-timeout", paramLabel = "SECONDS", defaultValue = "60",
             description = "Deadline of other writer events (default: ${DEFAULT-VALUE}).")
     double eventTimeout;
@@ -50,7 +55,8 @@ final class DaemonCommand implements Callable<Integer> {
             tcp = new InetSocketAddress(nbdTcp.substring(0, c), Integer.parseInt(nbdTcp.substring(c + 1)));
         }
         Timeouts t = new Timeouts(seconds(freezeTimeout, "--freeze-timeout"), seconds(commitTimeout, "--commit-timeout"),
-                seconds(eventTimeout, "--event-timeout"), Timeouts.DEFAULT.abort());
+                seconds(eventTimeout, "--event-timeout"), Timeouts.DEFAULT.abort(),
+                seconds(flushTimeout, "--flush-timeout"));
         DaemonConfig config = new DaemonConfig(state.dir(), group, hooks == null ? null : hooks.toAbsolutePath(), t, tcp);
         Daemon d = Daemon.start(config);
         d.runUntilStopped();

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.shadowcopy.service.client.ApiClient;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -28,6 +29,11 @@ final class ListCommand implements Runnable {
 
         abstract Table table(JsonNode items);
 
+        /** Lines printed after the table (what a column cannot hold). */
+        List<String> notes(JsonNode items) {
+            return List.of();
+        }
+
         @Override
         int run(ApiClient c) throws Exception {
             JsonNode n = c.get(path());
@@ -39,6 +45,7 @@ final class ListCommand implements Runnable {
                     System.out.println("No items found that satisfy the query.");
                 } else {
                     t.print(System.out);
+                    notes(n.path(field())).forEach(System.out::println);
                 }
             }
             return 0;
@@ -180,6 +187,11 @@ final class ListCommand implements Runnable {
         @Override
         Table table(JsonNode items) {
             return VolumeCommand.table(items);
+        }
+
+        @Override
+        List<String> notes(JsonNode items) {
+            return VolumeCommand.notes(items);
         }
     }
 

@@ -23,13 +23,25 @@ final class VolumeCommand implements Runnable {
     }
 
     static Table table(JsonNode items) {
-        Table t = new Table("VOLUME", "SIZE", "CHUNK", "LAYOUT", "COPIES", "DEVICE", "VIA", "BACKING");
+        Table t = new Table("VOLUME", "SIZE", "CHUNK", "LAYOUT", "STATE", "COPIES", "DEVICE", "VIA", "BACKING");
         for (JsonNode v : items) {
             t.row(Format.text(v.get("name")), Format.size(v.get("size")), Format.size(v.get("chunk_size")),
-                    Format.text(v.get("layout")), v.path("shadow_copies").asInt() + "/" + v.path("max_shadow_copies").asInt(),
+                    Format.text(v.get("layout")), v.hasNonNull("state") ? v.get("state").asText() : "ready",
+                    v.path("shadow_copies").asInt() + "/" + v.path("max_shadow_copies").asInt(),
                     Format.text(v.get("device")), Format.text(v.get("attach_path")), Format.text(v.get("backing")));
         }
         return t;
+    }
+
+    /** Why each incomplete volume is so, and what to do. */
+    static java.util.List<String> notes(JsonNode items) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        for (JsonNode v : items) {
+            if (v.hasNonNull("incomplete")) {
+                out.add("volume " + v.path("name").asText() + " is incomplete: " + v.get("incomplete").asText());
+            }
+        }
+        return out;
     }
 
     static String enc(String s) {
@@ -134,6 +146,11 @@ final class VolumeCommand implements Runnable {
         @Override
         Table table(JsonNode items) {
             return VolumeCommand.table(items);
+        }
+
+        @Override
+        java.util.List<String> notes(JsonNode items) {
+            return VolumeCommand.notes(items);
         }
     }
 

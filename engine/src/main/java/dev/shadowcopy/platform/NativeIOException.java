@@ -11,6 +11,12 @@ public class NativeIOException extends IOException {
         this.errno = errno;
     }
 
+    /** A refusal with the errno a system call would have given, explained by {@code message}. */
+    protected NativeIOException(String message, int errno) {
+        super(message);
+        this.errno = errno;
+    }
+
     /** The errno the call failed with. */
     public int errno() {
         return errno;

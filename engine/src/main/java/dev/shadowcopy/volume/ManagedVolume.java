@@ -26,6 +26,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #commitShadowCopy} (no I/O), then {@link #completeShadowCopy} (writes flowing; durable on return).
  * {@link #createShadowCopy} does all three for one volume.
  *
+ * <p>A volume is <em>incomplete</em> while an operation that rewrites it has not finished (a restore into it, a
+ * revert's write-back of auto-recovered changes): {@link #markIncomplete} is durable before the first byte is
+ * written and {@link #markComplete} only once the last one is, so a crash in between leaves the mark. The service
+ * refuses to attach, export, copy or back up an incomplete volume; a revert at open finishes its own write-back.
+ *
  * <p>Thread-safety: all methods may be called concurrently.
  */
 public final class ManagedVolume implements BlockDevice {
@@ -42,17 +47,111 @@ public final class ManagedVolume implements BlockDevice {
     /** Sealed auto-recovery overlays ({@code <copy>.data} + {@code <copy>.map}); null: none kept (tests). */
     private final Path recoveryDir;
     private final Map<ShadowCopyId, OverlayDevice> recovered = new ConcurrentHashMap<>();
+    /** The volume's definition as published ({@code volume.desc}); replaced whole under this object's monitor. */
+    private volatile VolumeDescriptor descriptor;
+    /** Where the descriptor is published; null: not kept (tests). */
+    private final Path descriptorFile;
 
     ManagedVolume(UUID id, VolumeConfig config, VolumeEngine engine) {
-        this(id, config, engine, null, null);
+        this(new VolumeDescriptor(id, config, java.time.Instant.now()), engine, null, null, null);
     }
 
-    ManagedVolume(UUID id, VolumeConfig config, VolumeEngine engine, Storage storage, Path recoveryDir) {
-        this.id = id;
-        this.config = config;
+    ManagedVolume(VolumeDescriptor d, VolumeEngine engine, Storage storage, Path recoveryDir, Path descriptorFile) {
+        this.id = d.id();
+        this.config = d.config();
+        this.descriptor = d;
         this.engine = engine;
         this.storage = storage;
         this.recoveryDir = recoveryDir;
+        this.descriptorFile = descriptorFile;
+    }
+
+    // ---------------------------------------------------------------- interrupted operations
+
+    /** Marks text of a revert whose write-back of auto-recovered changes is under way: finished at open. */
+    private static final java.util.regex.Pattern REVERT_MARK = java.util.regex.Pattern.compile(
+            "revert to shadow copy ([0-9a-f-]{36}) .*");
+
+    /**
+     * Why the content is not whole (an interrupted restore or revert) and what to do about it, or null when the
+     * volume is complete.
+     */
+    public String incomplete() {
+        return descriptor.incomplete();
+    }
+
+    /**
+     * Marks the volume incomplete for {@code why} (one sentence naming the operation and the remedy). Durable on
+     * return: call it before the operation writes its first byte.
+     */
+    public void markIncomplete(String why) throws IOException {
+        publish(config, why);
+    }
+
+    /** Clears the mark. Durable on return: call it only once the operation's last byte is durable (flushed). */
+    public void markComplete() throws IOException {
+        if (descriptor.incomplete() != null) {
+            publish(config, null);
+        }
+    }
+
+    /** Publishes a changed definition (keeping the mark), then uses it. */
+    void updateConfigDurably(VolumeConfig updated) throws IOException {
+        publish(updated, descriptor.incomplete());
+    }
+
+    private synchronized void publish(VolumeConfig c, String incomplete) throws IOException {
+        if (descriptorFile == null) {
+            throw new VolumeException(VolumeException.Code.BAD_STATE, "volume " + name() + " keeps no definition file");
+        }
+        VolumeDescriptor d = descriptor.with(c, incomplete);
+        storage.publish(descriptorFile, d.encode()); // tmp, fsync, rename, directory fsync
+        descriptor = d;
+        config = c;
+    }
+
+    /**
+     * At open: finishes what a crash interrupted and can be finished here (a revert's write-back of the copy's
+     * auto-recovered changes; the engine finished the revert itself while opening). A restore stays marked: only
+     * its requester has the backup.
+     */
+    void resumeInterrupted() throws IOException {
+        String mark = descriptor.incomplete();
+        java.util.regex.Matcher m = mark == null ? null : REVERT_MARK.matcher(mark);
+        if (m == null || !m.matches()) {
+            return;
+        }
+        ShadowCopyId copy = ShadowCopyId.parse(m.group(1));
+        OverlayDevice o = recovered.get(copy);
+        if (o == null) {
+            publish(config, "a revert to shadow copy " + copy + " was interrupted before the copy's auto-recovered "
+                    + "changes were written back, and the copy is gone (released at the restart); the volume holds the "
+                    + "copy without them. Revert to another copy, restore a backup into it, or delete it");
+            return;
+        }
+        try {
+            writeBack(o);
+        } catch (IOException e) {
+            // never fail the open for it: the volume stays marked (refused for use) and says why
+            publish(config, "a revert to shadow copy " + copy + " was interrupted before the copy's auto-recovered "
+                    + "changes were written back, and writing them back at open failed (" + e.getMessage() + "). "
+                    + "Revert to the copy again, restore a backup into the volume, or delete it");
+            return;
+        }
+        markComplete();
+    }
+
+    /** Writes an auto-recovered copy's changes onto the live volume and flushes them (idempotent). */
+    private void writeBack(OverlayDevice o) throws IOException {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            o.writtenExtents((off, len, flags) -> {
+                MemorySegment buf = a.allocate(len);
+                o.read(off, buf);
+                engine.write(off, buf);
+                return true;
+            });
+        }
+        engine.flush();
     }
 
     // ---------------------------------------------------------------- auto-recovery
@@ -153,10 +252,6 @@ public final class ManagedVolume implements BlockDevice {
 
     public VolumeConfig config() {
         return config;
-    }
-
-    void updateConfig(VolumeConfig updated) {
-        this.config = updated;
     }
 
     VolumeEngine engine() {
@@ -371,24 +466,24 @@ public final class ManagedVolume implements BlockDevice {
         copySetLock.lock();
         try (WriteHold hold = holdWrites(Duration.ofDays(1))) {
             OverlayDevice o = recovered.get(copy);
+            if (o != null && descriptorFile != null) {
+                // durable before the revert: a crash before the write-back below is finished at the next open
+                markIncomplete("revert to shadow copy " + copy + " of volume " + name() + " was interrupted before "
+                        + "the copy's auto-recovered changes were written back; it is finished when the volume is "
+                        + "opened again");
+            }
             engine.revert(copy);
             if (o != null) {
                 // The copy as applications saw it includes its auto-recovery changes: put them on the volume too.
-                // (A crash between the revert and here leaves the volume equal to the copy without them.)
-                try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-                    o.writtenExtents((off, len, flags) -> {
-                        MemorySegment buf = a.allocate(len);
-                        o.read(off, buf);
-                        engine.write(off, buf);
-                        return true;
-                    });
-                }
-                engine.flush();
+                writeBack(o);
             }
             for (ShadowCopyId gone : List.copyOf(recovered.keySet())) {
                 if (engine.shadowCopies().stream().noneMatch(c -> c.id().equals(gone))) {
                     dropRecovery(gone);
                 }
+            }
+            if (descriptorFile != null) {
+                markComplete(); // the volume is exactly the copy now (which also ends an interrupted restore)
             }
         } finally {
             copySetLock.unlock();
@@ -397,6 +492,14 @@ public final class ManagedVolume implements BlockDevice {
 
     public VolumeEngine.ShadowStorageUsage shadowStorage() throws IOException {
         return engine.shadowStorage();
+    }
+
+    /**
+     * Bytes of shadow storage the copies the engine may not release on its own (protected copies) need now: the
+     * least the maximum may be lowered to.
+     */
+    public long shadowStorageKept() throws IOException {
+        return engine.shadowStorageKept();
     }
 
     void setShadowStorageLimit(long maxBytes) throws IOException {

@@ -27,11 +27,33 @@ import java.util.zip.CRC32C;
  * maxShadowCopies=&lt;n&gt;
  * layout=cow | row | mirror (absent in descriptors written before layouts existed: cow)
  * created=&lt;ISO-8601 instant&gt;
+ * incomplete=&lt;why the content is not whole, and what to do&gt; (only while an operation that rewrites the
+ *            volume has not finished: a restore into it, a revert's write-back; one line)
  * </pre>
+ *
+ * A reader that does not know a key ignores it; {@code incomplete} is only ever added by operations that also
+ * remove it once their last byte is durable.
  */
-record VolumeDescriptor(UUID id, VolumeConfig config, Instant created) {
+record VolumeDescriptor(UUID id, VolumeConfig config, Instant created, String incomplete) {
     static final String FILE_NAME = "volume.desc";
     static final int FORMAT = 1;
+
+    VolumeDescriptor {
+        if (incomplete != null) {
+            incomplete = incomplete.replace('\n', ' ').replace('\r', ' ').strip();
+            if (incomplete.isEmpty()) {
+                throw new IllegalArgumentException("an incomplete volume needs the reason");
+            }
+        }
+    }
+
+    VolumeDescriptor(UUID id, VolumeConfig config, Instant created) {
+        this(id, config, created, null);
+    }
+
+    VolumeDescriptor with(VolumeConfig newConfig, String newIncomplete) {
+        return new VolumeDescriptor(id, newConfig, created, newIncomplete);
+    }
 
     byte[] encode() {
         Map<String, String> m = new LinkedHashMap<>();
@@ -48,6 +70,9 @@ record VolumeDescriptor(UUID id, VolumeConfig config, Instant created) {
         m.put("maxShadowCopies", Integer.toString(config.maxShadowCopies()));
         m.put("layout", config.layout().shortName());
         m.put("created", created.toString());
+        if (incomplete != null) {
+            m.put("incomplete", incomplete);
+        }
         StringBuilder sb = new StringBuilder();
         m.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
         byte[] body = sb.toString().getBytes(StandardCharsets.UTF_8);
@@ -90,7 +115,7 @@ record VolumeDescriptor(UUID id, VolumeConfig config, Instant created) {
                     dir.isEmpty() ? null : Path.of(dir), Integer.parseInt(require(m, "maxShadowCopies", file)),
                     VolumeLayout.parse(m.getOrDefault("layout", "cow")));
             return new VolumeDescriptor(UUID.fromString(require(m, "uuid", file)), config,
-                    Instant.parse(require(m, "created", file)));
+                    Instant.parse(require(m, "created", file)), m.get("incomplete"));
         } catch (IllegalArgumentException | java.time.format.DateTimeParseException e) {
             throw corrupt(file, e.getMessage());
         }

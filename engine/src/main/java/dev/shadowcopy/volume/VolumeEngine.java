@@ -66,8 +66,19 @@ public interface VolumeEngine extends AutoCloseable {
 
     ShadowStorageUsage shadowStorage() throws IOException;
 
-    /** Changes the maximum; if usage is above it, the oldest copies are deleted until it fits. */
+    /**
+     * Changes the maximum; if usage is above it, the oldest copies the owner does not keep
+     * ({@link VolumeEvents#mayRelease}) are deleted until it fits. Callers check {@link #shadowStorageKept} first.
+     */
     void setShadowStorageLimit(long maxBytes) throws IOException;
+
+    /**
+     * Bytes of shadow storage the copies the engine may not release on its own need now (protected copies): the
+     * least its maximum may be lowered to. Grows as the live volume is written.
+     */
+    default long shadowStorageKept() throws IOException {
+        return 0;
+    }
 
     /**
      * Reports which chunks changed after the copy with sequence {@code sinceSequence} was taken, as of the copy

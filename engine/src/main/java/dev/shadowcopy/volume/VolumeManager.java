@@ -149,8 +149,10 @@ public final class VolumeManager implements AutoCloseable {
             storage.createDirectories(dir.resolve(META_DIR));
             EngineFiles files = new EngineFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), origin, c.size(),
                     c.chunkSize(), diffPath(c, d.id()));
-            ManagedVolume v = new ManagedVolume(d.id(), c, openEngine(c, files), storage, dir.resolve(RECOVERY_DIR));
+            ManagedVolume v = new ManagedVolume(d, openEngine(c, files), storage, dir.resolve(RECOVERY_DIR),
+                    dir.resolve(VolumeDescriptor.FILE_NAME));
             v.loadRecoveries();
+            v.resumeInterrupted();
             return v;
         } catch (IOException | RuntimeException e) {
             origin.close();
@@ -177,7 +179,15 @@ public final class VolumeManager implements AutoCloseable {
     }
 
     /** Creates a volume; durable on return. */
-    public synchronized ManagedVolume create(VolumeConfig requested) throws IOException {
+    public ManagedVolume create(VolumeConfig requested) throws IOException {
+        return create(requested, null);
+    }
+
+    /**
+     * Creates a volume, marked incomplete for {@code incomplete} when not null (the volume and its mark appear
+     * together: a restore into a new volume); durable on return.
+     */
+    public synchronized ManagedVolume create(VolumeConfig requested, String incomplete) throws IOException {
         checkOpen();
         if (volumes.containsKey(requested.name())) {
             throw new VolumeException(VolumeException.Code.OBJECT_ALREADY_EXISTS, "volume " + requested.name()
@@ -219,7 +229,7 @@ public final class VolumeManager implements AutoCloseable {
             if (config.shadowStorageDir() != null) {
                 storage.createDirectories(config.shadowStorageDir());
             }
-            VolumeDescriptor d = new VolumeDescriptor(UUID.randomUUID(), config, Instant.now());
+            VolumeDescriptor d = new VolumeDescriptor(UUID.randomUUID(), config, Instant.now(), incomplete);
             storage.publish(dir.resolve(VolumeDescriptor.FILE_NAME), d.encode()); // the volume exists from here
             ManagedVolume v = openVolume(d);
             volumes.put(config.name(), v);
@@ -275,17 +285,22 @@ public final class VolumeManager implements AutoCloseable {
         deleteTree(dir);
     }
 
-    /** Changes a volume's shadow storage maximum; copies are released if usage is above it. */
+    /**
+     * Changes a volume's shadow storage maximum; copies are released if usage is above it, oldest first, except
+     * the copies the owner keeps ({@link VolumeEvents#mayRelease}): a maximum below what those need is refused
+     * with {@code INSUFFICIENT_STORAGE} before anything changes.
+     */
     public synchronized void resizeShadowStorage(String name, ShadowStorageLimit limit) throws IOException {
         checkOpen();
         ManagedVolume v = get(name);
-        VolumeConfig updated = v.config().withShadowStorage(limit);
-        VolumeDescriptor d = VolumeDescriptor.decode(root.resolve(name).resolve(VolumeDescriptor.FILE_NAME),
-                storage.readAll(root.resolve(name).resolve(VolumeDescriptor.FILE_NAME)));
-        storage.publish(root.resolve(name).resolve(VolumeDescriptor.FILE_NAME),
-                new VolumeDescriptor(d.id(), updated, d.created()).encode());
+        long kept = v.engine().shadowStorageKept();
+        if (limit.resolve(v.size()) < kept) {
+            throw new VolumeException(VolumeException.Code.INSUFFICIENT_STORAGE, "shadow storage of volume " + name
+                    + " cannot shrink to " + limit + ": protected shadow copies need " + Sizes.format(kept)
+                    + " of it (their data would have to go); nothing was changed");
+        }
+        v.updateConfigDurably(v.config().withShadowStorage(limit));
         v.setShadowStorageLimit(limit.resolve(v.size()));
-        v.updateConfig(updated);
     }
 
     private void deleteTree(Path dir) throws IOException {

@@ -12,6 +12,8 @@
  *   <tr><td>copy creation / copy creation, revert</td><td>the volume's copy-set lock, held from prepare to
  *       complete or abort by one thread</td></tr>
  *   <tr><td>create, delete, resize of volumes</td><td>the manager's monitor; lookups are lock-free</td></tr>
+ *   <tr><td>resize / marking a volume (in)complete</td><td>both publish {@code volume.desc} under the volume's
+ *       monitor, each from the other's last state</td></tr>
  *   <tr><td>two processes on one state directory</td><td>a file lock on {@code volumes/.lock}</td></tr>
  * </table>
  */

@@ -47,6 +47,10 @@ public final class SimulatedStorage implements Storage {
     private long capacity = Long.MAX_VALUE;
     private boolean failed;
     private long faults;
+    private java.util.function.Predicate<Path> noSpaceFiles;
+    private int noSpaceWrites;
+    private java.util.function.Predicate<Path> pauseSyncOf;
+    private Runnable onPausedSync;
 
     public SimulatedStorage(long seed) {
         this.random = new Random(seed);
@@ -85,6 +89,28 @@ public final class SimulatedStorage implements Storage {
     public void setCapacity(long bytes) {
         synchronized (lock) {
             capacity = bytes;
+        }
+    }
+
+    /**
+     * The next {@code count} writes to files {@code which} accepts fail with ENOSPC whatever the capacity: a file
+     * system that is full at an exact moment, for races.
+     */
+    public void noSpaceOnWrites(java.util.function.Predicate<Path> which, int count) {
+        synchronized (lock) {
+            noSpaceFiles = which;
+            noSpaceWrites = count;
+        }
+    }
+
+    /**
+     * The next sync of a file {@code which} accepts first runs {@code action} on the syncing thread, outside the
+     * disk's lock (a test holds the thread there, with whatever locks it has, to force an interleaving).
+     */
+    public void beforeNextSync(java.util.function.Predicate<Path> which, Runnable action) {
+        synchronized (lock) {
+            pauseSyncOf = which;
+            onPausedSync = action;
         }
     }
 
@@ -363,6 +389,12 @@ public final class SimulatedStorage implements Storage {
         @Override
         public void write(long position, MemorySegment src) throws IOException {
             synchronized (lock) {
+                if (noSpaceWrites > 0 && noSpaceFiles.test(path)) {
+                    noSpaceWrites--;
+                    throw new NoSpaceException("pwrite", path.toString(), 28);
+                }
+            }
+            synchronized (lock) {
                 check(true);
                 mutate("write", path);
                 long n = src.byteSize();
@@ -390,6 +422,16 @@ public final class SimulatedStorage implements Storage {
 
         @Override
         public void sync() throws IOException {
+            Runnable paused = null;
+            synchronized (lock) {
+                if (onPausedSync != null && pauseSyncOf.test(path)) {
+                    paused = onPausedSync;
+                    onPausedSync = null;
+                }
+            }
+            if (paused != null) {
+                paused.run();
+            }
             synchronized (lock) {
                 check(false);
                 mutate("sync", path);

@@ -150,6 +150,70 @@ class RepositoryDamageTest {
     }
 
     @Test
+    void aBackupWhoseManifestWasDeletedIsDamageForVerifyAndARefusalForGc() throws IOException {
+        Repository repo = plainRepo(dir.resolve("repo"));
+        Path vol = makeVolume(dir.resolve("v.img"), 4);
+        Manifest a = backup(repo, vol, Instant.parse("2026-01-01T00:00:00Z"));
+        Path other = makeVolume(dir.resolve("w.img"), 5);
+        Manifest b = backup(repo, other, Instant.parse("2026-01-02T00:00:00Z"));
+        VolumeIndex idx = repo.backups().index(b, b.volume("data"));
+        long chunksBefore = countChunks(repo);
+        Files.delete(repo.root().resolve("backups").resolve(b.id()).resolve("manifest"));
+
+        assertEquals(List.of(a.id(), b.id()), repo.backups().ids(), "the point is still there, damaged");
+        Verifier.Report r = Verifier.verify(repo, null, 2, Duration.ofSeconds(5), Progress.NONE);
+        assertFalse(r.ok(), "a missing manifest is damage");
+        assertEquals(java.util.Set.of(b.id()), r.damagedBackups().keySet());
+        assertTrue(r.damagedBackups().get(b.id()).getFirst().contains("manifest is missing"),
+                r.damagedBackups().toString());
+
+        RepositoryException e = assertThrows(RepositoryException.class,
+                () -> GarbageCollector.collect(repo, Duration.ofSeconds(5)));
+        assertTrue(e.getMessage().contains("nothing was removed") && e.getMessage().contains("backups delete "
+                + b.id()), e.getMessage());
+        assertEquals(chunksBefore, countChunks(repo), "no chunk of the unreadable point was swept");
+        for (ChunkId c : idx.chunks()) {
+            if (!c.isZero()) {
+                assertTrue(repo.chunkFileSize(c) > 0, "chunk " + c + " of the damaged point is kept");
+            }
+        }
+        // Giving the point up is the admin's decision; then the sweep runs.
+        repo.backups().delete(b.id());
+        GarbageCollector.collect(repo, Duration.ofSeconds(5));
+        assertTrue(Verifier.verify(repo, null, 2, Duration.ofSeconds(5), Progress.NONE).ok());
+    }
+
+    private static long countChunks(Repository repo) throws IOException {
+        long[] n = {0};
+        repo.forEachChunkFile(c -> n[0]++, p -> { });
+        return n[0];
+    }
+
+    @Test
+    void repositoryFilesAreReadableByTheirOwnerOnlyWhateverTheUmask() throws IOException {
+        Path root = dir.resolve("repo");
+        Files.createDirectories(root); // an empty directory made by the admin with the usual 0755
+        Files.setPosixFilePermissions(root, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Repository repo = plainRepo(root);
+        backup(repo, makeVolume(dir.resolve("v.img"), 6), Instant.parse("2026-01-01T00:00:00Z"));
+        try (var all = Files.walk(root)) {
+            for (Path p : all.toList()) {
+                String mode = java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
+                assertEquals(Files.isDirectory(p) ? "rwx------" : "rw-------", mode, p.toString());
+            }
+        }
+    }
+
+    @Test
+    void aPassphraseForAnUnencryptedRepositoryIsAnError() throws IOException {
+        plainRepo(dir.resolve("repo"));
+        RepositoryException e = assertThrows(RepositoryException.class,
+                () -> Repository.open(dir.resolve("repo"), "secret".toCharArray()));
+        assertEquals(RepositoryException.Code.INVALID, e.code());
+        assertTrue(e.getMessage().contains("is not encrypted"), e.getMessage());
+    }
+
+    @Test
     void pruneWaitsForTheBackupLockAndSaysWhy() throws IOException {
         Repository repo = plainRepo(dir.resolve("repo"));
         try (RepositoryLock shared = repo.lock(RepositoryLock.Mode.SHARED, Duration.ofSeconds(1), "test")) {

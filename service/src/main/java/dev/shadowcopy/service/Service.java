@@ -30,7 +30,6 @@ import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeException;
 import dev.shadowcopy.volume.VolumeManager;
 import dev.shadowcopy.writer.Writer;
@@ -136,24 +135,21 @@ public final class Service implements AutoCloseable {
             Attacher att = attacher;
             FileSystemFreezer freezer = new FileSystemFreezer(state, volume ->
                     att.find(volumeKey(volume)).map(Attachment::loopDevice));
-            volumes = VolumeManager.open(state.resolve("volumes"), new VolumeEvents() {
-                @Override
-                public void shadowCopyReleased(String volume, ShadowCopyInfo copy, String reason) {
-                    ev.append("shadow-released", "warning", "shadow copy " + copy.id() + " of volume " + volume
-                            + " was released: " + reason, Map.of("shadow", copy.id().toString(), "volume", volume));
-                }
-
-                @Override
-                public void warning(String volume, String message) {
-                    ev.append("volume-warning", "warning", "volume " + volume + ": " + message, Map.of("volume", volume));
-                }
-            });
+            EngineEvents engineEvents = new EngineEvents(ev);
+            volumes = VolumeManager.open(state.resolve("volumes"), engineEvents);
             Catalog catalog = Catalog.open(state);
             for (String p : catalog.problems()) {
                 events.append("catalog-unreadable", "error", p, Map.of());
             }
             BtrfsVolumes btrfs = BtrfsVolumes.open(state);
             Reconciler.reconcile(catalog, volumes, btrfs, events);
+            engineEvents.attach(catalog); // from here the engine may release unprotected copies for room
+            for (ManagedVolume v : volumes.list()) {
+                if (v.incomplete() != null) {
+                    events.append("volume-incomplete", "error", "volume " + v.name() + " is incomplete and refused for "
+                            + "attach, NBD, shadow copies and backups: " + v.incomplete(), Map.of("volume", v.name()));
+                }
+            }
             Exposer exposer = new Exposer(state, attacher);
             takeOverAttachments(state, attacher, exposer, volumes, catalog, btrfs, events);
             // after the attachments serve again: thawing writes to file systems on them
@@ -162,13 +158,17 @@ public final class Service implements AutoCloseable {
                         + "during a commit", Map.of("mount", p.toString()));
             }
             WriterRegistry writers = new WriterRegistry(config.hooksDir());
-            for (Writer w : DatabaseWriterConfig.load(state).writers(new AttachedVolumeLocator(volumes, attacher))) {
+            AttachedVolumeLocator locator = new AttachedVolumeLocator(volumes, attacher);
+            for (Writer w : DatabaseWriterConfig.load(state).writers(locator)) {
                 writers.addBuiltin(w);
                 events.append("writer-configured", "info", "database writer " + w + " from " + DatabaseWriterConfig.FILE,
                         Map.of("writer", w.name()));
             }
             SnapshotSetCreator creator = new SnapshotSetCreator(volumes, writers, catalog, events, freezer,
                     config.timeouts());
+            creator.protection(engineEvents);
+            creator.locator(locator);
+            freezer.onLateFreeze(m -> ev.append("late-freeze-thawed", "warning", m, Map.of()));
             VolumeExports exports = new VolumeExports(volumes);
             NbdServer.Config nc = NbdServer.Config.unix(config.nbdSocket());
             if (config.nbdTcp() != null) {
@@ -327,9 +327,14 @@ public final class Service implements AutoCloseable {
     // ------------------------------------------------------------------ volumes
 
     public ManagedVolume createVolume(VolumeConfig vc) throws IOException {
-        ManagedVolume v = volumes.create(vc);
-        events.append("volume-created", "info", "volume " + v.name() + " created (" + vc.size() + " bytes)",
-                Map.of("volume", v.name()));
+        return createVolume(vc, null);
+    }
+
+    /** Creates a volume, marked incomplete for {@code incomplete} when not null (a restore's new target). */
+    public ManagedVolume createVolume(VolumeConfig vc, String incomplete) throws IOException {
+        ManagedVolume v = volumes.create(vc, incomplete);
+        events.append("volume-created", "info", "volume " + v.name() + " created (" + vc.size() + " bytes)"
+                + (incomplete == null ? "" : ", incomplete until " + incomplete), Map.of("volume", v.name()));
         return v;
     }
 
@@ -372,6 +377,7 @@ public final class Service implements AutoCloseable {
 
     public Attachment attach(String volume, boolean readOnly) throws IOException {
         ManagedVolume v = volumes.get(volume);
+        requireComplete(v, "attached");
         Attachment a = attacher.attach(volumeKey(volume), v, readOnly);
         events.append("volume-attached", "info", "volume " + volume + " attached as " + a.loopDevice() + " ("
                 + a.path() + ", kept by " + attacher.keeper() + ")", Map.of("volume", volume, "device", a.loopDevice()));
@@ -428,7 +434,38 @@ public final class Service implements AutoCloseable {
         return attacher.keeper();
     }
 
+    /**
+     * Refuses to use a volume an interrupted operation left incomplete (a restore killed with the daemon): its
+     * content is neither the old nor the new one.
+     */
+    public static void requireComplete(ManagedVolume v, String use) throws ServiceException {
+        if (v.incomplete() != null) {
+            throw new ServiceException(VssError.BAD_STATE, "volume " + v.name() + " is incomplete and cannot be " + use
+                    + ": " + v.incomplete());
+        }
+    }
+
+    /**
+     * Changes the maximum of a volume's shadow storage. A maximum below what its protected copies need is refused
+     * (their data would have to go: shrinking shadow storage is no way around protection).
+     */
     public void resizeShadowStorage(String volume, ShadowStorageLimit limit) throws IOException {
+        ManagedVolume v = volumes.get(volume);
+        List<ShadowRecord> prot = catalog.copies().stream().filter(c -> c.volume().equals(volume) && isProtected(c))
+                .toList();
+        long kept = prot.isEmpty() ? 0 : v.shadowStorageKept();
+        if (limit.resolve(v.size()) < kept) {
+            String until = prot.stream().map(ShadowRecord::protectUntil).max(Comparator.naturalOrder()).orElseThrow();
+            String copies = String.join(", ", prot.stream().map(r -> r.id() + " (until " + r.protectUntil() + ")")
+                    .toList());
+            events.append("resize-refused", "warning", "refused: resize shadowstorage --for " + volume + " --maxsize "
+                    + limit + " would release protected shadow copies " + copies, Map.of("volume", volume,
+                    "shadows", prot.stream().map(ShadowRecord::id).toList()));
+            throw new ServiceException(VssError.PROTECTED, "refused: shadow storage of volume " + volume + " cannot "
+                    + "shrink to " + limit + ": protected shadow cop" + (prot.size() == 1 ? "y " : "ies ") + copies
+                    + " need " + dev.shadowcopy.volume.Sizes.format(kept) + " of it. Give a maximum of at least "
+                    + dev.shadowcopy.volume.Sizes.format(kept) + ", or shrink it after " + until);
+        }
         volumes.resizeShadowStorage(volume, limit);
         events.append("shadowstorage-resized", "info", "shadow storage of " + volume + " set to " + limit,
                 Map.of("volume", volume));

@@ -12,6 +12,7 @@ import dev.shadowcopy.provider.store.EagerWriteback;
 import dev.shadowcopy.provider.store.SequentialStreams;
 import dev.shadowcopy.provider.store.Extents;
 import dev.shadowcopy.provider.store.Journal;
+import dev.shadowcopy.provider.store.Releases;
 import dev.shadowcopy.platform.GroupSync;
 import dev.shadowcopy.platform.NoSpaceException;
 import dev.shadowcopy.platform.StorageFile;
@@ -20,6 +21,7 @@ import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.volume.ShadowStorageFullException;
 import dev.shadowcopy.volume.VolumeEngine;
 import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeException;
@@ -91,6 +93,8 @@ public final class CowEngine implements VolumeEngine {
     final SlotStore diff;
     final ShadowRegistry registry;
     private final VolumeEvents events;
+    /** Which copy goes when room is needed: the oldest the owner does not keep. */
+    private final Releases releases;
     private final int maxShadowCopies;
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     final MetaGate metaGate = new MetaGate();
@@ -141,6 +145,7 @@ public final class CowEngine implements VolumeEngine {
         this.epoch = state.epoch();
         this.trackingSince = state.trackingSince();
         this.events = events;
+        this.releases = new Releases(volume, registry, events, this::info);
         this.maxShadowCopies = maxShadowCopies;
         for (int i = 0; i < STRIPES; i++) {
             stripes[i] = new ReentrantLock();
@@ -187,7 +192,7 @@ public final class CowEngine implements VolumeEngine {
         for (long c = c0; c <= c1; c++) {
             if (epochs.get(c) != e) {
                 long through = Math.min(chunks - 1, c1 + streams.lookAhead(c0, c1));
-                modify(c0, through, e, () -> origin.write(offset, src));
+                modify(c0, through, c1, e, () -> origin.write(offset, src));
                 return;
             }
         }
@@ -204,14 +209,16 @@ public final class CowEngine implements VolumeEngine {
     @Override
     public void trim(long offset, long length) throws IOException {
         if (length > 0) {
-            modify(offset >>> shift, (offset + length - 1) >>> shift, epoch, () -> origin.punchHole(offset, length));
+            long c1 = (offset + length - 1) >>> shift;
+            modify(offset >>> shift, c1, c1, epoch, () -> origin.punchHole(offset, length));
         }
     }
 
     @Override
     public void writeZeroes(long offset, long length, boolean mayDeallocate) throws IOException {
         if (length > 0) {
-            modify(offset >>> shift, (offset + length - 1) >>> shift, epoch, () -> {
+            long c1 = (offset + length - 1) >>> shift;
+            modify(offset >>> shift, c1, c1, epoch, () -> {
                 if (mayDeallocate) {
                     origin.punchHole(offset, length);
                 } else {
@@ -234,27 +241,36 @@ public final class CowEngine implements VolumeEngine {
 
     /**
      * First touch of chunks {@code c0..c1} in epoch {@code e}: preserve what live copies need, make the
-     * records durable, then apply {@code change} to the backing file (which may cover fewer chunks: a sequential
-     * stream's look-ahead). See the class comment for the order.
+     * records durable, then apply {@code change} to the backing file, which covers {@code c0..requestEnd}; the
+     * chunks after it are a sequential stream's look-ahead, preserved only while shadow storage has free room (a
+     * guess never releases a copy nor refuses the write). See the class comment for the order.
+     *
+     * @throws ShadowStorageFullException when the request's own chunks need room only kept copies could give;
+     *                                    nothing of the write was applied
      */
-    private void modify(long c0, long c1, int e, OriginChange change) throws IOException {
+    private void modify(long c0, long c1, long requestEnd, int e, OriginChange change) throws IOException {
         checkOpen();
         lockStripes(c0, c1);
         try {
             metaGate.lockShared();
+            List<JournalRecord.Preserve> preserved = new ArrayList<>();
             try {
-                List<JournalRecord.Preserve> preserved = new ArrayList<>();
+                long last = c1; // the look-ahead ends early where preserving would need room
                 boolean any = false;
                 boolean persistentData = false;   // preserved data a persistent copy reads
                 boolean persistentRecord = false; // a record a persistent copy reads (data or zeros)
-                for (long c = c0; c <= c1; c++) {
+                for (long c = c0; c <= last; c++) {
                     int w = epochs.get(c);
                     if (w == e) {
                         continue;
                     }
-                    any = true;
                     if (registry.anyLiveIn(w, e)) {
-                        int slot = preserve(c, w, e);
+                        int slot = preserve(c, w, e, c > requestEnd);
+                        if (slot == NO_ROOM) {
+                            last = c - 1;
+                            break;
+                        }
+                        any = true;
                         if (slot != NOT_NEEDED) {
                             preserved.add(new JournalRecord.Preserve(c, w, e - 1, slot));
                             // No copy can be added while we hold the gate, only deleted: a "no" stays true.
@@ -264,6 +280,8 @@ public final class CowEngine implements VolumeEngine {
                                 persistentData = persistentData || slot >= 0;
                             }
                         }
+                    } else {
+                        any = true;
                     }
                 }
                 if (any) {
@@ -275,11 +293,11 @@ public final class CowEngine implements VolumeEngine {
                     // whose epoch range holds no surviving copy, so nothing reads such a slot after a crash.
                     // Such records, and TOUCH records, are change tracking's: a durable intent covers them.
                     List<JournalRecord> records = new ArrayList<>(preserved);
-                    appendTouches(records, c0, c1, e, preserved);
+                    appendTouches(records, c0, last, e, preserved);
                     List<JournalRecord.Intent> announced =
-                            persistentRecord ? List.of() : appendIntents(records, c0, c1, e);
+                            persistentRecord ? List.of() : appendIntents(records, c0, last, e);
                     if (!records.isEmpty()) {
-                        appendMakingRoom(records, preserved);
+                        appendMakingRoom(records, preserved, c0);
                         if (persistentRecord || !announced.isEmpty()) {
                             journal.sync(); // the map entries (or the intent) are durable before the origin changes
                         }
@@ -289,8 +307,16 @@ public final class CowEngine implements VolumeEngine {
                             }
                         }
                     }
-                    apply(preserved, c0, c1, e);
+                    apply(preserved, c0, last, e);
                 }
+            } catch (ShadowStorageFullException refused) {
+                // nothing of the write is applied: the slots copied for it are given back
+                for (JournalRecord.Preserve p : preserved) {
+                    if (p.slot() >= 0) {
+                        diff.unallocate(p.slot());
+                    }
+                }
+                throw refused;
             } finally {
                 metaGate.unlockShared();
             }
@@ -392,12 +418,15 @@ public final class CowEngine implements VolumeEngine {
     }
 
     private static final int NOT_NEEDED = Integer.MIN_VALUE;
+    /** A look-ahead chunk that would need room: the look-ahead stops before it. */
+    private static final int NO_ROOM = Integer.MIN_VALUE + 1;
 
     /**
      * Copies chunk {@code c}'s current content to shadow storage. Returns its slot, {@link VersionIndex#ZERO}
-     * when the content is zeros, or {@link #NOT_NEEDED} when making room deleted every copy that needed it.
+     * when the content is zeros, {@link #NOT_NEEDED} when making room deleted every copy that needed it, or (for a
+     * {@code speculative} look-ahead chunk, which never makes room) {@link #NO_ROOM} when there is no free slot.
      */
-    private int preserve(long c, int w, int e) throws IOException {
+    private int preserve(long c, int w, int e, boolean speculative) throws IOException {
         long start = c << shift;
         int len = (int) Math.min(chunkSize, size - start);
         MemorySegment buf = buffers.take();
@@ -419,12 +448,17 @@ public final class CowEngine implements VolumeEngine {
                         // full file system, quota or a failing disk under shadow storage: the live write must
                         // still succeed, so release copies instead (VSS does the same)
                         diff.unallocate(slot);
-                        if (!makeRoom(w, e, describe(ex), true)) {
+                        if (speculative) {
+                            return NO_ROOM;
+                        }
+                        if (!makeRoom(c, w, e, describe(ex), true)) {
                             return NOT_NEEDED;
                         }
                     }
-                } else if (!makeRoom(w, e, "shadow storage reached its maximum size of " + diff.maxBytes() + " bytes",
-                        false)) {
+                } else if (speculative) {
+                    return NO_ROOM;
+                } else if (!makeRoom(c, w, e, "shadow storage reached its maximum size of " + diff.maxBytes()
+                        + " bytes", false)) {
                     return NOT_NEEDED;
                 }
             }
@@ -439,10 +473,12 @@ public final class CowEngine implements VolumeEngine {
     }
 
     /**
-     * Deletes the oldest shadow copy to make room. Returns whether a copy still needs the content of a
-     * chunk written in {@code w} and now being overwritten in {@code e}.
+     * Deletes the oldest shadow copy the owner does not keep, to make room for chunk {@code c}. Returns whether a
+     * copy still needs the content of that chunk, written in {@code w} and now being overwritten in {@code e}.
+     *
+     * @throws ShadowStorageFullException when only kept (protected) copies need it and none other can go
      */
-    private boolean makeRoom(int w, int e, String why, boolean writeFailed) throws IOException {
+    private boolean makeRoom(long c, int w, int e, String why, boolean writeFailed) throws IOException {
         roomLock.lock();
         try {
             if (!registry.anyLiveIn(w, e)) {
@@ -451,23 +487,24 @@ public final class CowEngine implements VolumeEngine {
             if (!writeFailed && diff.usedBytes() + chunkSize <= diff.maxBytes()) {
                 return true; // another writer made room meanwhile
             }
-            Shadow oldest = oldestReleasable();
+            Shadow oldest = releases.oldest(true);
+            if (!registry.anyLiveIn(w, e)) {
+                return false; // a deletion we waited for took the copies that needed it
+            }
+            if (!writeFailed && diff.usedBytes() + chunkSize <= diff.maxBytes()) {
+                return true; // ... or freed enough
+            }
             if (oldest == null) {
-                return registry.anyLiveIn(w, e);
+                if (!releases.kept().isEmpty()) {
+                    throw releases.refuse(c << shift, why);
+                }
+                return registry.anyLiveIn(w, e); // only copies being deleted: try again
             }
             release(oldest, "released to make room in shadow storage: " + why);
             return registry.anyLiveIn(w, e);
         } finally {
             roomLock.unlock();
         }
-    }
-
-    /** The oldest copy that can be released now; waits out a copy whose creation record is being synced. */
-    private Shadow oldestReleasable() {
-        for (Shadow s : registry.inPhases(Phase.PENDING, Phase.COMMITTING, Phase.COMMITTED)) {
-            return s;
-        }
-        return null;
     }
 
     /** Deletes (or, if still being created, aborts) {@code s} and reports it. */
@@ -481,32 +518,51 @@ public final class CowEngine implements VolumeEngine {
             Thread.onSpinWait(); // its creation record is being synced by a thread that needs no lock we hold
         }
         ShadowCopyInfo info = info(s);
+        if (registry.phase(s) != Phase.COMMITTED) {
+            return; // deleted meanwhile
+        }
+        events.shadowCopyReleasing(volume, info, reason); // the owner's record of the intent, before it is durable
         if (deleteInternal(s)) {
             LOG.log(System.Logger.Level.WARNING, "volume {0}: shadow copy {1} {2}", volume, s.id, reason);
             events.shadowCopyReleased(volume, info, reason);
         }
     }
 
-    /** Appends records; if the file system is full, releases copies (and their records) until they fit. */
-    private void appendMakingRoom(List<JournalRecord> records, List<JournalRecord.Preserve> preserved)
+    /**
+     * Appends records; if the file system is full, releases copies (and their records) until they fit. With no
+     * copy left to release, change tracking is suspended; with only kept copies left that still need records of
+     * this write, the write is refused.
+     */
+    private void appendMakingRoom(List<JournalRecord> records, List<JournalRecord.Preserve> preserved, long c0)
             throws IOException {
         while (true) {
             try {
                 journal.append(records);
                 return;
             } catch (NoSpaceException full) {
-                Shadow oldest = oldestReleasable();
-                if (oldest != null) {
-                    roomLock.lock();
+                roomLock.lock(); // one decision at a time: a second writer finds the room the first one made
+                try {
                     try {
-                        release(oldest, "released because the journal cannot grow: " + full.getMessage());
-                    } finally {
-                        roomLock.unlock();
+                        journal.append(records);
+                        return;
+                    } catch (NoSpaceException again) {
+                        full = again;
                     }
-                } else {
-                    // No copy left, so nothing needs preserving; only change tracking is lost.
-                    suspendTracking(full);
-                    records.removeIf(r -> r instanceof JournalRecord.Touch || r instanceof JournalRecord.Intent);
+                    Shadow oldest = releases.oldest(true);
+                    if (oldest != null) {
+                        release(oldest, "released because the journal cannot grow: " + full.getMessage());
+                    } else {
+                        dropUnneeded(records, preserved);
+                        if (!preserved.isEmpty()) {
+                            throw releases.refuse(c0 << shift, "its metadata cannot be recorded ("
+                                    + full.getMessage() + ")");
+                        }
+                        // No copy needs anything of this write; only change tracking is lost.
+                        suspendTracking(full);
+                        records.removeIf(r -> r instanceof JournalRecord.Touch || r instanceof JournalRecord.Intent);
+                    }
+                } finally {
+                    roomLock.unlock();
                 }
                 dropUnneeded(records, preserved);
                 if (records.isEmpty()) {
@@ -851,6 +907,21 @@ public final class CowEngine implements VolumeEngine {
     }
 
     @Override
+    public long shadowStorageKept() {
+        int[] kept = releases.kept().stream().mapToInt(s -> s.epoch).sorted().toArray();
+        if (kept.length == 0) {
+            return 0;
+        }
+        long[] slots = {0};
+        index.forEach((id, c, from, to, slot) -> {
+            if (slot >= 0 && Releases.anyIn(kept, from, to + 1)) {
+                slots[0]++; // one record per slot
+            }
+        });
+        return slots[0] * chunkSize;
+    }
+
+    @Override
     public void setShadowStorageLimit(long maxBytes) throws IOException {
         checkOpen();
         diff.setLimit(maxBytes);
@@ -859,7 +930,7 @@ public final class CowEngine implements VolumeEngine {
             roomLock.lock();
             try {
                 Shadow oldest;
-                while (diff.overLimit() && (oldest = oldestReleasable()) != null) {
+                while (diff.overLimit() && (oldest = releases.oldest(true)) != null) {
                     release(oldest, "released because the shadow storage maximum was lowered to " + maxBytes
                             + " bytes");
                 }

@@ -22,8 +22,11 @@
  *       reads and refuses new ones</td></tr>
  *   <tr><td>record append-sync-apply / checkpoint</td><td>{@code metaGate}: shared for the sequence, exclusive
  *       for rotation and capture</td></tr>
- *   <tr><td>two writers needing room</td><td>{@code roomLock}: one releases the oldest copy, the other
- *       re-checks</td></tr>
+ *   <tr><td>two writers needing room</td><td>{@code roomLock}: one releases the oldest copy the owner does not
+ *       keep, the other re-checks (journal full: retries its append) before releasing anything</td></tr>
+ *   <tr><td>making room / a requested delete</td><td>room-making waits (bounded) for a copy in
+ *       {@code DELETING} to be gone before it picks one, so it does not release a newer copy in its
+ *       place</td></tr>
  *   <tr><td>slot reuse / punch of freed slots</td><td>slots being punched are busy until the punch is done</td></tr>
  *   <tr><td>revert / anything</td><td>the volume gate held exclusively for the whole revert</td></tr>
  *   <tr><td>close / background tasks</td><td>checkpoint scheduler and shadow storage preparation are stopped

@@ -7,6 +7,7 @@ import dev.shadowcopy.provider.store.EngineFiles;
 import dev.shadowcopy.provider.store.Journal;
 import dev.shadowcopy.provider.store.Maintenance;
 import dev.shadowcopy.provider.store.MetaGate;
+import dev.shadowcopy.provider.store.Releases;
 import dev.shadowcopy.provider.store.ShadowRegistry;
 import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
 import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
@@ -61,7 +62,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Locking order: volume gate → stripe locks (ascending; a merge for room only try-locks) → {@code metaGate}
  * (shared for every change of in-memory metadata or the pending list; exclusive for a checkpoint's capture) →
- * {@code roomLock} → {@code commitLock} → {@code registryLock} → leaf locks.
+ * {@code roomLock} → {@code commitLock} → {@code registryLock} → leaf locks. Every commit takes {@code roomLock}
+ * before {@code commitLock} (a commit may have to make room; making room commits), so no path can hold the commit
+ * lock and wait for the room lock.
  */
 public final class RowEngine implements VolumeEngine {
     private static final System.Logger LOG = System.getLogger(RowEngine.class.getName());
@@ -80,6 +83,8 @@ public final class RowEngine implements VolumeEngine {
     final SlotStore slots;
     final ShadowRegistry registry;
     private final VolumeEvents events;
+    /** Which copy goes when room is needed: the oldest the owner does not keep. */
+    private final Releases releases;
     private final int maxShadowCopies;
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     final MetaGate metaGate = new MetaGate();
@@ -121,6 +126,7 @@ public final class RowEngine implements VolumeEngine {
         this.epoch = r.epoch();
         this.trackingSince = r.trackingSince();
         this.events = events;
+        this.releases = new Releases(volume, registry, events, this::info);
         this.maxShadowCopies = maxShadowCopies;
         for (int i = 0; i < STRIPES; i++) {
             stripes[i] = new ReentrantLock();
@@ -377,6 +383,11 @@ public final class RowEngine implements VolumeEngine {
                 slots.write(slot, content);
                 live(c, e, slot, keep);
             } else {
+                if ((w != e && registry.anyLiveIn(w, e)) || state.versions.references(c, VersionIndex.BASE)) {
+                    // only kept (protected) copies are left, and one of them needs what is here or in the base
+                    throw releases.refuse(start, "shadow storage reached its maximum size of " + slots.maxBytes()
+                            + " bytes");
+                }
                 // no room and no copy left that needs the old version: the base is free for this chunk
                 touchNow(c, e);
                 base.write(start, content);
@@ -408,7 +419,7 @@ public final class RowEngine implements VolumeEngine {
             } catch (dev.shadowcopy.platform.NoSpaceException full) {
                 roomLock.lock();
                 try {
-                    Shadow oldest = oldestReleasable();
+                    Shadow oldest = releases.oldest(true);
                     if (oldest != null) {
                         release(oldest, "released because the journal cannot grow: " + full.getMessage());
                         continue;
@@ -482,12 +493,14 @@ public final class RowEngine implements VolumeEngine {
     }
 
     /**
-     * A slot for a new version of chunk {@code c}. When shadow storage is full, the oldest copy is released, then
-     * what that made mergeable is merged back into the base and committed (redirected live data is what fills a
-     * redirect-on-write store), and only if that freed nothing is the next copy released. Returns -1 when no copy
-     * is left (no copy needs the old version: the caller may use the base).
+     * A slot for a new version of chunk {@code c}. When shadow storage is full, the oldest copy the owner does not
+     * keep is released, then what that made mergeable is merged back into the base and committed (redirected live
+     * data is what fills a redirect-on-write store), and only if that freed nothing is the next copy released.
+     * With only kept copies left, a merge is tried once more. Returns -1 when no slot can be had: the caller may
+     * use the base if no copy is left that needs it, and must refuse the write otherwise.
      */
     private int allocate(long c) throws IOException {
+        boolean mergedForKept = false;
         while (true) {
             int slot = slots.allocate();
             if (slot >= 0) {
@@ -499,12 +512,16 @@ public final class RowEngine implements VolumeEngine {
                 if (slot >= 0) {
                     return slot;
                 }
-                Shadow oldest = oldestReleasable();
+                Shadow oldest = releases.oldest(true);
                 if (oldest == null) {
-                    return -1;
+                    if (mergedForKept || releases.kept().isEmpty()) {
+                        return -1;
+                    }
+                    mergedForKept = true; // what merging back frees is all there is
+                } else {
+                    release(oldest, "released to make room in shadow storage: it reached its maximum size of "
+                            + slots.maxBytes() + " bytes");
                 }
-                release(oldest, "released to make room in shadow storage: it reached its maximum size of "
-                        + slots.maxBytes() + " bytes");
                 commit(); // only live locations that are durable may be merged
                 merger.mergeForRoom(c);
                 commit(); // the merged chunks' records are durable: their slots are free now
@@ -546,6 +563,11 @@ public final class RowEngine implements VolumeEngine {
         metaGate.lockShared(); // lock order: metaGate, then the commit lock (a checkpoint holds the gate exclusively)
         try {
             List<Integer> frees;
+            // roomLock before commitLock, always: a commit whose records do not fit releases copies (under roomLock)
+            // while it holds the commit lock, and making room for a write commits (under commitLock) while it holds
+            // roomLock. Taking roomLock only when the journal turned out to be full deadlocked a flush against a
+            // first write that both found it full (RowLockOrderTest). Uncontended unless room is being made.
+            roomLock.lock();
             commitLock.lock();
             try {
                 List<RowRecord> records;
@@ -583,6 +605,7 @@ public final class RowEngine implements VolumeEngine {
                 }
             } finally {
                 commitLock.unlock();
+                roomLock.unlock();
             }
             slots.release(frees.stream().mapToInt(Integer::intValue).toArray());
         } finally {
@@ -593,7 +616,7 @@ public final class RowEngine implements VolumeEngine {
     /**
      * Appends records; when the file system under the journal is full, releases the oldest copies (their
      * shadow storage may share the file system) until they fit. With no copy left the error stands: the
-     * volume's own writes cannot be made durable, and flush says so.
+     * volume's own writes cannot be made durable, and flush says so. Caller holds roomLock, then commitLock.
      */
     private void appendMakingRoom(List<RowRecord> records) throws IOException {
         while (true) {
@@ -603,7 +626,7 @@ public final class RowEngine implements VolumeEngine {
             } catch (dev.shadowcopy.platform.NoSpaceException full) {
                 roomLock.lock();
                 try {
-                    Shadow oldest = oldestReleasable();
+                    Shadow oldest = releases.oldest(false); // this commit may be a deletion's own: do not wait for it
                     if (oldest == null) {
                         throw full;
                     }
@@ -829,11 +852,6 @@ public final class RowEngine implements VolumeEngine {
         }
     }
 
-    private Shadow oldestReleasable() {
-        List<Shadow> candidates = registry.inPhases(Phase.PENDING, Phase.COMMITTING, Phase.COMMITTED);
-        return candidates.isEmpty() ? null : candidates.getFirst();
-    }
-
     /** Caller holds the metaGate shared and the roomLock. */
     private void release(Shadow s, String reason) throws IOException {
         if (registry.transition(s, Phase.PENDING, Phase.ABORTED)) {
@@ -845,6 +863,10 @@ public final class RowEngine implements VolumeEngine {
             Thread.onSpinWait(); // its creation record is being synced by a thread that needs no lock we hold
         }
         ShadowCopyInfo info = info(s);
+        if (registry.phase(s) != Phase.COMMITTED) {
+            return; // deleted meanwhile
+        }
+        events.shadowCopyReleasing(volume, info, reason); // the owner's record of the intent, before it is durable
         if (deleteInternal(s)) {
             LOG.log(System.Logger.Level.WARNING, "volume {0}: shadow copy {1} {2}", volume, s.id, reason);
             events.shadowCopyReleased(volume, info, reason);
@@ -934,6 +956,27 @@ public final class RowEngine implements VolumeEngine {
     }
 
     @Override
+    public long shadowStorageKept() {
+        int[] kept = releases.kept().stream().mapToInt(s -> s.epoch).sorted().toArray();
+        if (kept.length == 0) {
+            return 0;
+        }
+        long[] slotsKept = {0};
+        java.util.Set<Long> liveCounted = new java.util.HashSet<>();
+        state.versions.forEach((id, c, from, to, slot) -> {
+            if (!Releases.anyIn(kept, from, to + 1)) {
+                return;
+            }
+            if (slot >= 0) {
+                slotsKept[0]++;
+            } else if (slot == VersionIndex.BASE && state.location(c) >= 0 && liveCounted.add(c)) {
+                slotsKept[0]++; // a kept copy reads the base here, so the live data cannot merge back out of its slot
+            }
+        });
+        return slotsKept[0] * chunkSize;
+    }
+
+    @Override
     public void setShadowStorageLimit(long maxBytes) throws IOException {
         checkOpen();
         slots.setLimit(maxBytes);
@@ -942,7 +985,7 @@ public final class RowEngine implements VolumeEngine {
             roomLock.lock();
             try {
                 Shadow oldest;
-                while (slots.overLimit() && (oldest = oldestReleasable()) != null) {
+                while (slots.overLimit() && (oldest = releases.oldest(true)) != null) {
                     release(oldest, "released because the shadow storage maximum was lowered to " + maxBytes
                             + " bytes");
                 }

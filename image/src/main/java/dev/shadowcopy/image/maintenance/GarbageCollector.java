@@ -47,8 +47,11 @@ public final class GarbageCollector {
                     }
                 }
             } catch (RepositoryException e) {
-                throw new RepositoryException(e.code(), "garbage collection stopped before removing anything: " + e
-                        .getMessage() + " (delete that backup, or repair it, first)", e);
+                throw new RepositoryException(e.code(), "garbage collection refused, nothing was removed: " + e
+                        .getMessage() + ". The chunks of backup " + id + " are unknown while it cannot be read, "
+                        + "and some of them may be its only copy. Put its files back from a copy of the repository, "
+                        + "or give that backup point up with `shadowcopy backups delete " + id + " --repo "
+                        + repo.root() + "`, then collect again", e);
             }
         }
         long[] removed = new long[4];

@@ -51,13 +51,17 @@ public final class BackupStore {
         return id != null && ID.matcher(id).matches();
     }
 
-    /** Ids of the committed backup points, oldest first. */
+    /**
+     * Ids of the committed backup points, oldest first: every backup directory, readable or not. A directory is
+     * only ever renamed into {@code backups/} whole, so one whose manifest is missing or unreadable is a damaged
+     * point — verify reports it, garbage collection refuses to guess its chunks — never "no point".
+     */
     public List<String> ids() throws IOException {
         List<String> out = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir())) {
             for (Path p : ds) {
                 String n = p.getFileName().toString();
-                if (validId(n) && Files.isRegularFile(p.resolve("manifest"))) {
+                if (validId(n) && Files.isDirectory(p)) {
                     out.add(n);
                 }
             }
@@ -97,6 +101,43 @@ public final class BackupStore {
             throw new RepositoryException(RepositoryException.Code.CORRUPT, "backup " + id + ": manifest does not "
                     + "parse: " + e.getOriginalMessage());
         }
+    }
+
+    /**
+     * True if a readable committed point holds the volume with this id (same UUID: a re-created volume of the same
+     * name does not count) — the base an incremental backup of it would read from.
+     */
+    public boolean holdsVolume(String volumeId) throws IOException {
+        for (String id : ids().reversed()) {
+            Manifest m;
+            try {
+                m = manifest(id);
+            } catch (IOException e) {
+                continue; // unreadable: not a base
+            }
+            for (Manifest.VolumeEntry e : m.volumes()) {
+                if (volumeId.equals(e.volumeId())) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Records the writers' final states in a committed point: BackupComplete (after which a database may truncate
+     * its logs) comes after the commit, so the manifest first holds the states before it. The manifest is replaced
+     * whole and durably (temporary name, fsync, rename, fsync of the directory): a crash leaves the old or the new
+     * one. Callers hold the repository's shared lock.
+     */
+    public Manifest recordWriters(String id, List<Manifest.WriterEntry> writers) throws IOException {
+        Manifest m = manifest(id);
+        Manifest updated = new Manifest(m.format(), m.id(), m.created(), m.finished(), m.host(), m.label(), m.setId(),
+                m.context(), m.consistency(), m.volumes(), writers, m.components());
+        byte[] plain = RepositoryJson.MAPPER.writeValueAsBytes(updated);
+        Repository.publishPrivate(dir().resolve(id).resolve("manifest"),
+                repo.codec().encode(BlobCodec.MANIFEST, plain, plain.length, id + "/manifest"));
+        return updated;
     }
 
     public VolumeIndex index(Manifest m, Manifest.VolumeEntry v) throws IOException {
@@ -140,7 +181,7 @@ public final class BackupStore {
                 continue;
             }
             try {
-                Files.createDirectory(d);
+                Files.createDirectory(d, Repository.PRIVATE_DIR);
                 return new Pending(id, d);
             } catch (FileAlreadyExistsException e) {
                 if (attempt > 100) {
@@ -190,7 +231,7 @@ public final class BackupStore {
         }
 
         private void write(String file, byte[] blob) throws IOException {
-            Files.write(dir.resolve(file), blob);
+            Repository.writeFile(dir.resolve(file), blob);
         }
     }
 

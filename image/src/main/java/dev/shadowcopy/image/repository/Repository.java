@@ -2,7 +2,6 @@ package dev.shadowcopy.image.repository;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.shadowcopy.image.manifest.BackupStore;
-import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.NativeFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -15,8 +14,12 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
@@ -31,6 +34,9 @@ import java.util.function.Consumer;
  * chunk left by an interrupted backup may be torn, so a later backup writes it again rather than reuse it,
  * and garbage collection removes it.
  *
+ * <p>Privacy: whatever the umask, a repository's directories are created 0700 and its files 0600 (an unencrypted
+ * repository holds the volumes' data in the clear); only its owner (root for the daemon's backups) reads it.
+ *
  * <p>Thread-safety: chunk reads and writes may run concurrently; callers hold a {@link RepositoryLock}.
  */
 public final class Repository {
@@ -39,6 +45,12 @@ public final class Repository {
     /** zstd level, as Proxmox Backup Server: level 3 stored 0.2 % less in bench-backup and ran 1.5× slower. */
     public static final int DEFAULT_LEVEL = 1;
     static final ObjectMapper JSON = RepositoryJson.MAPPER;
+    /** Mode of every directory a repository creates. */
+    public static final FileAttribute<Set<PosixFilePermission>> PRIVATE_DIR =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
+    /** Mode of every file a repository creates. */
+    public static final FileAttribute<Set<PosixFilePermission>> PRIVATE_FILE =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
     private final Path root;
     private final RepositoryConfig config;
@@ -69,7 +81,7 @@ public final class Repository {
         if (o.compressionLevel() < -7 || o.compressionLevel() > 19) {
             throw new RepositoryException(RepositoryException.Code.INVALID, "zstd level must be between -7 and 19");
         }
-        Files.createDirectories(dir);
+        Files.createDirectories(dir, PRIVATE_DIR);
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             if (ds.iterator().hasNext()) {
                 throw new RepositoryException(exists(dir) ? RepositoryException.Code.EXISTS
@@ -87,14 +99,13 @@ public final class Repository {
         }
         RepositoryConfig cfg = new RepositoryConfig(RepositoryConfig.FORMAT, id, Instant.now().toString(),
                 o.chunkSize(), "zstd", o.compressionLevel(), enc);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------")); // it may have existed
         for (String d : new String[] {"chunks", "backups", "tmp"}) {
-            Files.createDirectories(dir.resolve(d));
+            Files.createDirectories(dir.resolve(d), PRIVATE_DIR);
         }
-        Files.createFile(dir.resolve(RepositoryLock.FILE));
+        Files.createFile(dir.resolve(RepositoryLock.FILE), PRIVATE_FILE);
         // The config goes last and durably: a directory without it is not a repository yet.
-        LocalStorage.INSTANCE.publish(dir.resolve(CONFIG),
-                JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(cfg));
-        NativeFile.syncDirectory(dir);
+        publishPrivate(dir.resolve(CONFIG), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(cfg));
         return new Repository(dir, cfg, keys);
     }
 
@@ -122,12 +133,17 @@ public final class Repository {
                         + " is encrypted: give its passphrase (--passphrase-file or SHADOWCOPY_PASSPHRASE)");
             }
             keys = Keys.unlock(cfg.encryption(), passphrase, cfg.id());
+        } else if (passphrase != null) {
+            throw new RepositoryException(RepositoryException.Code.INVALID, "repository " + dir + " is not encrypted, "
+                    + "but a passphrase was given (--passphrase-file or SHADOWCOPY_PASSPHRASE); it would protect "
+                    + "nothing here. Give no passphrase for this repository, or back up into a new one, which the "
+                    + "passphrase then encrypts");
         }
         for (String d : new String[] {"chunks", "backups", "tmp"}) {
-            Files.createDirectories(dir.resolve(d));
+            Files.createDirectories(dir.resolve(d), PRIVATE_DIR);
         }
         if (!Files.exists(dir.resolve(RepositoryLock.FILE))) {
-            Files.createFile(dir.resolve(RepositoryLock.FILE));
+            Files.createFile(dir.resolve(RepositoryLock.FILE), PRIVATE_FILE);
         }
         return new Repository(dir, cfg, keys);
     }
@@ -182,7 +198,7 @@ public final class Repository {
         try {
             writeFile(tmp, blob);
         } catch (NoSuchFileException e) {
-            Files.createDirectories(target.getParent());
+            Files.createDirectories(target.getParent(), PRIVATE_DIR);
             writeFile(tmp, blob);
         }
         move(tmp, target);
@@ -256,13 +272,34 @@ public final class Repository {
         NativeFile.syncFileSystem(root);
     }
 
-    static void writeFile(Path p, byte[] data) throws IOException {
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+    /** Writes a new file of the repository (mode 0600), not synced. */
+    public static void writeFile(Path p, byte[] data) throws IOException {
+        try (FileChannel ch = FileChannel.open(p, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                PRIVATE_FILE)) {
             ByteBuffer b = ByteBuffer.wrap(data);
             while (b.hasRemaining()) {
                 ch.write(b);
             }
         }
+    }
+
+    /** Publishes a file durably and privately: temporary name (0600), fsync, rename, fsync of the directory. */
+    public static void publishPrivate(Path file, byte[] data) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.deleteIfExists(tmp);
+        try (FileChannel ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                PRIVATE_FILE)) {
+            ByteBuffer b = ByteBuffer.wrap(data);
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+            ch.force(true);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(tmp);
+            throw e;
+        }
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        NativeFile.syncDirectory(file.getParent());
     }
 
     static void move(Path from, Path to) throws IOException {

@@ -60,8 +60,8 @@ public final class RepositoryLock implements AutoCloseable {
                 if (mode == Mode.EXCLUSIVE || h.shared++ == 0) {
                     try {
                         if (h.channel == null) {
-                            h.channel = FileChannel.open(key.resolve(FILE), StandardOpenOption.READ,
-                                    StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+                            h.channel = FileChannel.open(key.resolve(FILE), java.util.Set.of(StandardOpenOption.READ,
+                                    StandardOpenOption.WRITE, StandardOpenOption.CREATE), Repository.PRIVATE_FILE);
                         }
                         h.fileLock = takeFileLock(h.channel, mode == Mode.SHARED, deadline);
                         if (h.fileLock == null) {

@@ -105,7 +105,12 @@ public final class VolumeExports implements ExportRegistry {
             }
             return null;
         }
-        return volumes.find(name).map(v -> (Export) new LiveExport(v)).orElse(null);
+        ManagedVolume v = volumes.find(name).orElse(null);
+        if (v != null && v.incomplete() != null) {
+            throw new ExportUnavailableException("volume " + name + " is incomplete and cannot be served: "
+                    + v.incomplete());
+        }
+        return v == null ? null : new LiveExport(v);
     }
 
     /** The sequence a bitmap name stands for on volume {@code v} (below {@code before}), or -1. */

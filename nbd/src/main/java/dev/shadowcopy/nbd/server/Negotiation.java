@@ -128,6 +128,11 @@ final class Negotiation {
             }
         } catch (Messages.InvalidOption e) {
             error(option, Nbd.REP_ERR_INVALID, e.getMessage());
+        } catch (dev.shadowcopy.nbd.export.ExportUnavailableException e) {
+            if (option == Nbd.OPT_EXPORT_NAME) {
+                throw e; // this option cannot carry an error: the connection ends
+            }
+            error(option, Nbd.REP_ERR_POLICY, e.getMessage());
         }
         return null;
     }

@@ -525,6 +525,8 @@ public final class Api implements HttpServer.Handler {
             o.put("kept_by", service.keeper());
         }
         o.put("nbd_export", v.name());
+        o.put("state", v.incomplete() == null ? "ready" : "incomplete");
+        o.put("incomplete", v.incomplete()); // why, and what to do (an interrupted restore), or null
         return o;
     }
 

@@ -60,10 +60,17 @@ public final class BackupJob {
                         + "file tree); image backups read block volumes. Back up its snapshots with file tools, or "
                         + "put the data on a managed volume");
             }
-            service.volumes().get(v); // fails clearly for an unknown volume before anything is frozen
+            // fails clearly for an unknown or incomplete volume before anything is frozen
+            Service.requireComplete(service.volumes().get(v), "backed up");
         }
         Repository repo = RepositoryAccess.openOrCreate(req.repository(), req.passphrase());
-        Session s = service.openSession(Context.BACKUP, req.full() ? "full" : "incremental",
+        // VSS backup type, as writers and the components document see it: incremental only when every volume has a
+        // backup to be incremental to (its first backup is a full one, whatever was asked)
+        boolean full = req.full();
+        for (String v : req.volumes()) {
+            full |= !repo.backups().holdsVolume(service.volumes().get(v).id().toString());
+        }
+        Session s = service.openSession(Context.BACKUP, full ? "full" : "incremental",
                 req.excludeWriters() == null ? Set.of() : req.excludeWriters(), Set.of(), "backup to "
                         + req.repository(), Duration.ofDays(1));
         try {
@@ -91,10 +98,17 @@ public final class BackupJob {
                     Duration.ofMinutes(10)), progress);
             List<String> bcFailures = service.backupComplete(s).stream().map(o -> o.writer().name() + ": "
                     + o.message()).toList();
+            Manifest finalStates = r.manifest();
+            if (!writersOf(s).isEmpty()) {
+                try (var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode.SHARED,
+                        Duration.ofMinutes(10), "recording the writers' final states")) {
+                    finalStates = repo.backups().recordWriters(r.manifest().id(), writersOf(s));
+                }
+            }
             service.events().append("backup-complete", "info", "backup " + r.manifest().id() + " of "
                     + String.join(", ", req.volumes()) + " written to " + req.repository() + " (" + consistency + ")",
                     Map.of("backup", r.manifest().id(), "repository", req.repository().toString()));
-            return new Result(r.manifest(), r.warnings(), r.elapsed(), bcFailures);
+            return new Result(finalStates, r.warnings(), r.elapsed(), bcFailures);
         } catch (IOException | RuntimeException e) {
             service.events().append("backup-failed", "error", "backup of " + String.join(", ", req.volumes()) + " to "
                     + req.repository() + " failed: " + e.getMessage(), Map.of("repository",
@@ -108,7 +122,7 @@ public final class BackupJob {
     private static List<Manifest.WriterEntry> writersOf(Session s) {
         Map<String, WriterMetadata> md = s.metadata();
         List<Manifest.WriterEntry> out = new ArrayList<>();
-        for (WriterStatus w : s.writerStatus()) {
+        for (WriterStatus w : s.participantStatus()) {
             WriterMetadata m = md.get(w.name());
             out.add(new Manifest.WriterEntry(w.name(), w.kind(), w.state().name().toLowerCase(),
                     w.failure().name().toLowerCase(), w.message(), m == null ? null : m.toXml()));

@@ -13,6 +13,7 @@ import dev.shadowcopy.volume.VolumeConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;
 
@@ -20,6 +21,12 @@ import java.util.Optional;
  * Restores a volume of a backup point into a managed volume: a new one of the backup's size (named as asked),
  * or an existing one that is at least as large and not attached (its file system must not be mounted while
  * its blocks are replaced). Shadow copies of an existing target keep the data they had, as for any write.
+ *
+ * <p>Durability: the target is marked incomplete (durably, naming this restore and how to finish it) before its
+ * first byte is written — a new volume is created with the mark — and the mark is removed only after the restore
+ * flushed its last byte (and, with {@code verify}, read it all back). A restore killed with the daemon therefore
+ * leaves a volume the service refuses to attach, export, copy or back up until the restore is run again to its
+ * end, or the volume is deleted.
  */
 public final class RestoreJob {
 
@@ -41,9 +48,14 @@ public final class RestoreJob {
             }
             Optional<ManagedVolume> existing = service.volumes().find(req.target());
             boolean created = existing.isEmpty();
+            String why = "a restore of volume " + v.name() + " of backup " + id + " from repository "
+                    + req.repository() + " into it, started " + Instant.now() + ", did not finish. Run it again "
+                    + "(shadowcopy restore " + id + " --volume " + v.name() + " --repo " + req.repository() + " --to "
+                    + "volume:" + req.target() + (req.passphrase() != null ? " --passphrase-file FILE" : "") + "), "
+                    + "or delete the volume (shadowcopy volume delete " + req.target() + ")";
             ManagedVolume target;
             if (created) {
-                target = service.createVolume(VolumeConfig.sparse(req.target(), (v.size() + 511) / 512 * 512));
+                target = service.createVolume(VolumeConfig.sparse(req.target(), (v.size() + 511) / 512 * 512), why);
             } else {
                 target = existing.get();
                 if (service.attachment(target.name()).isPresent()) {
@@ -53,9 +65,24 @@ public final class RestoreJob {
                             + String.join("; ", uses) + ")") + "; a restore replaces its data: unmount it and detach it "
                             + "first (shadowcopy volume detach " + target.name() + ")");
                 }
+                if (target.size() < v.size()) {
+                    throw new ServiceException(VssError.INVALID_ARGUMENT, "volume " + target.name() + " has "
+                            + target.size() + " bytes; volume " + v.name() + " of backup " + id + " needs " + v.size()
+                            + " (restore into a new volume instead)");
+                }
+                target.markIncomplete(why); // durable before the first byte is replaced
             }
-            Restorer.Result r = Restorer.restore(repo, id, v.name(), target, new Restorer.Options(created,
-                    req.verify(), req.threads(), Duration.ofMinutes(10)), progress);
+            Restorer.Result r;
+            try {
+                r = Restorer.restore(repo, id, v.name(), target, new Restorer.Options(created, req.verify(),
+                        req.threads(), Duration.ofMinutes(10)), progress); // flushed (and verified) on return
+            } catch (IOException | RuntimeException e) {
+                service.events().append("restore-failed", "error", "restore of volume " + v.name() + " of backup " + id
+                        + " into volume " + target.name() + " failed: " + e.getMessage() + ". The volume stays marked "
+                        + "incomplete: " + why, Map.of("backup", id, "volume", target.name()));
+                throw e;
+            }
+            target.markComplete(); // only now: every byte is durable
             service.events().append("restore-complete", "info", "volume " + v.name() + " of backup " + id
                     + " restored into volume " + target.name(), Map.of("backup", id, "volume", target.name()));
             return new Result(id, v.name(), target.name(), created, r);

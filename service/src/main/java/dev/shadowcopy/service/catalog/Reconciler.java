@@ -20,6 +20,9 @@ import java.util.Map;
  *   <li>a persistent copy in the catalog that the engine no longer has: marked {@code missing} and reported
  *       (its properties stay for the admin to see; {@code delete shadows} removes the record);</li>
  *   <li>a non-persistent copy in the catalog: the engine releases those at every start, so the record goes;</li>
+ *   <li>a copy recorded as {@code releasing}: the engine had decided to release it (shadow storage full) when the
+ *       service stopped; released means gone, so the release is finished (the engine's copy deleted if it is
+ *       still there) and the record goes — it never comes back as {@code missing};</li>
  *   <li>a copy in the engine that the catalog does not know: kept, listed as {@code untracked} with what the
  *       engine knows, and reported;</li>
  *   <li>sessions do not survive a restart; exposures do (the service takes them over, or mounts them again
@@ -73,6 +76,26 @@ public final class Reconciler {
                     + deleted.size() + " cop" + (deleted.size() == 1 ? "y" : "ies") + " made of it were deleted";
             findings.add(m);
             events.append("reconcile-incomplete-set", "warning", m, Map.of("set", s.id(), "deleted", deleted));
+        }
+        List<String> finished = new ArrayList<>();
+        for (ShadowRecord r : catalog.copies()) {
+            if (!"releasing".equals(r.state())) {
+                continue;
+            }
+            ManagedVolume v = owner.get(r.id());
+            if (v != null) {
+                v.deleteShadowCopy(ShadowCopyId.parse(r.id())); // data first, then the record
+                engine.remove(r.id());
+            }
+            finished.add(r.id());
+            String m = "shadow copy " + r.id() + " of volume " + r.volume() + " was being released to make room in "
+                    + "shadow storage when the service stopped; the release was finished";
+            findings.add(m);
+            events.append("reconcile-released-copy", "warning", m, Map.of("shadow", r.id(), "volume", r.volume(),
+                    "protected", false));
+        }
+        if (!finished.isEmpty()) {
+            catalog.removeCopies(finished);
         }
         List<String> released = new ArrayList<>();
         for (ShadowRecord r : catalog.copies()) {

@@ -161,6 +161,11 @@ public final class BtrfsVolumes implements ForeignVolumes {
         public Path path(ShadowCopyId id) {
             return snapshotDir(e).resolve(id.toString());
         }
+
+        @Override
+        public boolean holds(Path file) {
+            return file.toAbsolutePath().normalize().startsWith(Path.of(e.path()).toAbsolutePath().normalize());
+        }
     }
 
     /** Runs a command; its output, or null when it failed. */

@@ -47,5 +47,10 @@ public interface ForeignVolumes {
 
         /** Where the copy's files can be read (for expose). */
         Path path(ShadowCopyId id);
+
+        /** True if {@code file} lives on this volume (places writer metadata paths on volumes). */
+        default boolean holds(Path file) {
+            return false;
+        }
     }
 }

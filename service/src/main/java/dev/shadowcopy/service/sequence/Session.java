@@ -38,6 +38,8 @@ public final class Session {
     private final ReentrantLock lock = new ReentrantLock();
     private final Map<String, WriterStatus> writers = new LinkedHashMap<>();
     private List<Writer> gathered;
+    /** The writers that take part in the session's set (a subset of the gathered ones); empty before the set. */
+    private List<Writer> participants = List.of();
     private boolean prepared;
     private volatile State state = State.OPEN;
     private volatile Instant leaseUntil;
@@ -143,6 +145,30 @@ public final class Session {
 
     public void gathered(List<Writer> w) {
         gathered = List.copyOf(w);
+    }
+
+    /**
+     * The writers taking part in the set: only they get the set's events, BackupComplete and BackupShutdown, and
+     * only they are recorded with its copies (VSS: a writer whose components are not in the backup is left out).
+     */
+    public synchronized List<Writer> participants() {
+        return participants;
+    }
+
+    public synchronized void participants(List<Writer> w) {
+        participants = List.copyOf(w);
+    }
+
+    /** The states of the participating writers (GatherWriterStatus, {@link #writerStatus}, lists every writer). */
+    public synchronized List<WriterStatus> participantStatus() {
+        List<WriterStatus> out = new ArrayList<>();
+        for (Writer w : participants) {
+            WriterStatus st = writers.get(w.name());
+            if (st != null) {
+                out.add(st);
+            }
+        }
+        return out;
     }
 
     public boolean prepared() {

@@ -78,6 +78,18 @@ public final class SnapshotSetCreator {
 
     private volatile AutoRecovery autoRecovery;
     private volatile ForeignVolumes foreign = ForeignVolumes.NONE;
+    private volatile dev.shadowcopy.writer.VolumeLocator locator = dev.shadowcopy.writer.VolumeLocator.NONE;
+    private volatile CreationProtection protection = CreationProtection.NONE;
+
+    /** Finds the managed volume of a path in a writer's metadata (through the volumes' attachments). */
+    public void locator(dev.shadowcopy.writer.VolumeLocator l) {
+        this.locator = l;
+    }
+
+    /** Keeps copies asked for with a protection out of the engine's reach while they are being made. */
+    public void protection(CreationProtection p) {
+        this.protection = p;
+    }
 
     /** Volumes a kernel facility snapshots (btrfs subvolumes), usable in sets next to managed volumes. */
     public void foreignVolumes(ForeignVolumes f) {
@@ -170,10 +182,14 @@ public final class SnapshotSetCreator {
         }
         Attempt a = new Attempt(s, setId, set, ids);
         a.others = others;
+        if (protectUntil != null) {
+            protection.begin(idText.values(), protectUntil);
+        }
         try {
             List<ShadowRecord> copies = a.run(protectUntil);
             SetRecord done = record.withState("created", null);
             catalog.putCreated(done, copies);
+            protection.end(idText.values()); // the catalog carries it from here
             s.snapshotted(setId.toString(), copies.stream().map(ShadowRecord::id).toList());
             events.append("set-created", "info", "shadow copy set " + setId + " created: " + copies.size()
                     + " cop" + (copies.size() == 1 ? "y" : "ies") + " of " + String.join(", ", ids.keySet())
@@ -182,6 +198,7 @@ public final class SnapshotSetCreator {
             return new CreatedSet(done, copies);
         } catch (ServiceException e) {
             a.abort(e);
+            protection.end(idText.values());
             try {
                 catalog.removeSet(setId.toString());
             } catch (IOException io) {
@@ -199,6 +216,7 @@ public final class SnapshotSetCreator {
         } catch (IOException | RuntimeException e) {
             ServiceException se = new ServiceException(VssError.UNEXPECTED, "creating the set failed: " + e, null, e);
             a.abort(se);
+            protection.end(idText.values());
             try {
                 catalog.removeSet(setId.toString());
             } catch (IOException io) {
@@ -225,6 +243,10 @@ public final class SnapshotSetCreator {
             }
             ManagedVolume v = volumes.find(n).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
                     "no volume named " + n + " (see 'shadowcopy list volumes')"));
+            if (v.incomplete() != null) {
+                throw new ServiceException(VssError.BAD_STATE, "volume " + n + " is incomplete and cannot be copied: "
+                        + v.incomplete());
+            }
             int have = v.shadowCopies().size();
             if (have >= v.config().maxShadowCopies()) {
                 throw new ServiceException(VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, "volume " + n + " already has "
@@ -291,6 +313,7 @@ public final class SnapshotSetCreator {
             boolean withWriters = s.context().writers();
             if (withWriters) {
                 involved = coverage(gather(s));
+                s.participants(involved);
                 if (!s.prepared()) {
                     phase(WriterEvent.PREPARE_FOR_BACKUP, deadline(timeouts.event()));
                     s.prepared(true);
@@ -308,7 +331,13 @@ public final class SnapshotSetCreator {
             if (withWriters) {
                 phase(WriterEvent.FREEZE, freezeDeadline);
             }
-            frozen = freezer.freeze(freezer.mountsOf(names));
+            try {
+                frozen = freezer.freeze(freezer.mountsOf(names), deadline(timeouts.flush()));
+            } catch (FileSystemFreezer.FlushTimeoutException e) {
+                throw new ServiceException(VssError.FLUSH_WRITES_TIMEOUT, e.getMessage() + " (limit "
+                        + timeouts.flush().toMillis() + " ms, --flush-timeout); retry when the device is responsive",
+                        null, e);
+            }
             try {
                 commit();
             } finally {
@@ -373,8 +402,15 @@ public final class SnapshotSetCreator {
             return records(protectUntil);
         }
 
+        /**
+         * Holds writes on every managed volume, fixes the instant on each, makes the kernel providers' snapshots,
+         * releases the writes — all within the commit limit, enforced while writes are held: the holds are released
+         * at the deadline whatever a provider is doing (a btrfs snapshot on a frozen or hung file system waits in the
+         * kernel), the set aborts with HOLD_WRITES_TIMEOUT, and a snapshot that still completes later is deleted.
+         */
         private void commit() throws ServiceException {
             Instant start = Instant.now();
+            Instant deadline = start.plus(timeouts.commit());
             List<WriteHold> holds = new ArrayList<>();
             try {
                 for (ManagedVolume v : set) {
@@ -401,16 +437,7 @@ public final class SnapshotSetCreator {
                         throw providerError(v, e);
                     }
                 }
-                for (ForeignVolumes.Foreign f : others) { // in the same window: writers frozen, managed writes held
-                    ShadowCopyId id = ids.get(f.name());
-                    try {
-                        f.snapshot(id);
-                        othersDone.put(f, id);
-                    } catch (IOException e) {
-                        throw new ServiceException(VssError.UNEXPECTED_PROVIDER_ERROR, "volume " + f.name() + ": "
-                                + e.getMessage(), null, e);
-                    }
-                }
+                snapshotForeign(deadline); // in the same window: writers frozen, managed writes held
                 if (Duration.between(start, Instant.now()).compareTo(timeouts.commit()) > 0) {
                     throw new ServiceException(VssError.HOLD_WRITES_TIMEOUT, "the commit held writes longer than "
                             + timeouts.commit().toMillis() + " ms; the set was abandoned");
@@ -418,6 +445,41 @@ public final class SnapshotSetCreator {
             } finally {
                 for (WriteHold h : holds.reversed()) {
                     h.close();
+                }
+            }
+        }
+
+        /**
+         * The kernel providers' snapshots, on a thread of their own, waited for until {@code deadline}. At the
+         * deadline the snapshots already made are left to {@link #abort} and the one under way is abandoned: when it
+         * returns, that thread deletes it (it belongs to a set that no longer exists).
+         */
+        private void snapshotForeign(Instant deadline) throws ServiceException {
+            if (others.isEmpty()) {
+                return;
+            }
+            ForeignSnapshots run = new ForeignSnapshots(others, ids, setId);
+            Thread.ofPlatform().daemon().name("provider-commit-" + setId).start(run);
+            synchronized (run) {
+                try {
+                    long left;
+                    while (!run.done && (left = Duration.between(Instant.now(), deadline).toMillis()) > 0) {
+                        run.wait(left);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                othersDone.putAll(run.made);
+                if (!run.done) {
+                    run.abandoned = true;
+                    throw new ServiceException(VssError.HOLD_WRITES_TIMEOUT, "the provider commit of volume "
+                            + run.current.name() + " (" + run.current.description() + ") did not finish within "
+                            + timeouts.commit().toMillis() + " ms (--commit-timeout); writes were released and the set "
+                            + "abandoned. Retry when its file system is responsive (is it frozen?)");
+                }
+                if (run.failure != null) {
+                    throw new ServiceException(VssError.UNEXPECTED_PROVIDER_ERROR, "volume " + run.current.name() + ": "
+                            + run.failure.getMessage(), null, run.failure);
                 }
             }
         }
@@ -438,8 +500,8 @@ public final class SnapshotSetCreator {
 
         private List<ShadowRecord> records(Instant protectUntil) {
             boolean app = s.context().writers() && !involved.isEmpty()
-                    && s.writerStatus().stream().noneMatch(w -> w.state().failed());
-            List<ShadowRecord.WriterOutcome> outcomes = s.writerStatus().stream()
+                    && s.participantStatus().stream().noneMatch(w -> w.state().failed());
+            List<ShadowRecord.WriterOutcome> outcomes = s.participantStatus().stream()
                     .map(w -> new ShadowRecord.WriterOutcome(w.name(), w.kind(), w.state().name(), w.failure().name(),
                             w.message())).toList();
             int attrs = s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED
@@ -467,36 +529,63 @@ public final class SnapshotSetCreator {
         }
 
         /**
-         * A writer whose metadata places its components on managed volumes takes part only in a set that contains
-         * all of them (a database split across volumes copied at different instants is no copy at all); a set with
-         * none of them leaves it out; a set with some of them is refused.
+         * Which writers take part. A writer's components are placed on volumes through its metadata: a file's
+         * {@code volume} when the writer names it, else the volume its path is on (the file system of an attached
+         * volume, or a btrfs subvolume) — for hooks and external writers alike. A writer takes part only in a set that
+         * contains all of those volumes (a database split across volumes copied at different instants is no copy at
+         * all); a set with none of them leaves it out, and so does every set when its files are on no volume the
+         * service copies; a set with some of them is refused. A writer that describes no files (a plain hook) takes
+         * part in every set.
          */
         private List<Writer> coverage(List<Writer> ws) throws ServiceException {
             List<Writer> out = new ArrayList<>();
             Map<String, dev.shadowcopy.writer.WriterMetadata> md = s.metadata();
             for (Writer w : ws) {
                 java.util.Set<String> vols = new java.util.TreeSet<>();
+                boolean describesFiles = false;
                 dev.shadowcopy.writer.WriterMetadata m = md.get(w.name());
                 if (m != null) {
                     for (var c : m.components()) {
                         for (var f : c.files()) {
-                            if (f.volume() != null) {
-                                vols.add(f.volume());
+                            describesFiles = true;
+                            String v = f.volume() != null ? f.volume() : volumeOf(f.path());
+                            if (v != null) {
+                                vols.add(v);
                             }
                         }
                     }
                 }
                 java.util.Set<String> missing = new java.util.TreeSet<>(vols);
                 missing.removeAll(names);
-                if (vols.isEmpty() || missing.isEmpty()) {
+                if (!describesFiles || (!vols.isEmpty() && missing.isEmpty())) {
                     out.add(w);
-                } else if (missing.size() < vols.size()) {
+                } else if (!vols.isEmpty() && missing.size() < vols.size()) {
                     throw new ServiceException(VssError.WRITERERROR_INCONSISTENTSNAPSHOT, "writer " + w.name() + " has "
                             + "components on volumes " + String.join(", ", vols) + "; the set must contain all of them "
                             + "(missing: " + String.join(", ", missing) + ")", w.name(), null);
                 }
             }
             return out;
+        }
+
+        /** The managed or kernel-snapshotted volume a metadata path lives on, or null. */
+        private String volumeOf(String path) {
+            Path p;
+            try {
+                p = Path.of(path);
+            } catch (RuntimeException e) {
+                return null;
+            }
+            var managed = locator.volumeOf(p);
+            if (managed.isPresent()) {
+                return managed.get();
+            }
+            for (ForeignVolumes.Foreign f : foreign.list()) {
+                if (f.holds(p)) {
+                    return f.name();
+                }
+            }
+            return null;
         }
 
         /** Identify: writers that fail it drop out of the session (as in VSS); excluded writers are skipped. */
@@ -601,13 +690,93 @@ public final class SnapshotSetCreator {
                 }
             }
             s.gathered(List.of()); // a failed session's writers are not called again
+            s.participants(List.of());
             s.state(Session.State.COMPLETED);
         }
     }
 
-    /** Sends one event to the session's writers (backup complete, backup shutdown); returns the failures. */
+    /**
+     * The kernel providers' part of a commit (btrfs snapshots), on its own thread so that the commit's deadline
+     * holds; fields guarded by this object's monitor. A snapshot that finishes after the commit was abandoned is
+     * deleted here.
+     */
+    private final class ForeignSnapshots implements Runnable {
+        final List<ForeignVolumes.Foreign> volumes;
+        final Map<String, ShadowCopyId> ids;
+        final UUID setId;
+        final Map<ForeignVolumes.Foreign, ShadowCopyId> made = new LinkedHashMap<>();
+        ForeignVolumes.Foreign current;
+        IOException failure;
+        boolean done;
+        boolean abandoned;
+
+        ForeignSnapshots(List<ForeignVolumes.Foreign> volumes, Map<String, ShadowCopyId> ids, UUID setId) {
+            this.volumes = volumes;
+            this.ids = ids;
+            this.setId = setId;
+        }
+
+        @Override
+        public void run() {
+            try {
+                for (ForeignVolumes.Foreign f : volumes) {
+                    ShadowCopyId id = ids.get(f.name());
+                    synchronized (this) {
+                        if (abandoned) {
+                            return;
+                        }
+                        current = f;
+                    }
+                    try {
+                        f.snapshot(id);
+                    } catch (IOException | RuntimeException e) {
+                        synchronized (this) {
+                            failure = e instanceof IOException io ? io : new IOException(e.toString(), e);
+                        }
+                        return;
+                    }
+                    boolean late;
+                    synchronized (this) {
+                        late = abandoned;
+                        if (!late) {
+                            made.put(f, id);
+                        }
+                    }
+                    if (late) {
+                        undoLate(f, id);
+                        return;
+                    }
+                }
+            } finally {
+                synchronized (this) {
+                    done = true;
+                    notifyAll();
+                }
+            }
+        }
+
+        private void undoLate(ForeignVolumes.Foreign f, ShadowCopyId id) {
+            try {
+                f.delete(id);
+                events.append("late-snapshot-deleted", "warning", "the " + f.provider() + " snapshot " + id
+                        + " of volume " + f.name() + " finished after set " + setId + " had been abandoned at the "
+                        + "commit deadline; it was deleted", Map.of("set", setId.toString(), "shadow", id.toString(),
+                        "volume", f.name()));
+            } catch (IOException e) {
+                events.append("late-snapshot-left", "error", "the " + f.provider() + " snapshot " + id + " of volume "
+                        + f.name() + " finished after set " + setId + " had been abandoned, and could not be deleted: "
+                        + e.getMessage() + "; delete it by hand (" + f.path(id) + ")", Map.of("set", setId.toString(),
+                        "shadow", id.toString(), "volume", f.name()));
+            }
+        }
+    }
+
+    /**
+     * Sends one event to the writers taking part in the session's set (backup complete, backup shutdown); returns
+     * the failures. Writers that were left out of the set hear nothing (VSS).
+     */
     public List<WriterCall.Outcome> notify(Session s, WriterEvent event) {
-        List<Writer> ws = s.gathered() == null ? List.of() : s.gathered().stream().filter(Writer::alive).toList();
+        List<Writer> ws = s.participants().stream().filter(Writer::alive).toList();
         EventContext ctx = new EventContext(s.setId() == null ? null : UUID.fromString(s.setId()), List.of(),
                 s.context().wireName(), s.backupType(), Map.of(), deadline(timeouts.event()), s.components(), Map.of());
         List<WriterCall.Outcome> failures = new ArrayList<>();

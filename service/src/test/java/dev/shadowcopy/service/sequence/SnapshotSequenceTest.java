@@ -46,11 +46,18 @@ class SnapshotSequenceTest {
         final WriterEvent failAt;
         final boolean hang;
         final List<String> seen = Collections.synchronizedList(new ArrayList<>());
+        /** Where its files are: volume names (none: it describes no files). */
+        List<String> volumes = List.of();
 
         ScriptedWriter(String name, WriterEvent failAt, boolean hang) {
             this.name = name;
             this.failAt = failAt;
             this.hang = hang;
+        }
+
+        ScriptedWriter on(String... vols) {
+            volumes = List.of(vols);
+            return this;
         }
 
         @Override
@@ -69,7 +76,12 @@ class SnapshotSequenceTest {
             if (failAt == WriterEvent.IDENTIFY) {
                 throw new WriterException(WriterFailure.NONRETRYABLE, "cannot identify");
             }
-            return WriterMetadata.minimal(name);
+            if (volumes.isEmpty()) {
+                return WriterMetadata.minimal(name);
+            }
+            return new WriterMetadata(name, "user-data", "custom", List.of(new WriterMetadata.Component("data",
+                    "data", "filegroup", true, volumes.stream().map(v -> new WriterMetadata.FileSpec("/srv/" + v, "*",
+                    true, v)).toList())), List.of());
         }
 
         @Override
@@ -146,6 +158,66 @@ class SnapshotSequenceTest {
         assertEquals(2, service.createSet(session(Context.APP_ROLLBACK), List.of("a", "b"), null).copies().size());
     }
 
+    /**
+     * A writer whose components are on other volumes takes no part in a set: after Identify it hears nothing (no
+     * Freeze, no BackupComplete, no BackupShutdown), is not recorded with the copies, and does not make them
+     * application-consistent (VSS). In a set of its volume it takes part and ends stable after BackupComplete.
+     */
+    @Test
+    void aWriterLeftOutOfASetHearsNothingAfterIdentifyAndIsNotRecordedWithIt() throws Exception {
+        ScriptedWriter onA = new ScriptedWriter("on-a", null, false).on("a");
+        service.writers().addBuiltin(onA);
+        Session s = session(Context.BACKUP);
+        var set = service.createSet(s, List.of("b"), null);
+        assertEquals("crash", set.copies().getFirst().consistency(), "no writer's data is in the set");
+        assertEquals(List.of(), set.copies().getFirst().writers());
+        service.backupComplete(s);
+        service.release(s, "test");
+        assertEquals(List.of("identify"), onA.seen);
+
+        onA.seen.clear();
+        Session t = session(Context.BACKUP);
+        var setA = service.createSet(t, List.of("a"), null);
+        assertEquals("application", setA.copies().getFirst().consistency());
+        assertEquals(List.of("on-a"), setA.copies().getFirst().writers().stream()
+                .map(dev.shadowcopy.service.catalog.ShadowRecord.WriterOutcome::name).toList());
+        service.backupComplete(t);
+        assertEquals(WriterState.STABLE, t.participantStatus().getFirst().state(), "its final state");
+        service.release(t, "test");
+        assertEquals(List.of("identify", "prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
+                "backup-complete", "backup-shutdown"), onA.seen);
+    }
+
+    /** Protection is no weaker than shrinking shadow storage: the shrink is refused, the copy stays. */
+    @Test
+    void shadowStorageCannotShrinkBelowWhatAProtectedCopyNeeds() throws Exception {
+        var v = service.volumes().get("a");
+        var all = java.lang.foreign.Arena.ofAuto().allocate(8 << 20);
+        all.fill((byte) 1);
+        v.write(0, all, true);
+        var set = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), Instant.now().plusSeconds(3600));
+        String id = set.copies().getFirst().id();
+        var two = java.lang.foreign.Arena.ofAuto().allocate(2 << 20);
+        two.fill((byte) 7);
+        v.write(0, two, true); // 2 MiB preserved for the protected copy
+        ServiceException e = assertThrows(ServiceException.class, () -> service.resizeShadowStorage("a",
+                dev.shadowcopy.volume.ShadowStorageLimit.ofBytes(1L << 20)));
+        assertEquals(VssError.PROTECTED, e.error());
+        assertTrue(e.getMessage().contains(id) && e.getMessage().contains("2 MiB"), e.getMessage());
+        assertTrue(service.events().since(0, 2000).stream().anyMatch(x -> x.path("type").asText()
+                .equals("resize-refused")));
+        assertEquals(dev.shadowcopy.volume.ShadowStorageLimit.unbounded(), v.config().shadowStorage(), "unchanged");
+        service.resizeShadowStorage("a", dev.shadowcopy.volume.ShadowStorageLimit.ofBytes(3L << 20));
+        // When it fills, the write that needs room only the protected copy could give is refused, and said so.
+        var refused = assertThrows(dev.shadowcopy.volume.ShadowStorageFullException.class,
+                () -> v.write(4L << 20, two, true));
+        assertEquals(List.of(id), refused.keptCopies());
+        assertTrue(service.events().since(0, 2000).stream().anyMatch(x -> x.path("type").asText()
+                .equals("write-refused") && x.path("level").asText().equals("error")));
+        assertEquals(List.of(id), service.shadows().stream().map(dev.shadowcopy.service.catalog.ShadowRecord::id)
+                .toList());
+    }
+
     @Test
     void aHangingWriterTimesOutAndDoesNotHangTheService() throws Exception {
         service.writers().addBuiltin(new ScriptedWriter("stuck", WriterEvent.FREEZE, true));
@@ -196,6 +268,19 @@ class SnapshotSequenceTest {
         }
         assertEquals(VssError.MAXIMUM_SESSIONS_REACHED, assertThrows(ServiceException.class,
                 () -> session(Context.BACKUP)).error());
+    }
+
+    /** The engine decided to release a copy, the catalog recorded it, and a crash came before it was durable. */
+    @Test
+    void aReleaseACrashInterruptedIsFinishedAtStart() throws Exception {
+        String id = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), null).copies().getFirst().id();
+        service.catalog().updateCopy(id, r -> r.withState("releasing"));
+        service.close();
+        service = Service.start(service.config());
+        assertEquals(0, service.volumes().get("a").shadowCopies().size(), "released means gone");
+        assertTrue(service.shadows().isEmpty(), "not listed as missing");
+        assertTrue(service.events().since(0, 2000).stream().anyMatch(e -> e.path("type").asText()
+                .equals("reconcile-released-copy")));
     }
 
     @Test
