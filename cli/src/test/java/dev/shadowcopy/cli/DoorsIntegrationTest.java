@@ -145,13 +145,16 @@ class DoorsIntegrationTest {
         assertTrue(sh("nbdinfo --size 'nbd+unix:///v?socket=" + nbd() + "'").ok().out().contains("4194304"));
         await(BOUND, () -> {
             try {
-                return lines("accepting again after") >= 2;
+                return lines("accepting again after") >= lines("accept failed: Too many open files");
             } catch (IOException e) {
                 return false;
             }
         }, "both listeners to log their recovery");
-        // one warning per listener and episode, not one per failed accept
-        assertEquals(2, lines("accept failed: Too many open files"), daemon.log());
+        // one warning and one recovery line per listener and episode, not one per failed accept (a listener may
+        // have several short episodes while the flood runs: any descriptor the JVM frees lets one accept through)
+        long warnings = lines("accept failed: Too many open files");
+        assertEquals(warnings, lines("accepting again after"), daemon.log());
+        assertTrue(warnings >= 2 && warnings <= 20 && daemon.log().lines().count() < 300, daemon.log());
         System.out.println("fd flood: limit " + limit + ", accept failures " + status().path("api")
                 .path("accept_failures").asLong() + " (API), log lines " + daemon.log().lines().count());
     }
