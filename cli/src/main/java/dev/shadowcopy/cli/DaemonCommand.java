@@ -2,6 +2,8 @@ package dev.shadowcopy.cli;
 
 import dev.shadowcopy.service.Daemon;
 import dev.shadowcopy.service.DaemonConfig;
+import dev.shadowcopy.service.Doors;
+import dev.shadowcopy.service.http.HttpLimits;
 import dev.shadowcopy.service.sequence.Timeouts;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -18,7 +20,8 @@ final class DaemonCommand implements Callable<Integer> {
     @Mixin
     StateOption state;
 
-    @Option(names = "--group", paramLabel = "GROUP", description = "Group that may use the API socket besides the owner.")
+    @Option(names = "--group", paramLabel = "GROUP", description = "Operators: members of GROUP may use the sockets, "
+            + "on what STATE/config.json gives them (docs/service.md, Security model).")
     String group;
 
     @Option(names = "--hooks", paramLabel = "DIR", description = "Directory of hook writers (default: STATE/hooks).")
@@ -41,26 +44,79 @@ final class DaemonCommand implements Callable<Integer> {
             description = "Deadline of other writer events (default: ${DEFAULT-VALUE}).")
     double eventTimeout;
 
-    @Option(names = "--nbd-tcp", paramLabel = "HOST:PORT", description = "Also serve NBD on this TCP address.")
+    @Option(names = "--nbd-tcp", paramLabel = "HOST:PORT", description = "Also serve NBD on this TCP address "
+            + "(needs --nbd-tls-creds, or --nbd-tcp-insecure).")
     String nbdTcp;
+
+    @Option(names = "--nbd-tls-creds", paramLabel = "DIR", description = "TLS for --nbd-tcp: DIR holds ca-cert.pem, "
+            + "server-cert.pem, server-key.pem (as qemu-nbd --tls-creds); clients need a certificate signed by the CA.")
+    Path nbdTlsCreds;
+
+    @Option(names = "--nbd-tcp-insecure", description = "Serve --nbd-tcp without TLS: anyone who reaches the port "
+            + "reads and writes every volume.")
+    boolean nbdTcpInsecure;
+
+    @Option(names = "--api-max-connections", paramLabel = "N", defaultValue = "512",
+            description = "API connections open at once, all users (default: ${DEFAULT-VALUE}; root may exceed by 32).")
+    int apiMaxConnections;
+
+    @Option(names = "--api-max-connections-per-user", paramLabel = "N", defaultValue = "64",
+            description = "API connections one non-root user may hold (default: ${DEFAULT-VALUE}).")
+    int apiMaxPerUser;
+
+    @Option(names = "--api-idle-timeout", paramLabel = "SECONDS", defaultValue = "60",
+            description = "Close an API connection idle this long, unless it holds a session or writer "
+                    + "(default: ${DEFAULT-VALUE}).")
+    double apiIdleTimeout;
+
+    @Option(names = "--api-request-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "A request must arrive whole within this from its first byte (default: ${DEFAULT-VALUE}).")
+    double apiRequestTimeout;
+
+    @Option(names = "--api-write-timeout", paramLabel = "SECONDS", defaultValue = "30",
+            description = "A client must take each part of an answer within this (default: ${DEFAULT-VALUE}).")
+    double apiWriteTimeout;
+
+    @Option(names = "--nbd-max-connections", paramLabel = "N", defaultValue = "128",
+            description = "NBD connections open at once, Unix and TCP (default: ${DEFAULT-VALUE}; root may exceed by 32).")
+    int nbdMaxConnections;
+
+    @Option(names = "--nbd-max-connections-per-user", paramLabel = "N", defaultValue = "32",
+            description = "NBD connections one non-root user may hold (default: ${DEFAULT-VALUE}).")
+    int nbdMaxPerUser;
+
+    @Option(names = "--nbd-handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Time an NBD client has to negotiate, TLS included (default: ${DEFAULT-VALUE}).")
+    double nbdHandshakeTimeout;
 
     @Override
     public Integer call() throws Exception {
-        InetSocketAddress tcp = null;
-        if (nbdTcp != null) {
-            int c = nbdTcp.lastIndexOf(':');
-            if (c < 0) {
-                throw new IllegalArgumentException("--nbd-tcp must be HOST:PORT, was " + nbdTcp);
-            }
-            tcp = new InetSocketAddress(nbdTcp.substring(0, c), Integer.parseInt(nbdTcp.substring(c + 1)));
-        }
+        InetSocketAddress tcp = nbdTcp == null ? null : hostPort(nbdTcp);
         Timeouts t = new Timeouts(seconds(freezeTimeout, "--freeze-timeout"), seconds(commitTimeout, "--commit-timeout"),
                 seconds(eventTimeout, "--event-timeout"), Timeouts.DEFAULT.abort(),
                 seconds(flushTimeout, "--flush-timeout"));
-        DaemonConfig config = new DaemonConfig(state.dir(), group, hooks == null ? null : hooks.toAbsolutePath(), t, tcp);
+        HttpLimits api = new HttpLimits(apiMaxConnections, apiMaxPerUser, seconds(apiIdleTimeout, "--api-idle-timeout"),
+                seconds(apiRequestTimeout, "--api-request-timeout"), seconds(apiWriteTimeout, "--api-write-timeout"));
+        Doors doors = new Doors(api, nbdMaxConnections, nbdMaxPerUser, seconds(nbdHandshakeTimeout,
+                "--nbd-handshake-timeout"), nbdTlsCreds == null ? null : nbdTlsCreds.toAbsolutePath(), nbdTcpInsecure);
+        DaemonConfig config = new DaemonConfig(state.dir(), group, hooks == null ? null : hooks.toAbsolutePath(), t, tcp,
+                doors);
         Daemon d = Daemon.start(config);
         d.runUntilStopped();
         return 0;
+    }
+
+    private static InetSocketAddress hostPort(String text) {
+        int c = text.lastIndexOf(':');
+        try {
+            int port = Integer.parseInt(text.substring(c + 1));
+            if (c <= 0 || port < 0 || port > 65535) {
+                throw new NumberFormatException();
+            }
+            return new InetSocketAddress(text.substring(0, c), port);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--nbd-tcp must be HOST:PORT with a port from 0 to 65535, was " + text);
+        }
     }
 
     private static Duration seconds(double s, String option) {

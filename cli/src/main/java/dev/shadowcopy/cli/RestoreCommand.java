@@ -9,8 +9,12 @@ import dev.shadowcopy.service.Json;
 import dev.shadowcopy.service.client.ApiClient;
 import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.Sizes;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -94,20 +98,52 @@ final class RestoreCommand implements Callable<Integer> {
         if (v == null) {
             throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
         }
-        Path target = Path.of(to);
+        Path target = Path.of(to).toAbsolutePath();
         if (Files.exists(target) && !force) {
             throw new IllegalArgumentException(target + " exists; add --force to overwrite it");
         }
-        if (Files.isRegularFile(target)) {
-            Files.delete(target); // --force on a file: write a fresh sparse one
-        }
-        boolean fresh = !Files.exists(target);
+        // A file is written under a temporary name and renamed into place once complete and durable: a restore
+        // that fails (or is interrupted) never leaves a partial file under the target's name. A block device is
+        // written in place (it cannot be renamed); a failure there says so.
+        boolean fresh = !Files.exists(target) || Files.isRegularFile(target);
+        Path written = fresh ? target.resolveSibling("." + target.getFileName() + ".restoring-"
+                + ProcessHandle.current().pid()) : target;
+        Thread cleanup = fresh ? Thread.ofPlatform().unstarted(() -> deleteQuietly(written)) : null;
         Restorer.Result res;
-        try (FileDevice dev = fresh ? FileDevice.create(target, v.size()) : FileDevice.open(target, false)) {
-            res = Restorer.restore(r, backup, volume, dev, new Restorer.Options(fresh, verify, t,
-                    Duration.ofMinutes(10)), progress);
+        boolean done = false;
+        try {
+            if (cleanup != null) {
+                Runtime.getRuntime().addShutdownHook(cleanup); // Ctrl-C or SIGTERM: no partial file left either
+            }
+            try (FileDevice dev = fresh ? FileDevice.create(written, v.size()) : FileDevice.open(target, false)) {
+                res = Restorer.restore(r, backup, volume, dev, new Restorer.Options(fresh, verify, t,
+                        Duration.ofMinutes(10)), progress);
+            }
+            if (fresh) {
+                Files.move(written, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                try (FileChannel dir = FileChannel.open(target.getParent(), StandardOpenOption.READ)) {
+                    dir.force(true); // the rename is durable before we say "restored"
+                }
+            }
+            done = true;
+        } catch (IOException | RuntimeException e) {
+            if (!fresh) {
+                throw new IOException("restore into " + target + " failed part way; the device holds a mix of old "
+                        + "and restored data, restore it again: " + e.getMessage(), e);
+            }
+            throw e;
         } finally {
             progress.finish();
+            if (fresh && !done) {
+                deleteQuietly(written);
+            }
+            if (cleanup != null) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(cleanup);
+                } catch (IllegalStateException e) {
+                    // the JVM is shutting down: the hook runs and deletes the temporary file
+                }
+            }
         }
         if (json) {
             Format.json(System.out, Json.MAPPER.valueToTree(java.util.Map.of("backup", backup, "volume", volume,
@@ -119,5 +155,13 @@ final class RestoreCommand implements Callable<Integer> {
                     + res.elapsed().toMillis() / 1000.0 + " s" + (verify ? ", verified" : "") + ")");
         }
         return 0;
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            System.err.println("shadowcopy: could not remove the partial restore " + p + ": " + e.getMessage());
+        }
     }
 }

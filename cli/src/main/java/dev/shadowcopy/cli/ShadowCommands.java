@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.shadowcopy.service.Json;
 import dev.shadowcopy.service.client.ApiClient;
 import dev.shadowcopy.service.client.ApiException;
+import dev.shadowcopy.service.sequence.Context;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -111,6 +112,15 @@ final class ShadowCommands {
             @Override
             int run(ApiClient c) throws Exception {
                 ObjectNode b = setRequest(volumes, context, nowriters, protectUntil);
+                String ctx = b.path("context").asText();
+                if (!Context.parse(ctx).persistent()) {
+                    // its copies would be released as this command exits: "Successfully created" would be a lie
+                    throw new IllegalArgumentException("context " + ctx + " makes auto-release copies, which live only "
+                            + "as long as the requester that made them; this command exits at once, so they would be "
+                            + "gone before you could use them. Use a persistent context (client-accessible, "
+                            + "app-rollback, nas-rollback), or hold auto-release copies in a session with "
+                            + "'shadowcopy script' (set context volatile, begin backup, create, ...)");
+                }
                 if (provider != null) {
                     b.put("provider", provider);
                 }
@@ -119,11 +129,6 @@ final class ShadowCommands {
                     Format.json(System.out, r);
                 } else {
                     printSet(r);
-                }
-                if (!r.path("shadows").path(0).path("attributes").isMissingNode()
-                        && (r.path("shadows").path(0).path("attributes").asInt() & 0x8) == 0) {
-                    System.err.println("note: these copies are released when this command exits (context "
-                            + b.path("context").asText() + " is not persistent)");
                 }
                 return 0;
             }

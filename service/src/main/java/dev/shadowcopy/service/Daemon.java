@@ -1,10 +1,9 @@
 package dev.shadowcopy.service;
 
+import dev.shadowcopy.service.access.ApiAccess;
 import dev.shadowcopy.service.api.Api;
 import dev.shadowcopy.service.http.HttpServer;
 import java.io.IOException;
-import java.nio.file.FileSystems;
-import java.nio.file.attribute.GroupPrincipal;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -25,9 +24,9 @@ public final class Daemon implements AutoCloseable {
     public static Daemon start(DaemonConfig config) throws IOException {
         Service service = Service.start(config);
         try {
-            GroupPrincipal group = config.group() == null ? null : FileSystems.getDefault()
-                    .getUserPrincipalLookupService().lookupPrincipalByGroupName(config.group());
-            HttpServer api = HttpServer.start(config.apiSocket(), group, new Api(service), t -> {
+            ApiAccess access = new ApiAccess(service.accessConfig(), config.state().toRealPath());
+            HttpServer api = HttpServer.start(config.apiSocket(), service.peers().group(), service.peers(),
+                    config.doors().api(), new Api(service, access), t -> {
                 if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.volume.VolumeException)) {
                     LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
                 }

@@ -11,9 +11,31 @@ import java.nio.file.Path;
  * @param group    group allowed to use the API socket besides the owner; null = owner only
  * @param hooks    directory of hook writers; null = {@code STATE/hooks}
  * @param timeouts the sequence's limits
- * @param nbdTcp   also serve NBD on this TCP address (loopback unless you add TLS); null = Unix socket only
+ * @param nbdTcp   also serve NBD on this TCP address; null = Unix socket only. Needs TLS credentials in
+ *                 {@code doors}, or {@code doors.nbdTcpInsecure()}
+ * @param doors    limits, timeouts and credentials of the API and NBD
  */
-public record DaemonConfig(Path state, String group, Path hooks, Timeouts timeouts, InetSocketAddress nbdTcp) {
+public record DaemonConfig(Path state, String group, Path hooks, Timeouts timeouts, InetSocketAddress nbdTcp,
+                           Doors doors) {
+    public DaemonConfig {
+        java.util.Objects.requireNonNull(doors, "doors");
+        if (nbdTcp != null && doors.nbdTlsCreds() == null && !doors.nbdTcpInsecure()) {
+            throw new IllegalArgumentException("--nbd-tcp " + nbdTcp.getHostString() + ":" + nbdTcp.getPort()
+                    + " would let anyone who reaches that port read and write every volume: give --nbd-tls-creds DIR "
+                    + "(ca-cert.pem, server-cert.pem, server-key.pem; clients need a certificate signed by that CA), "
+                    + "or --nbd-tcp-insecure to accept that");
+        }
+        if (nbdTcp == null && (doors.nbdTlsCreds() != null || doors.nbdTcpInsecure())) {
+            throw new IllegalArgumentException("--nbd-tls-creds and --nbd-tcp-insecure apply to --nbd-tcp, which is "
+                    + "not given");
+        }
+    }
+
+    /** With the default doors. */
+    public DaemonConfig(Path state, String group, Path hooks, Timeouts timeouts, InetSocketAddress nbdTcp) {
+        this(state, group, hooks, timeouts, nbdTcp, Doors.DEFAULT);
+    }
+
     public Path hooksDir() {
         return hooks != null ? hooks : state.resolve("hooks");
     }

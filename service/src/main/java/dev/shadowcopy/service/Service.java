@@ -10,7 +10,13 @@ import dev.shadowcopy.attach.keep.HolderStore;
 import dev.shadowcopy.attach.keep.SystemdStore;
 import dev.shadowcopy.nbd.export.VolumeExports;
 import dev.shadowcopy.nbd.server.NbdServer;
+import dev.shadowcopy.nbd.server.TlsCredentials;
+import dev.shadowcopy.platform.NativeIOException;
 import dev.shadowcopy.nbd.server.TlsMode;
+import dev.shadowcopy.service.access.AccessConfig;
+import dev.shadowcopy.service.access.NbdDoor;
+import dev.shadowcopy.service.access.Peers;
+import dev.shadowcopy.service.access.StateFiles;
 import dev.shadowcopy.service.catalog.Catalog;
 import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.Reconciler;
@@ -29,6 +35,7 @@ import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
+import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.volume.VolumeException;
 import dev.shadowcopy.volume.VolumeManager;
@@ -40,7 +47,6 @@ import dev.shadowcopy.writer.database.DatabaseWriterConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -62,6 +68,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Service implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Service.class.getName());
+    private static final int EFBIG = 27; // "File too large": a size beyond the file system's maximum file size
 
     private final DaemonConfig config;
     private final StateLock lock;
@@ -102,6 +109,8 @@ public final class Service implements AutoCloseable {
     /** Starts the service on its state directory: lock, thaw leftovers, engine, reconcile, NBD. */
     /** Registered btrfs subvolumes (the btrfs provider's volumes). */
     private BtrfsVolumes btrfs;
+    private Peers peers;
+    private AccessConfig access;
 
     public BtrfsVolumes btrfs() {
         return btrfs;
@@ -120,9 +129,16 @@ public final class Service implements AutoCloseable {
     }
 
     public static Service start(DaemonConfig config) throws IOException {
+        StateFiles.privateByDefault();
+        Peers peers = Peers.of(config.group());
         Path state = Files.createDirectories(config.state());
-        Files.setPosixFilePermissions(state, PosixFilePermissions.fromString(config.group() == null ? "rwx------"
-                : "rwxr-x---"));
+        StateFiles.secureStateDirectory(state, peers.group());
+        AccessConfig access;
+        try {
+            access = AccessConfig.load(state, peers.trusted());
+        } catch (IOException e) {
+            throw new IOException("the daemon does not start: " + e.getMessage(), e);
+        }
         StateLock lock = StateLock.acquire(state);
         EventLog events = null;
         VolumeManager volumes = null;
@@ -170,16 +186,15 @@ public final class Service implements AutoCloseable {
             creator.locator(locator);
             freezer.onLateFreeze(m -> ev.append("late-freeze-thawed", "warning", m, Map.of()));
             VolumeExports exports = new VolumeExports(volumes);
-            NbdServer.Config nc = NbdServer.Config.unix(config.nbdSocket());
-            if (config.nbdTcp() != null) {
-                nc = nc.withTcp(config.nbdTcp(), TlsMode.OFF, null);
-            }
-            nbd = NbdServer.start(exports, nc);
+            nbd = NbdServer.start(exports, nbdConfig(config, new NbdDoor(peers, access, exports)));
+            StateFiles.shareSocket(config.nbdSocket(), peers.group());
             creator.autoRecovery(new AutoRecovery(attacher, freezer, state));
             creator.foreignVolumes(btrfs);
             Service s = new Service(config, lock, events, volumes, catalog, writers, freezer, creator, exports, nbd,
                     attacher, exposer);
             s.btrfs = btrfs;
+            s.peers = peers;
+            s.access = access;
             events.append("service-started", "info", "service started on " + state + " (pid "
                     + ProcessHandle.current().pid() + "; attached volumes kept by " + attacher.keeper() + ")", Map.of());
             return s;
@@ -288,8 +303,31 @@ public final class Service implements AutoCloseable {
         }
     }
 
+    /** The NBD server's settings from the daemon's: limits, who may use the socket, TLS on TCP. */
+    private static NbdServer.Config nbdConfig(DaemonConfig config, NbdDoor door) throws IOException {
+        Doors d = config.doors();
+        NbdServer.Config nc = NbdServer.Config.unix(config.nbdSocket()).withAccess(door)
+                .withLimits(d.nbdMaxConnections(), d.nbdMaxConnectionsPerUser(), (int) d.nbdHandshakeTimeout().toSeconds());
+        if (config.nbdTcp() != null) {
+            nc = d.nbdTlsCreds() != null
+                    ? nc.withTcp(config.nbdTcp(), TlsMode.REQUIRED, TlsCredentials.load(d.nbdTlsCreds()), true)
+                    : nc.withTcp(config.nbdTcp(), TlsMode.OFF, null);
+        }
+        return nc;
+    }
+
     public DaemonConfig config() {
         return config;
+    }
+
+    /** Who is who on the service's sockets. */
+    public Peers peers() {
+        return peers;
+    }
+
+    /** What operators may work on ({@code STATE/config.json}). */
+    public AccessConfig accessConfig() {
+        return access;
     }
 
     public EventLog events() {
@@ -332,7 +370,17 @@ public final class Service implements AutoCloseable {
 
     /** Creates a volume, marked incomplete for {@code incomplete} when not null (a restore's new target). */
     public ManagedVolume createVolume(VolumeConfig vc, String incomplete) throws IOException {
-        ManagedVolume v = volumes.create(vc, incomplete);
+        ManagedVolume v;
+        try {
+            v = volumes.create(vc, incomplete);
+        } catch (NativeIOException e) {
+            if (e.errno() == EFBIG) {
+                throw new ServiceException(VssError.INVALID_ARGUMENT, "volume " + vc.name() + ": " + Sizes.format(
+                        vc.size()) + " is more than the file system under " + config.state().resolve("volumes")
+                        + " allows in one file (" + e.getMessage() + "); choose a smaller --size", null, e);
+            }
+            throw e;
+        }
         events.append("volume-created", "info", "volume " + v.name() + " created (" + vc.size() + " bytes)"
                 + (incomplete == null ? "" : ", incomplete until " + incomplete), Map.of("volume", v.name()));
         return v;
@@ -480,9 +528,20 @@ public final class Service implements AutoCloseable {
         return catalog.copies().stream().sorted(Comparator.comparing(ShadowRecord::created)).toList();
     }
 
+    /** The copy {@code id} names: a whole id (with or without braces) or a unique prefix, as backups take. */
     public ShadowRecord shadow(String id) throws ServiceException {
-        return catalog.copy(canonical(id)).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
+        String full = IdPrefix.resolve(id, catalog.copies().stream().map(ShadowRecord::id).toList(), "shadow copy",
+                "shadowcopy list shadows");
+        return catalog.copy(full).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
                 "no shadow copy " + id + " (see 'shadowcopy list shadows')"));
+    }
+
+    /** The copies of the set {@code set} names (a whole id or a unique prefix); refused if there are none. */
+    public List<ShadowRecord> setCopies(String set) throws ServiceException {
+        List<ShadowRecord> all = shadows();
+        String full = IdPrefix.resolve(set, all.stream().map(ShadowRecord::setId).distinct().toList(),
+                "shadow copy set", "shadowcopy list shadows");
+        return all.stream().filter(r -> full.equals(r.setId())).toList();
     }
 
     /** Which copies a delete names. */
@@ -525,15 +584,10 @@ public final class Service implements AutoCloseable {
         if (sel.shadow() != null) {
             return List.of(shadow(sel.shadow()));
         }
-        List<ShadowRecord> all = shadows();
         if (sel.set() != null) {
-            String set = canonical(sel.set());
-            List<ShadowRecord> s = all.stream().filter(r -> set.equals(r.setId())).toList();
-            if (s.isEmpty()) {
-                throw new ServiceException(VssError.OBJECT_NOT_FOUND, "no shadow copy set " + sel.set());
-            }
-            return s;
+            return setCopies(sel.set());
         }
+        List<ShadowRecord> all = shadows();
         if (sel.volume() != null) {
             if (btrfs.find(sel.volume()) == null) {
                 volumes.get(sel.volume());
@@ -859,18 +913,6 @@ public final class Service implements AutoCloseable {
         m.put("message", r == null ? null : r.lastMessage());
         m.put("last_seen", r == null ? null : r.lastSeen());
         return m;
-    }
-
-    static String canonical(String id) throws ServiceException {
-        try {
-            String t = id.trim();
-            if (t.startsWith("{") && t.endsWith("}")) {
-                t = t.substring(1, t.length() - 1);
-            }
-            return UUID.fromString(t).toString();
-        } catch (IllegalArgumentException e) {
-            throw new ServiceException(VssError.INVALID_ARGUMENT, "'" + id + "' is not a shadow copy or set id (a UUID)");
-        }
     }
 
     // ------------------------------------------------------------------ lifecycle

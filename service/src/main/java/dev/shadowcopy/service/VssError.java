@@ -31,6 +31,8 @@ public enum VssError {
     REVERT_IN_PROGRESS(0x80042325, 409, true, "a revert is in progress"),
     SNAPSHOT_NOT_IN_SET(0x8004232B, 404, false, "the shadow copy is not in the set"),
     PROTECTED(0x80070005, 423, false, "the shadow copy is protected"),
+    /** The caller's role does not allow the request (docs/service.md, "Security model"). */
+    ACCESS_DENIED(0x80070005, 403, false, "access denied"),
     MAXIMUM_SESSIONS_REACHED(0x8004231E, 429, true, "too many concurrent backup sessions"),
     WRITERERROR_INCONSISTENTSNAPSHOT(0x800423F0, 409, false, "a writer needs more volumes in the set"),
     WRITERERROR_OUTOFRESOURCES(0x800423F1, 503, true, "a writer ran out of resources"),
@@ -73,7 +75,7 @@ public enum VssError {
         if (this == INVALID_ARGUMENT) {
             return "E_INVALIDARG";
         }
-        if (this == PROTECTED) {
+        if (this == PROTECTED || this == ACCESS_DENIED) {
             return "E_ACCESSDENIED";
         }
         return "VSS_E_" + name();

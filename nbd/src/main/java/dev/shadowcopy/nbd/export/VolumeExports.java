@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 /**
@@ -60,16 +61,56 @@ public final class VolumeExports implements ExportRegistry {
 
     @Override
     public List<Listing> list() {
-        List<Listing> out = new ArrayList<>();
-        for (ManagedVolume v : volumes.list()) {
-            out.add(new Listing(v.name(), describe(v)));
-            for (ShadowCopyInfo c : v.shadowCopies()) {
-                out.add(new Listing(SHADOW_PREFIX + c.id(), describe(c)));
-            }
-        }
+        List<Listing> out = volumeListings(v -> true);
         aliases.forEach((alias, id) -> out.add(new Listing(alias, "alias of " + SHADOW_PREFIX + id)));
         extras.forEach((name, extra) -> out.add(new Listing(name, extra.description())));
         return out;
+    }
+
+    private List<Listing> volumeListings(Predicate<String> volume) {
+        List<Listing> out = new ArrayList<>();
+        for (ManagedVolume v : volumes.list()) {
+            if (volume.test(v.name())) {
+                out.add(new Listing(v.name(), describe(v)));
+                for (ShadowCopyInfo c : v.shadowCopies()) {
+                    out.add(new Listing(SHADOW_PREFIX + c.id(), describe(c)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * A view with only the volumes {@code volume} accepts and their shadow copies, for a peer that may not see
+     * everything; aliases and extra exports (recovery overlays, backup points) are left out.
+     */
+    public ExportRegistry restrictedTo(Predicate<String> volume) {
+        return new ExportRegistry() {
+            @Override
+            public List<Listing> list() {
+                return volumeListings(volume);
+            }
+
+            @Override
+            public Export open(String name) throws IOException {
+                if (extras.containsKey(name) || aliases.containsKey(name)) {
+                    return null;
+                }
+                Export e = VolumeExports.this.open(name);
+                String of = switch (e) {
+                    case LiveExport l -> l.volume().name();
+                    case CopyExport c -> c.volume().name();
+                    case null, default -> null;
+                };
+                if (of == null || !volume.test(of)) {
+                    if (e != null) {
+                        e.close();
+                    }
+                    return null;
+                }
+                return e;
+            }
+        };
     }
 
     private static String describe(ManagedVolume v) {

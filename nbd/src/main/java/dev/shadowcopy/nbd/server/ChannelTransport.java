@@ -54,11 +54,12 @@ final class ChannelTransport implements Transport {
     }
 
     @Override
-    public Transport startTls(SSLContext context) throws IOException {
+    public Transport startTls(SSLContext context, boolean needClientAuth) throws IOException {
         InetSocketAddress remote = (InetSocketAddress) channel.getRemoteAddress();
         SSLSocket ssl = (SSLSocket) context.getSocketFactory().createSocket(channel.socket(),
                 remote.getHostString(), remote.getPort(), true);
         ssl.setUseClientMode(false);
+        ssl.setNeedClientAuth(needClientAuth);
         ssl.setEnabledProtocols(new String[] {"TLSv1.3", "TLSv1.2"}); // the protocol document asks for >= 1.2
         ssl.startHandshake();
         return new TlsTransport(ssl, peer);

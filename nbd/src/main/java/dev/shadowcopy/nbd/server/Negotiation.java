@@ -33,6 +33,8 @@ final class Negotiation {
     private final ExportRegistry registry;
     private final TlsMode tlsMode;
     private final SSLContext sslContext;
+    private final boolean verifyClients;
+    private final String refusal;
     private final ByteBuffer header = ByteBuffer.allocate(16);
     private final ByteBuffer out = ByteBuffer.allocate(64 * 1024);
     private boolean structured;
@@ -40,11 +42,20 @@ final class Negotiation {
     private String metaExport;
     private List<String> metaContexts = List.of();
 
-    Negotiation(Transport transport, ExportRegistry registry, TlsMode tlsMode, SSLContext sslContext) {
+    /**
+     * @param verifyClients TLS clients must present a certificate the context trusts
+     * @param refusal       if not null, the peer may not use the server: every option but ABORT is answered
+     *                      NBD_REP_ERR_POLICY with this message (EXPORT_NAME, which cannot carry an error,
+     *                      ends the connection)
+     */
+    Negotiation(Transport transport, ExportRegistry registry, TlsMode tlsMode, SSLContext sslContext,
+                boolean verifyClients, String refusal) {
         this.transport = transport;
         this.registry = registry;
         this.tlsMode = transport.isTcp() ? tlsMode : TlsMode.OFF;
         this.sslContext = sslContext;
+        this.verifyClients = verifyClients;
+        this.refusal = refusal;
     }
 
     /** Runs the handshake; returns null if the client left without choosing an export. */
@@ -96,6 +107,13 @@ final class Negotiation {
 
     /** Handles one option; returns an outcome when negotiation ends. */
     private Outcome option(int option, ByteBuffer data) throws IOException {
+        if (refusal != null && option != Nbd.OPT_ABORT) {
+            if (option == Nbd.OPT_EXPORT_NAME) {
+                throw new ProtocolException("refused: " + refusal);
+            }
+            error(option, Nbd.REP_ERR_POLICY, refusal);
+            return null;
+        }
         if (tlsMode == TlsMode.REQUIRED && !transport.isTls() && option != Nbd.OPT_STARTTLS
                 && option != Nbd.OPT_ABORT) {
             if (option == Nbd.OPT_EXPORT_NAME) {
@@ -171,7 +189,7 @@ final class Negotiation {
                     : "the Unix socket does not use TLS");
         } else {
             reply(Nbd.OPT_STARTTLS, Nbd.REP_ACK, null);
-            transport = transport.startTls(sslContext);
+            transport = transport.startTls(sslContext, verifyClients);
             // negotiated state before TLS cannot be trusted: start over
             structured = false;
             metaExport = null;

@@ -59,7 +59,7 @@ final class TlsTransport implements Transport {
     }
 
     @Override
-    public Transport startTls(SSLContext context) {
+    public Transport startTls(SSLContext context, boolean needClientAuth) {
         throw new IllegalStateException("TLS is already running");
     }
 

@@ -24,7 +24,7 @@ interface Transport extends Closeable {
     boolean isTls();
 
     /** Upgrades this connection to TLS (server side); returns the transport to use from now on. */
-    Transport startTls(SSLContext context) throws IOException;
+    Transport startTls(SSLContext context, boolean needClientAuth) throws IOException;
 
     /** Who is on the other end, for logs. */
     String peer();

@@ -7,6 +7,8 @@ import dev.shadowcopy.attach.Attachment;
 import dev.shadowcopy.service.Json;
 import dev.shadowcopy.service.Service;
 import dev.shadowcopy.service.ServiceException;
+import dev.shadowcopy.service.access.ApiAccess;
+import dev.shadowcopy.service.access.Caller;
 import dev.shadowcopy.service.VssError;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.http.Exchange;
@@ -50,11 +52,14 @@ import java.util.UUID;
  */
 public final class Api implements HttpServer.Handler {
     private final Service service;
+    private final ApiAccess access;
     private final BackupApi backups;
 
-    public Api(Service service) {
+    /** @param access who may do what (docs/service.md, "Security model") */
+    public Api(Service service, ApiAccess access) {
         this.service = service;
-        this.backups = new BackupApi(service);
+        this.access = access;
+        this.backups = new BackupApi(service, access);
     }
 
     @Override
@@ -67,37 +72,51 @@ public final class Api implements HttpServer.Handler {
         String m = r.method();
         String res = p.size() > 1 ? p.get(1) : "";
         int n = p.size();
+        Caller c = ex.connection().caller();
         switch (res) {
-            case "status" -> ok(ex, status());
+            case "status" -> {
+                getOnly(r, n, 2);
+                ok(ex, status(ex));
+            }
             case "volumes" -> {
                 if (n == 2 && m.equals("GET")) {
                     ArrayNode a = Json.MAPPER.createArrayNode();
                     for (ManagedVolume v : service.volumes().list()) {
-                        a.add(volume(v));
+                        if (access.sees(c, v.name())) {
+                            a.add(volume(v));
+                        }
                     }
                     for (ForeignVolumes.Foreign f : service.btrfs().list()) {
-                        a.add(foreignVolume(f));
+                        if (access.sees(c, f.name())) {
+                            a.add(foreignVolume(f));
+                        }
                     }
                     ok(ex, wrap("volumes", a));
                 } else if (n == 2 && m.equals("POST")) {
+                    access.admin(c, "creating volumes");
                     JsonNode b = body(r);
                     if (b.hasNonNull("btrfs_subvolume")) {
-                        service.btrfs().add(text(b, "name", true), Path.of(b.get("btrfs_subvolume").asText()));
+                        Path sub = access.adminPath(c, text(b, "btrfs_subvolume", true), "btrfs_subvolume");
+                        service.btrfs().add(text(b, "name", true), sub);
                         ok(ex, 201, foreignVolume(service.btrfs().find(text(b, "name", true))));
                     } else {
-                        ok(ex, 201, volume(service.createVolume(volumeConfig(b))));
+                        ok(ex, 201, volume(service.createVolume(volumeConfig(b, c))));
                     }
                 } else if (n == 3 && m.equals("GET")) {
+                    access.volume(c, p.get(2));
                     ForeignVolumes.Foreign f = service.btrfs().find(p.get(2));
                     ok(ex, f != null ? foreignVolume(f) : volume(service.volumes().get(p.get(2))));
                 } else if (n == 3 && m.equals("DELETE")) {
+                    access.admin(c, "deleting volumes");
                     service.deleteVolume(p.get(2), "1".equals(r.query().get("force")) || "true".equals(r.query().get("force")));
                     ok(ex, Json.object().put("deleted", p.get(2)));
                 } else if (n == 4 && m.equals("POST") && p.get(3).equals("attach")) {
+                    access.admin(c, "attaching volumes as block devices");
                     Attachment a = service.attach(p.get(2), body(r).path("read_only").asBoolean(false));
                     ok(ex, Json.object().put("volume", p.get(2)).put("device", a.loopDevice()).put("path", a.path())
                             .put("kept_by", service.keeper()));
                 } else if (n == 4 && m.equals("POST") && p.get(3).equals("detach")) {
+                    access.admin(c, "detaching volumes");
                     service.detach(p.get(2), body(r).path("force").asBoolean(false));
                     ok(ex, Json.object().put("detached", p.get(2)));
                 } else {
@@ -108,10 +127,13 @@ public final class Api implements HttpServer.Handler {
                 if (n == 2 && m.equals("GET")) {
                     ArrayNode a = Json.MAPPER.createArrayNode();
                     for (ManagedVolume v : service.volumes().list()) {
-                        a.add(storage(v));
+                        if (access.sees(c, v.name())) {
+                            a.add(storage(v));
+                        }
                     }
                     ok(ex, wrap("shadowstorage", a));
                 } else if (n == 3 && (m.equals("PUT") || m.equals("POST"))) {
+                    access.admin(c, "resizing shadow storage");
                     String max = text(body(r), "maxsize", true);
                     ShadowStorageLimit limit;
                     try {
@@ -125,37 +147,45 @@ public final class Api implements HttpServer.Handler {
                     notFound(r);
                 }
             }
-            case "shadows" -> shadows(ex, r, p, m);
-            case "sessions" -> sessions(ex, r, p, m);
+            case "shadows" -> shadows(ex, r, p, m, c);
+            case "sessions" -> sessions(ex, r, p, m, c);
             case "sets" -> {
                 if (n == 2 && m.equals("POST")) {
-                    oneShot(ex, body(r));
+                    oneShot(ex, body(r), c);
                 } else if (n == 2 && m.equals("GET")) {
                     ok(ex, wrap("sets", Json.MAPPER.valueToTree(service.catalog().sets())));
                 } else {
                     notFound(r);
                 }
             }
-            case "writers" -> writers(ex, r, p, m);
-            case "providers" -> ok(ex, wrap("providers", providers()));
+            case "writers" -> writers(ex, r, p, m, c);
+            case "providers" -> {
+                getOnly(r, n, 2);
+                ok(ex, wrap("providers", providers()));
+            }
             case "backups" -> {
                 if (n == 2 && m.equals("POST")) {
-                    backups.backups(ex, r, body(r));
+                    backups.backups(ex, r, body(r), c);
                 } else {
                     notFound(r);
                 }
             }
             case "restores" -> {
                 if (n == 2 && m.equals("POST")) {
-                    backups.restores(ex, r, body(r));
+                    backups.restores(ex, r, body(r), c);
                 } else {
                     notFound(r);
                 }
             }
             case "events" -> {
+                getOnly(r, n, 2);
                 long after = r.query().containsKey("after") ? parseLong(r.query().get("after"), "after") : 0;
-                int limit = r.query().containsKey("limit") ? (int) parseLong(r.query().get("limit"), "limit") : 200;
-                ok(ex, wrap("events", Json.MAPPER.valueToTree(service.events().since(after, Math.min(limit, 2000)))));
+                long limit = r.query().containsKey("limit") ? parseLong(r.query().get("limit"), "limit") : 200;
+                if (after < 0 || limit < 1 || limit > 2000) {
+                    throw new ServiceException(VssError.INVALID_ARGUMENT, "events: 'after' must be 0 or more and "
+                            + "'limit' 1..2000; were " + after + " and " + limit);
+                }
+                ok(ex, wrap("events", Json.MAPPER.valueToTree(service.events().since(after, (int) limit))));
             }
             default -> notFound(r);
         }
@@ -163,37 +193,42 @@ public final class Api implements HttpServer.Handler {
 
     // ------------------------------------------------------------------ shadows
 
-    private void shadows(Exchange ex, HttpRequest r, List<String> p, String m) throws Exception {
+    private void shadows(Exchange ex, HttpRequest r, List<String> p, String m, Caller c) throws Exception {
         int n = p.size();
         if (n == 2 && m.equals("GET")) {
             String vol = r.query().get("volume");
             String set = r.query().get("set");
             ArrayNode a = Json.MAPPER.createArrayNode();
             for (ShadowRecord s : service.shadows()) {
-                if ((vol == null || vol.equals(s.volume())) && (set == null || set.equals(s.setId()))) {
+                if ((vol == null || vol.equals(s.volume())) && (set == null || set.equals(s.setId()))
+                        && access.sees(c, s.volume())) {
                     a.add(shadow(s));
                 }
             }
             ok(ex, wrap("shadows", a));
         } else if (n == 3 && m.equals("POST") && p.get(2).equals("delete")) {
             JsonNode b = body(r);
-            Service.DeleteResult d = service.deleteShadows(new Service.Selector(text(b, "shadow", false),
-                    text(b, "set", false), text(b, "volume", false), b.path("oldest").asBoolean(false),
-                    b.path("all").asBoolean(false)));
-            ok(ex, deleteResult(d));
+            Service.Selector sel = new Service.Selector(text(b, "shadow", false), text(b, "set", false),
+                    text(b, "volume", false), b.path("oldest").asBoolean(false), b.path("all").asBoolean(false));
+            mayDelete(c, sel);
+            ok(ex, deleteResult(service.deleteShadows(sel)));
         } else if (n == 3 && m.equals("GET")) {
-            ok(ex, shadow(service.shadow(p.get(2))));
+            ok(ex, shadow(visible(c, p.get(2))));
         } else if (n == 3 && m.equals("DELETE")) {
-            ok(ex, deleteResult(service.deleteShadows(new Service.Selector(p.get(2), null, null, false, false))));
+            Service.Selector sel = new Service.Selector(p.get(2), null, null, false, false);
+            mayDelete(c, sel);
+            ok(ex, deleteResult(service.deleteShadows(sel)));
         } else if (n == 4 && m.equals("POST")) {
             JsonNode b = body(r);
+            visible(c, p.get(2));
             switch (p.get(3)) {
                 case "protect" -> ok(ex, shadow(service.protect(p.get(2), instant(text(b, "until", true), "until"))));
                 case "revert" -> {
+                    access.admin(c, "reverting a volume");
                     service.revert(p.get(2), b.path("force").asBoolean(false));
                     ok(ex, Json.object().put("reverted_to", p.get(2)));
                 }
-                case "expose" -> ok(ex, shadow(service.expose(p.get(2), Path.of(text(b, "mount", true)))));
+                case "expose" -> ok(ex, shadow(service.expose(p.get(2), access.mountPoint(c, text(b, "mount", true)))));
                 case "unexpose" -> {
                     service.unexpose(p.get(2), b.path("force").asBoolean(false));
                     ok(ex, Json.object().put("unexposed", p.get(2)));
@@ -202,6 +237,34 @@ public final class Api implements HttpServer.Handler {
             }
         } else {
             notFound(r);
+        }
+    }
+
+    /** The copy {@code id} names, if {@code c} may see its volume. */
+    private ShadowRecord visible(Caller c, String id) throws ServiceException {
+        ShadowRecord s = service.shadow(id);
+        access.volume(c, s.volume());
+        return s;
+    }
+
+    /** Refuses an operator a delete that could reach copies of volumes not given to operators. */
+    private void mayDelete(Caller c, Service.Selector sel) throws ServiceException {
+        if (c.isAdmin()) {
+            return;
+        }
+        if (sel.all()) {
+            access.admin(c, "deleting every shadow copy");
+        }
+        if (sel.volume() != null) {
+            access.volume(c, sel.volume());
+        }
+        if (sel.shadow() != null) {
+            visible(c, sel.shadow());
+        }
+        if (sel.set() != null) {
+            for (ShadowRecord s : service.setCopies(sel.set())) {
+                access.volume(c, s.volume());
+            }
         }
     }
 
@@ -217,10 +280,11 @@ public final class Api implements HttpServer.Handler {
 
     // ------------------------------------------------------------------ sessions and sets
 
-    private void sessions(Exchange ex, HttpRequest r, List<String> p, String m) throws Exception {
+    private void sessions(Exchange ex, HttpRequest r, List<String> p, String m, Caller c) throws Exception {
         int n = p.size();
         if (n == 2 && m.equals("POST")) {
             Session s = openSession(ex, body(r), false);
+            access.opened(s.id().toString(), c);
             ok(ex, 201, session(s));
             return;
         }
@@ -235,6 +299,7 @@ public final class Api implements HttpServer.Handler {
             return;
         }
         Session s = service.sessions().get(p.get(2));
+        access.owner(c, s.id().toString(), "session");
         if (n == 3 && m.equals("GET")) {
             ok(ex, session(s));
         } else if (n == 3 && m.equals("DELETE")) {
@@ -242,7 +307,7 @@ public final class Api implements HttpServer.Handler {
             ok(ex, Json.object().put("released", s.id().toString()));
         } else if (n == 4 && m.equals("POST") && p.get(3).equals("snapshot-set")) {
             JsonNode b = body(r);
-            List<String> names = volumes(b);
+            List<String> names = volumes(b, c);
             if (b.hasNonNull("provider")) {
                 List<ManagedVolume> vs = new ArrayList<>();
                 Providers.Provider chosen = Providers.named(b.get("provider").asText());
@@ -259,8 +324,8 @@ public final class Api implements HttpServer.Handler {
                 }
                 Providers.check(chosen.name(), vs);
             }
-            SnapshotSetCreator.CreatedSet c = service.createSet(s, names, protectUntil(b));
-            ok(ex, 201, createdSet(c, s));
+            SnapshotSetCreator.CreatedSet made = service.createSet(s, names, protectUntil(b));
+            ok(ex, 201, createdSet(made, s));
         } else if (n == 4 && m.equals("POST") && p.get(3).equals("backup-complete")) {
             List<WriterCall.Outcome> failures = service.backupComplete(s);
             ObjectNode o = session(s);
@@ -273,7 +338,9 @@ public final class Api implements HttpServer.Handler {
                 throw new ServiceException(VssError.BAD_STATE, "session " + s.id() + " is bound to its connection and "
                         + "has no lease to renew");
             }
-            long secs = body(r).path("lease_seconds").asLong(Duration.between(s.created(), s.leaseUntil()).toSeconds());
+            JsonNode b = body(r);
+            long secs = b.hasNonNull("lease_seconds") ? leaseSeconds(b) : Duration.between(s.created(), s.leaseUntil())
+                    .toSeconds();
             s.renew(Instant.now().plusSeconds(Math.max(1, secs)));
             ok(ex, session(s));
         } else {
@@ -288,8 +355,7 @@ public final class Api implements HttpServer.Handler {
             throw new ServiceException(VssError.INVALID_ARGUMENT, "backup_type must be full, incremental, differential, "
                     + "log, copy or other; was '" + type + "'");
         }
-        Duration lease = b.hasNonNull("lease_seconds") ? Duration.ofSeconds(Math.max(1, b.get("lease_seconds").asLong()))
-                : null;
+        Duration lease = b.hasNonNull("lease_seconds") ? Duration.ofSeconds(leaseSeconds(b)) : null;
         String owner = lease == null ? "API connection " + ex.connection().id() : "lease";
         Session s = service.openSession(ctx, type, strings(b, "exclude_writers"), strings(b, "verify_writers"),
                 owner, lease);
@@ -304,11 +370,12 @@ public final class Api implements HttpServer.Handler {
      * contexts run the session to its end (BackupComplete, BackupShutdown) and the copies stay; auto-release
      * contexts keep the session open until this connection closes.
      */
-    private void oneShot(Exchange ex, JsonNode b) throws Exception {
+    private void oneShot(Exchange ex, JsonNode b, Caller c) throws Exception {
+        volumes(b, c); // refused before a session exists
         Session s = openSession(ex, b, true);
         boolean done = false;
         try {
-            List<String> names = volumes(b);
+            List<String> names = volumes(b, c);
             if (b.hasNonNull("provider")) {
                 List<ManagedVolume> vs = new ArrayList<>();
                 Providers.Provider chosen = Providers.named(b.get("provider").asText());
@@ -325,7 +392,7 @@ public final class Api implements HttpServer.Handler {
                 }
                 Providers.check(chosen.name(), vs);
             }
-            SnapshotSetCreator.CreatedSet c = service.createSet(s, names, protectUntil(b));
+            SnapshotSetCreator.CreatedSet made = service.createSet(s, names, protectUntil(b));
             if (s.context().persistent()) {
                 if (s.context().writers()) {
                     service.backupComplete(s);
@@ -333,7 +400,7 @@ public final class Api implements HttpServer.Handler {
                 service.release(s, "one-shot set created");
                 done = true;
             }
-            ok(ex, 201, createdSet(c, s));
+            ok(ex, 201, createdSet(made, s));
         } finally {
             if (s.context().persistent() && !done) {
                 service.release(s, "one-shot set failed");
@@ -379,7 +446,7 @@ public final class Api implements HttpServer.Handler {
 
     // ------------------------------------------------------------------ writers
 
-    private void writers(Exchange ex, HttpRequest r, List<String> p, String m) throws Exception {
+    private void writers(Exchange ex, HttpRequest r, List<String> p, String m, Caller c) throws Exception {
         int n = p.size();
         if (n == 2 && m.equals("GET")) {
             ok(ex, wrap("writers", Json.MAPPER.valueToTree(service.listWriters())));
@@ -395,6 +462,7 @@ public final class Api implements HttpServer.Handler {
                 throw new ServiceException(VssError.INVALID_ARGUMENT, "lease_seconds must be 1..3600, was " + lease);
             }
             ExternalWriter w = service.writers().register(name, md, Duration.ofSeconds(lease));
+            access.opened(w.id().toString(), c);
             service.events().append("writer-registered", "info", "external writer " + name + " registered (" + w.id()
                     + ")", java.util.Map.of("writer", name));
             ok(ex, 201, Json.object().put("id", w.id().toString()).put("name", name).put("lease_seconds", lease));
@@ -405,6 +473,7 @@ public final class Api implements HttpServer.Handler {
             return;
         }
         ExternalWriter w = external(p.get(2));
+        access.owner(c, w.id().toString(), "writer");
         if (n == 3 && m.equals("DELETE")) {
             service.writers().unregister(w.id(), "it unregistered");
             service.events().append("writer-unregistered", "info", "external writer " + w.name() + " unregistered",
@@ -482,7 +551,7 @@ public final class Api implements HttpServer.Handler {
 
     // ------------------------------------------------------------------ rendering
 
-    private ObjectNode status() {
+    private ObjectNode status(Exchange ex) {
         ObjectNode o = Json.object();
         o.put("state_directory", service.config().state().toString());
         o.put("pid", ProcessHandle.current().pid());
@@ -492,6 +561,12 @@ public final class Api implements HttpServer.Handler {
         o.put("sessions", service.sessions().list().size());
         o.put("creating", service.creator().busy());
         o.put("nbd_socket", service.config().nbdSocket().toString());
+        o.put("caller", ex.connection().caller().user()).put("role", ex.connection().caller().role().name()
+                .toLowerCase(java.util.Locale.ROOT));
+        HttpServer.Stats a = ex.connection().serverStats();
+        o.putObject("api").put("connections", a.open()).put("accepted", a.accepted())
+                .put("refused_busy", a.refusedBusy()).put("refused_access", a.refusedAccess())
+                .put("timed_out", a.timedOut()).put("accept_failures", a.acceptFailures());
         return o;
     }
 
@@ -574,13 +649,13 @@ public final class Api implements HttpServer.Handler {
 
     // ------------------------------------------------------------------ request parsing
 
-    private static VolumeConfig volumeConfig(JsonNode b) throws ServiceException {
+    private VolumeConfig volumeConfig(JsonNode b, Caller caller) throws ServiceException {
         String name = text(b, "name", true);
         try {
             String backing = text(b, "backing", false);
             VolumeConfig c;
             if (backing != null) {
-                c = VolumeConfig.existing(name, Path.of(backing));
+                c = VolumeConfig.existing(name, access.backing(caller, backing));
                 if (b.hasNonNull("size")) {
                     c = c.withSize(Sizes.parse(b.get("size").asText()));
                 }
@@ -588,7 +663,13 @@ public final class Api implements HttpServer.Handler {
                 c = VolumeConfig.sparse(name, Sizes.parse(text(b, "size", true)));
             }
             if (b.hasNonNull("chunk_size")) {
-                c = c.withChunkSize((int) Sizes.parse(b.get("chunk_size").asText()));
+                long chunk = Sizes.parse(b.get("chunk_size").asText());
+                if (chunk < VolumeConfig.MIN_CHUNK_SIZE || chunk > VolumeConfig.MAX_CHUNK_SIZE) {
+                    throw new IllegalArgumentException("chunk_size " + b.get("chunk_size").asText() + " is out of range "
+                            + "(expected: a power of two from " + Sizes.format(VolumeConfig.MIN_CHUNK_SIZE) + " to "
+                            + Sizes.format(VolumeConfig.MAX_CHUNK_SIZE) + ")");
+                }
+                c = c.withChunkSize((int) chunk);
             }
             if (b.hasNonNull("shadow_storage")) {
                 c = c.withShadowStorage(ShadowStorageLimit.parse(b.get("shadow_storage").asText()));
@@ -605,14 +686,46 @@ public final class Api implements HttpServer.Handler {
         }
     }
 
-    private static List<String> volumes(JsonNode b) throws ServiceException {
+    /** The body's volume names, each one {@code c} may use. */
+    private List<String> volumes(JsonNode b, Caller c) throws ServiceException {
         JsonNode v = b.get("volumes");
         if (v == null || !v.isArray() || v.isEmpty()) {
             throw new ServiceException(VssError.INVALID_ARGUMENT, "'volumes' must be a non-empty list of volume names");
         }
         List<String> out = new ArrayList<>();
-        v.forEach(x -> out.add(x.asText()));
+        for (JsonNode x : v) {
+            if (!x.isTextual()) {
+                throw new ServiceException(VssError.INVALID_ARGUMENT, "'volumes' must be a list of volume names, "
+                        + "found " + x.getNodeType().name().toLowerCase(java.util.Locale.ROOT));
+            }
+            access.volume(c, x.asText());
+            out.add(x.asText());
+        }
         return out;
+    }
+
+    /** {@code lease_seconds}: a whole number of seconds, 1 to a day. */
+    static long leaseSeconds(JsonNode b) throws ServiceException {
+        JsonNode v = b.get("lease_seconds");
+        if (!v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < 1 || v.asLong() > 86_400) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "lease_seconds must be a whole number of seconds "
+                    + "from 1 to 86400; was " + abbreviate(v.toString()));
+        }
+        return v.asLong();
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 40 ? s : s.substring(0, 37) + "...";
+    }
+
+    /** Only GET exists on {@code /v1/<resource>} of {@code size} segments. */
+    private static void getOnly(HttpRequest r, int n, int size) throws HttpException {
+        if (n != size) {
+            notFound(r);
+        }
+        if (!r.method().equals("GET")) {
+            throw new HttpException(405, r.method() + " is not allowed on " + r.path() + " (expected: GET)");
+        }
     }
 
     private static Instant protectUntil(JsonNode b) throws ServiceException {

@@ -7,6 +7,8 @@ import dev.shadowcopy.service.Json;
 import dev.shadowcopy.service.Service;
 import dev.shadowcopy.service.ServiceException;
 import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.access.ApiAccess;
+import dev.shadowcopy.service.access.Caller;
 import dev.shadowcopy.service.backup.BackupJob;
 import dev.shadowcopy.service.backup.RestoreJob;
 import dev.shadowcopy.service.http.Exchange;
@@ -30,17 +32,22 @@ final class BackupApi {
     private static final long PROGRESS_NANOS = 250_000_000L;
 
     private final Service service;
+    private final ApiAccess access;
 
-    BackupApi(Service service) {
+    BackupApi(Service service, ApiAccess access) {
         this.service = service;
+        this.access = access;
     }
 
-    void backups(Exchange ex, HttpRequest r, JsonNode b) throws Exception {
+    void backups(Exchange ex, HttpRequest r, JsonNode b, Caller c) throws Exception {
         List<String> volumes = new ArrayList<>();
-        b.path("volumes").forEach(n -> volumes.add(n.asText()));
+        for (JsonNode n : b.path("volumes")) {
+            access.volume(c, n.asText());
+            volumes.add(n.asText());
+        }
         Set<String> exclude = new LinkedHashSet<>();
         b.path("exclude_writers").forEach(n -> exclude.add(n.asText()));
-        BackupJob.Request req = new BackupJob.Request(volumes, repository(b), b.path("full").asBoolean(false),
+        BackupJob.Request req = new BackupJob.Request(volumes, repository(b, c), b.path("full").asBoolean(false),
                 passphrase(b), b.hasNonNull("label") ? b.get("label").asText() : null, threads(b), exclude);
         run(ex, progress -> {
             BackupJob.Result res = BackupJob.run(service, req, progress);
@@ -53,10 +60,11 @@ final class BackupApi {
         });
     }
 
-    void restores(Exchange ex, HttpRequest r, JsonNode b) throws Exception {
-        RestoreJob.Request req = new RestoreJob.Request(repository(b), passphrase(b), text(b, "backup"),
-                text(b, "volume"), b.hasNonNull("target") ? b.get("target").asText() : text(b, "volume"),
-                b.path("verify").asBoolean(false), threads(b));
+    void restores(Exchange ex, HttpRequest r, JsonNode b, Caller c) throws Exception {
+        String target = b.hasNonNull("target") ? b.get("target").asText() : text(b, "volume");
+        access.volume(c, target);
+        RestoreJob.Request req = new RestoreJob.Request(repository(b, c), passphrase(b), text(b, "backup"),
+                text(b, "volume"), target, b.path("verify").asBoolean(false), threads(b));
         run(ex, progress -> {
             RestoreJob.Result res = RestoreJob.run(service, req, progress);
             ObjectNode o = Json.object().put("event", "result");
@@ -110,13 +118,8 @@ final class BackupApi {
         }
     }
 
-    private static Path repository(JsonNode b) throws ServiceException {
-        Path p = Path.of(text(b, "repository"));
-        if (!p.isAbsolute()) {
-            throw new ServiceException(VssError.INVALID_ARGUMENT, "repository must be an absolute path (the service "
-                    + "resolves it, not your shell)");
-        }
-        return p;
+    private Path repository(JsonNode b, Caller c) throws ServiceException {
+        return access.repository(c, text(b, "repository"));
     }
 
     private static char[] passphrase(JsonNode b) {

@@ -92,10 +92,15 @@ public final class BackupJob {
             components.put("backup_type", s.backupType());
             components.put("context", s.context().wireName());
             components.put("writers", s.components().snapshot());
-            BackupWriter.Result r = BackupWriter.write(repo, new BackupWriter.Request(sources,
-                    Instant.parse(first.created()), set.set().id(), s.context().wireName(), consistency, writersOf(s),
-                    components, first.originatingMachine(), req.label(), req.full(), req.threads(),
-                    Duration.ofMinutes(10)), progress);
+            BackupWriter.Result r;
+            try {
+                r = BackupWriter.write(repo, new BackupWriter.Request(sources, Instant.parse(first.created()),
+                        set.set().id(), s.context().wireName(), consistency, writersOf(s), components,
+                        first.originatingMachine(), req.label(), req.full(), req.threads(), Duration.ofMinutes(10)),
+                        progress);
+            } catch (IOException e) {
+                throw repositoryFull(e, req.repository());
+            }
             List<String> bcFailures = service.backupComplete(s).stream().map(o -> o.writer().name() + ": "
                     + o.message()).toList();
             Manifest finalStates = r.manifest();
@@ -117,6 +122,23 @@ public final class BackupJob {
         } finally {
             service.release(s, "backup finished");
         }
+    }
+
+    /**
+     * A write that failed for lack of space, named: which repository is full and what to do. The JDK's message
+     * ("No space left on device") names neither. Other failures are returned as they are.
+     */
+    static IOException repositoryFull(IOException e, Path repository) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            if (t instanceof dev.shadowcopy.platform.NoSpaceException || m.contains("No space left on device")
+                    || m.contains("Disk quota exceeded")) {
+                return new ServiceException(VssError.INSUFFICIENT_STORAGE, "the repository " + repository + " is full ("
+                        + m + "); no backup point was made. Free space there (shadowcopy backups prune --repo "
+                        + repository + " ..., then backups gc), or back up to a repository with room", null, e);
+            }
+        }
+        return e;
     }
 
     private static List<Manifest.WriterEntry> writersOf(Session s) {

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Reads HTTP/1.1 messages (start line, headers, body) from a stream, for both sides of the API socket. Every
@@ -14,7 +15,7 @@ import java.util.Map;
  *
  * <ul>
  *   <li>a line (start line or header) is at most {@value #MAX_LINE} bytes, CRLF- or LF-terminated;</li>
- *   <li>at most {@value #MAX_HEADERS} headers;</li>
+ *   <li>at most {@value #MAX_HEADERS} headers, {@code Content-Length} and {@code Transfer-Encoding} at most once;</li>
  *   <li>a body is framed by {@code Content-Length} (at most {@code maxBody}) or, in responses, by chunked
  *       transfer coding (each chunk at most {@code maxBody}). Requests with chunked bodies are refused: the API
  *       never needs them.</li>
@@ -57,7 +58,12 @@ public final class HttpReader {
         }
     }
 
-    /** Header names are lower-cased; a repeated header keeps the last value. */
+    private static final Set<String> FRAMING = Set.of("content-length", "transfer-encoding");
+
+    /**
+     * Header names are lower-cased; a repeated header keeps the last value, except the headers that frame the
+     * body ({@code Content-Length}, {@code Transfer-Encoding}), which may appear once.
+     */
     Map<String, String> readHeaders() throws IOException {
         Map<String, String> headers = new LinkedHashMap<>();
         int lines = 0; // counted as lines, not map entries: a repeated header must not evade the limit
@@ -76,7 +82,12 @@ public final class HttpReader {
             if (colon <= 0 || h.charAt(0) == ' ' || h.charAt(0) == '\t') {
                 throw new HttpException(400, "malformed header line '" + abbreviate(h) + "' (expected: name: value)");
             }
-            headers.put(h.substring(0, colon).trim().toLowerCase(Locale.ROOT), h.substring(colon + 1).trim());
+            String name = h.substring(0, colon).trim().toLowerCase(Locale.ROOT);
+            if (headers.containsKey(name) && FRAMING.contains(name)) {
+                // two framings of one body are how requests get smuggled: refuse, never pick one (RFC 9112 6.3)
+                throw new HttpException(400, "duplicate " + name + " header (expected: at most one)");
+            }
+            headers.put(name, h.substring(colon + 1).trim());
         }
     }
 
@@ -196,9 +207,12 @@ public final class HttpReader {
         }
         long length;
         try {
-            length = Long.parseLong(cl.trim());
+            if (cl.isEmpty() || !cl.chars().allMatch(ch -> ch >= '0' && ch <= '9')) {
+                throw new NumberFormatException(cl);
+            }
+            length = Long.parseLong(cl);
         } catch (NumberFormatException e) {
-            throw new HttpException(400, "malformed Content-Length '" + abbreviate(cl) + "'");
+            throw new HttpException(400, "malformed Content-Length '" + abbreviate(cl) + "' (expected: digits only)");
         }
         if (length < 0) {
             throw new HttpException(400, "negative Content-Length " + length);
