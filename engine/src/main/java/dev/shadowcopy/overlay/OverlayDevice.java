@@ -103,12 +103,7 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
     /** Reopens a durable overlay as of its last {@link #flush()}, writable. */
     public static OverlayDevice openDurable(BlockDevice base, Storage storage, Path path, Path mapPath, String name)
             throws IOException {
-        long[] map = readMap(base, storage, mapPath);
-        StorageFile f = storage.open(path, OpenMode.READ_WRITE);
-        OverlayDevice o = new OverlayDevice(base, storage, path, f, name);
-        for (int i = 0; i < map.length; i++) {
-            o.written.set(i, map[i]);
-        }
+        OverlayDevice o = reopen(base, storage, path, mapPath, name, OpenMode.READ_WRITE);
         o.durableMap = mapPath;
         o.publishedChanges = 0;
         return o;
@@ -219,13 +214,19 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
     /** Reopens a sealed overlay (read-only) from its data file and map. */
     public static OverlayDevice openSealed(BlockDevice base, Storage storage, Path dataPath, Path mapPath, String name)
             throws IOException {
+        OverlayDevice o = reopen(base, storage, dataPath, mapPath, name, OpenMode.READ);
+        o.sealed = true;
+        return o;
+    }
+
+    private static OverlayDevice reopen(BlockDevice base, Storage storage, Path dataPath, Path mapPath, String name,
+                                        OpenMode mode) throws IOException {
         long[] map = readMap(base, storage, mapPath);
-        StorageFile f = storage.open(dataPath, OpenMode.READ);
+        StorageFile f = storage.open(dataPath, mode);
         OverlayDevice o = new OverlayDevice(base, storage, dataPath, f, name);
         for (int i = 0; i < map.length; i++) {
             o.written.set(i, map[i]);
         }
-        o.sealed = true;
         return o;
     }
 
