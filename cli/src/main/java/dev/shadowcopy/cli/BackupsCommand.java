@@ -1,5 +1,6 @@
 package dev.shadowcopy.cli;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.export.Qcow2Writer;
 import dev.shadowcopy.image.maintenance.GarbageCollector;
 import dev.shadowcopy.image.maintenance.Pruner;
@@ -14,7 +15,7 @@ import dev.shadowcopy.nbd.export.ExportRegistry;
 import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.platform.LocalStorage;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.volume.BlockDevice;
 import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.Sizes;
@@ -110,9 +111,9 @@ final class BackupsCommand implements Runnable {
             Repository repo = r.open();
             List<Manifest> ms = new ArrayList<>();
             List<String> bad = new ArrayList<>();
-            for (String id : repo.backups().ids()) {
+            for (String id : BackupStore.of(repo).ids()) {
                 try {
-                    ms.add(repo.backups().manifest(id));
+                    ms.add(BackupStore.of(repo).manifest(id));
                 } catch (IOException e) {
                     bad.add(id + ": " + e.getMessage());
                 }
@@ -159,7 +160,7 @@ final class BackupsCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             Repository repo = r.open();
-            Format.json(System.out, Json.MAPPER.valueToTree(repo.backups().manifest(repo.backups().resolve(id))));
+            Format.json(System.out, Json.MAPPER.valueToTree(BackupStore.of(repo).manifest(BackupStore.of(repo).resolve(id))));
             return 0;
         }
     }
@@ -299,10 +300,10 @@ final class BackupsCommand implements Runnable {
                     if ("latest".equals(id)) {
                         throw new IllegalArgumentException("name the backup to delete by its id, not 'latest'");
                     }
-                    resolved.add(repo.backups().resolve(id));
+                    resolved.add(BackupStore.of(repo).resolve(id));
                 }
                 for (String id : resolved) {
-                    repo.backups().delete(id);
+                    BackupStore.of(repo).delete(id);
                     System.out.println("backup " + id + " deleted (its chunks are removed by the next gc)");
                 }
             }
@@ -331,8 +332,8 @@ final class BackupsCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             Repository repo = r.open();
-            String backup = repo.backups().resolve(id);
-            Manifest m = repo.backups().manifest(backup);
+            String backup = BackupStore.of(repo).resolve(id);
+            Manifest m = BackupStore.of(repo).manifest(backup);
             Manifest.VolumeEntry v = m.volume(volume);
             if (v == null) {
                 throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
@@ -402,8 +403,8 @@ final class BackupsCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             Repository repo = r.open();
-            String backup = repo.backups().resolve(id);
-            Manifest m = repo.backups().manifest(backup);
+            String backup = BackupStore.of(repo).resolve(id);
+            Manifest m = BackupStore.of(repo).manifest(backup);
             Manifest.VolumeEntry v = m.volume(volume);
             if (v == null) {
                 throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);

@@ -1,11 +1,12 @@
 package dev.shadowcopy.cli;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.restore.Restorer;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.client.ApiClient;
 import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.Sizes;
@@ -92,8 +93,8 @@ final class RestoreCommand implements Callable<Integer> {
             return 0;
         }
         Repository r = Repository.open(repo, passphrase.get());
-        String backup = r.backups().resolve(id);
-        Manifest m = r.backups().manifest(backup);
+        String backup = BackupStore.of(r).resolve(id);
+        Manifest m = BackupStore.of(r).manifest(backup);
         Manifest.VolumeEntry v = m.volume(volume);
         if (v == null) {
             throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.testing.Host;
 import java.io.File;
 import java.nio.file.Files;

@@ -1,5 +1,6 @@
 package dev.shadowcopy.service;
 
+import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.access.ApiAccess;
 import dev.shadowcopy.service.api.Api;
 import dev.shadowcopy.service.http.HttpServer;

@@ -1,5 +1,7 @@
 package dev.shadowcopy.service;
 
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.attach.Attacher;
 import dev.shadowcopy.attach.Attachment;
 import dev.shadowcopy.attach.Exposer;
@@ -22,7 +24,7 @@ import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.Reconciler;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.catalog.WriterRecord;
-import dev.shadowcopy.service.sequence.Attributes;
+import dev.shadowcopy.service.catalog.Attributes;
 import dev.shadowcopy.service.provider.BtrfsVolumes;
 import dev.shadowcopy.service.sequence.AutoRecovery;
 import dev.shadowcopy.service.sequence.Context;

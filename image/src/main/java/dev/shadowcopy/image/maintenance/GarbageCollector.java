@@ -37,11 +37,11 @@ public final class GarbageCollector {
 
     static Result collectLocked(Repository repo) throws IOException {
         Set<ChunkId> live = new HashSet<>();
-        for (String id : repo.backups().ids()) {
+        for (String id : BackupStore.of(repo).ids()) {
             try {
-                Manifest m = repo.backups().manifest(id);
+                Manifest m = BackupStore.of(repo).manifest(id);
                 for (Manifest.VolumeEntry v : m.volumes()) {
-                    VolumeIndex idx = repo.backups().index(m, v);
+                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
                     for (ChunkId c : idx.chunks()) {
                         live.add(c);
                     }

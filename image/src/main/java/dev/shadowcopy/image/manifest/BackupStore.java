@@ -39,8 +39,13 @@ public final class BackupStore {
 
     private final Repository repo;
 
-    public BackupStore(Repository repo) {
+    private BackupStore(Repository repo) {
         this.repo = repo;
+    }
+
+    /** The backup points of {@code repo} (the store keeps no state of its own: any number may be made). */
+    public static BackupStore of(Repository repo) {
+        return new BackupStore(repo);
     }
 
     private Path dir() {

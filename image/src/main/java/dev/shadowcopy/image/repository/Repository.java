@@ -1,7 +1,6 @@
 package dev.shadowcopy.image.repository;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.platform.NativeFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -30,7 +29,7 @@ import java.util.function.Consumer;
  *
  * <p>Durability: a chunk is written to a temporary name in its directory and renamed, without an fsync of
  * its own; {@link #syncAll} (syncfs) before a backup point is committed makes every chunk and name durable at
- * once (see {@link BackupStore#commit}). A chunk file is trusted only when a committed backup names it: a
+ * once (see {@code BackupStore.Pending#commit} in {@code image.manifest}, the layer above). A chunk file is trusted only when a committed backup names it: a
  * chunk left by an interrupted backup may be torn, so a later backup writes it again rather than reuse it,
  * and garbage collection removes it.
  *
@@ -55,13 +54,11 @@ public final class Repository {
     private final Path root;
     private final RepositoryConfig config;
     private final BlobCodec codec;
-    private final BackupStore backups;
 
     private Repository(Path root, RepositoryConfig config, Keys keys) {
         this.root = root;
         this.config = config;
         this.codec = new BlobCodec(keys, config.compressionLevel());
-        this.backups = new BackupStore(this);
     }
 
     /** Options of a new repository. A null passphrase makes an unencrypted one. */
@@ -166,10 +163,6 @@ public final class Repository {
 
     public Keys keys() {
         return codec.keys();
-    }
-
-    public BackupStore backups() {
-        return backups;
     }
 
     public Path tmpDir() {

@@ -1,13 +1,14 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.service.Service;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.Session;
@@ -68,7 +69,7 @@ public final class BackupJob {
         // backup to be incremental to (its first backup is a full one, whatever was asked)
         boolean full = req.full();
         for (String v : req.volumes()) {
-            full |= !repo.backups().holdsVolume(service.volumes().get(v).id().toString());
+            full |= !BackupStore.of(repo).holdsVolume(service.volumes().get(v).id().toString());
         }
         Session s = service.openSession(Context.BACKUP, full ? "full" : "incremental",
                 req.excludeWriters() == null ? Set.of() : req.excludeWriters(), Set.of(), "backup to "
@@ -107,7 +108,7 @@ public final class BackupJob {
             if (!writersOf(s).isEmpty()) {
                 try (var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode.SHARED,
                         Duration.ofMinutes(10), "recording the writers' final states")) {
-                    finalStates = repo.backups().recordWriters(r.manifest().id(), writersOf(s));
+                    finalStates = BackupStore.of(repo).recordWriters(r.manifest().id(), writersOf(s));
                 }
             }
             service.events().append("backup-complete", "info", "backup " + r.manifest().id() + " of "

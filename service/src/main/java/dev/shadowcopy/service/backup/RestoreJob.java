@@ -1,13 +1,14 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.restore.Restorer;
 import dev.shadowcopy.service.Service;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
 import java.io.IOException;
@@ -40,8 +41,8 @@ public final class RestoreJob {
     public static Result run(Service service, Request req, Progress progress) throws IOException {
         Repository repo = RepositoryAccess.open(req.repository(), req.passphrase());
         try {
-            String id = repo.backups().resolve(req.backup());
-            Manifest m = repo.backups().manifest(id);
+            String id = BackupStore.of(repo).resolve(req.backup());
+            Manifest m = BackupStore.of(repo).manifest(id);
             Manifest.VolumeEntry v = m.volume(req.volume());
             if (v == null) {
                 throw new ServiceException(VssError.OBJECT_NOT_FOUND, "backup " + id + " has no volume " + req.volume());

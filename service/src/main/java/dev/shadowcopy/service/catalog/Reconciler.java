@@ -1,7 +1,6 @@
 package dev.shadowcopy.service.catalog;
 
-import dev.shadowcopy.service.sequence.Attributes;
-import dev.shadowcopy.service.sequence.SnapshotSetCreator;
+import dev.shadowcopy.service.provider.Providers;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.ManagedVolume;
@@ -35,12 +34,12 @@ public final class Reconciler {
     private Reconciler() {}
 
     public static List<String> reconcile(Catalog catalog, VolumeManager volumes, EventLog events) throws IOException {
-        return reconcile(catalog, volumes, dev.shadowcopy.service.sequence.ForeignVolumes.NONE, events);
+        return reconcile(catalog, volumes, dev.shadowcopy.service.provider.ForeignVolumes.NONE, events);
     }
 
     /** As above, with kernel-snapshotted volumes (btrfs) whose snapshots are their own record of existence. */
     public static List<String> reconcile(Catalog catalog, VolumeManager volumes,
-                                         dev.shadowcopy.service.sequence.ForeignVolumes foreign, EventLog events)
+                                         dev.shadowcopy.service.provider.ForeignVolumes foreign, EventLog events)
             throws IOException {
         List<String> findings = new ArrayList<>();
         Map<String, ShadowCopyInfo> engine = new HashMap<>();
@@ -127,7 +126,7 @@ public final class Reconciler {
         for (var e : engine.entrySet()) {
             if (catalog.copy(e.getKey()).isEmpty()) {
                 ShadowCopyInfo c = e.getValue();
-                catalog.putCopy(new ShadowRecord(c.id().toString(), null, c.volume(), SnapshotSetCreator.PROVIDER,
+                catalog.putCopy(new ShadowRecord(c.id().toString(), null, c.volume(), Providers.SOFTWARE,
                         c.created().toString(), "unknown", c.persistent() ? Attributes.PERSISTENT : 0, "unknown", List.of(), null, 1,
                         null, "untracked", null, null));
                 String m = "shadow copy " + c.id() + " of volume " + c.volume() + " (taken " + c.created()

@@ -1,7 +1,9 @@
 package dev.shadowcopy.service.sequence;
 
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.Attributes;
+import dev.shadowcopy.service.provider.ForeignVolumes;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.catalog.Catalog;
 import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.SetRecord;

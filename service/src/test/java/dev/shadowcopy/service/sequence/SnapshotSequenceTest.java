@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.shadowcopy.service.DaemonConfig;
 import dev.shadowcopy.service.Service;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.catalog.SetRecord;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.volume.VolumeConfig;
