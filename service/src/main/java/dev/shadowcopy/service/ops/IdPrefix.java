@@ -1,4 +1,4 @@
-package dev.shadowcopy.service;
+package dev.shadowcopy.service.ops;
 
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
