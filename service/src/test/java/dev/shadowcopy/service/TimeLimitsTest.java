@@ -177,7 +177,7 @@ class TimeLimitsTest {
                     "the next set works");
         } finally {
             for (var c : service.shadows().list()) {
-                service.shadows().delete(new dev.shadowcopy.service.ops.ShadowCopies.Selector(c.id(), null, null, false, false));
+                service.shadows().delete(dev.shadowcopy.service.ops.ShadowCopies.Selector.shadow(c.id().toString()));
             }
             Host.run("umount", mnt.toString());
         }

@@ -86,7 +86,7 @@ final class Render {
         ObjectNode o = (ObjectNode) Json.MAPPER.valueToTree(s);
         ArrayNode names = o.putArray("attribute_names");
         Attributes.names(s.attributes()).forEach(names::add);
-        o.put("protected", ShadowCopies.isProtected(s));
+        o.put("protected", s.isProtected());
         o.put("nbd_export", "shadow/" + s.id());
         shadows.size(s).ifPresent(size -> o.put("size", size));
         return o;
@@ -94,17 +94,18 @@ final class Render {
 
     static ObjectNode deleteResult(ShadowCopies.DeleteResult d) {
         ObjectNode o = Json.object();
-        d.deleted().forEach(o.putArray("deleted")::add);
+        ArrayNode deleted = o.putArray("deleted");
+        d.deleted().forEach(id -> deleted.add(id.toString()));
         ArrayNode refused = o.putArray("refused");
         for (ShadowRecord s : d.refused()) {
-            refused.addObject().put("id", s.id()).put("protect_until", s.protectUntil());
+            refused.addObject().put("id", s.id().toString()).put("protect_until", s.protectUntil().toString());
         }
         return o;
     }
 
     ObjectNode createdSet(SnapshotSetCreator.CreatedSet c, Session s) {
         ObjectNode o = Json.object();
-        o.put("set_id", c.set().id());
+        o.put("set_id", c.set().id().toString());
         o.put("session_id", s.id().toString());
         ArrayNode a = o.putArray("shadows");
         c.copies().forEach(r -> a.add(shadow(r)));

@@ -82,23 +82,24 @@ public final class BackupJob {
             List<VolumeSource> sources = new ArrayList<>();
             for (ShadowRecord r : set.copies()) {
                 ManagedVolume vol = volumes.get(r.volume());
-                ShadowCopyDevice dev = vol.shadowCopy(ShadowCopyId.parse(r.id()));
+                ShadowCopyDevice dev = vol.shadowCopy(r.id());
                 List<long[]> recovered = new ArrayList<>();
                 dev.mapRecoveryChanges((off, len, flags) -> recovered.add(new long[] {off, len}));
-                sources.add(new VolumeSource(r.volume(), vol.id().toString(), r.id(), dev.info().sequence(), dev,
+                sources.add(new VolumeSource(r.volume(), vol.id().toString(), r.id().toString(), dev.info().sequence(), dev,
                         dev::mapChangesSince, recovered));
             }
             ShadowRecord first = set.copies().getFirst();
             String consistency = writersOf(s).isEmpty() ? "crash-consistent"
-                    : "application".equals(first.consistency()) ? "application-consistent" : "inconsistent";
+                    : first.consistency() == ShadowRecord.Consistency.APPLICATION ? "application-consistent"
+                    : "inconsistent";
             Map<String, Object> components = new LinkedHashMap<>();
             components.put("backup_type", s.backupType());
             components.put("context", s.context().wireName());
             components.put("writers", s.components().snapshot());
             BackupWriter.Result r;
             try {
-                r = BackupWriter.write(repo, new BackupWriter.Request(sources, Instant.parse(first.created()),
-                        set.set().id(), s.context().wireName(), consistency, writersOf(s), components,
+                r = BackupWriter.write(repo, new BackupWriter.Request(sources, first.created(),
+                        set.set().id().toString(), s.context().wireName(), consistency, writersOf(s), components,
                         first.originatingMachine(), req.label(), req.full(), req.threads(), Duration.ofMinutes(10)),
                         progress);
             } catch (IOException e) {

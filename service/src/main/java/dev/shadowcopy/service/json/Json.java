@@ -8,14 +8,52 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.DeserializationContext;
+import com.fasterxml.jackson.databind.KeyDeserializer;
+import com.fasterxml.jackson.databind.deser.std.FromStringDeserializer;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
+import dev.shadowcopy.shadow.ShadowCopyId;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 
-/** The one JSON mapper of the service and its client. */
+/**
+ * The one JSON mapper of the service and its client: snake_case, unknown fields ignored, and the typed values of
+ * the catalog written as the text they always were — a shadow copy id as its UUID, an {@link Instant} as ISO-8601
+ * ({@link Instant#toString()}, read back with {@link Instant#parse}).
+ */
 public final class Json {
     public static final ObjectMapper MAPPER = new ObjectMapper()
             .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS)
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .setPropertyNamingStrategy(com.fasterxml.jackson.databind.PropertyNamingStrategies.SNAKE_CASE);
+            .setPropertyNamingStrategy(com.fasterxml.jackson.databind.PropertyNamingStrategies.SNAKE_CASE)
+            .registerModule(values());
+
+    /** Text forms of the value types the service's records hold. */
+    private static SimpleModule values() {
+        SimpleModule m = new SimpleModule("shadowcopy-values");
+        m.addSerializer(ShadowCopyId.class, new ToStringSerializer(ShadowCopyId.class));
+        m.addDeserializer(ShadowCopyId.class, new FromStringDeserializer<>(ShadowCopyId.class) {
+            @Override
+            protected ShadowCopyId _deserialize(String value, DeserializationContext ctxt) {
+                return ShadowCopyId.parse(value);
+            }
+        });
+        m.addKeyDeserializer(ShadowCopyId.class, new KeyDeserializer() {
+            @Override
+            public Object deserializeKey(String key, DeserializationContext ctxt) {
+                return ShadowCopyId.parse(key);
+            }
+        });
+        m.addSerializer(Instant.class, new ToStringSerializer(Instant.class));
+        m.addDeserializer(Instant.class, new FromStringDeserializer<>(Instant.class) {
+            @Override
+            protected Instant _deserialize(String value, DeserializationContext ctxt) {
+                return Instant.parse(value);
+            }
+        });
+        return m;
+    }
 
     private Json() {}
 

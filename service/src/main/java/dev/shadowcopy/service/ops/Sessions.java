@@ -150,16 +150,16 @@ public final class Sessions implements AutoCloseable {
             recordWriters(s);
             List<String> released = new ArrayList<>();
             for (ShadowRecord r : catalog.copies()) {
-                if (s.id().toString().equals(r.sessionId()) && (r.attributes() & Attributes.NO_AUTO_RELEASE) == 0) {
+                if (s.id().equals(r.sessionId()) && (r.attributes() & Attributes.NO_AUTO_RELEASE) == 0) {
                     try {
                         if (ShadowCopies.isProtected(r)) {
                             continue; // protection wins over auto-release
                         }
                         shadows.deleteOne(r, "released with session " + s.id());
-                        released.add(r.id());
+                        released.add(r.id().toString());
                     } catch (IOException e) {
                         events.append("release-failed", "error", "cannot release shadow copy " + r.id() + ": "
-                                + e.getMessage(), Map.of("shadow", r.id()));
+                                + e.getMessage(), Map.of("shadow", r.id().toString()));
                     }
                 }
             }
@@ -185,8 +185,8 @@ public final class Sessions implements AutoCloseable {
     private void recordWriters(Session s) {
         for (WriterStatus w : s.writerStatus()) {
             try {
-                catalog.putWriter(new WriterRecord(w.name(), w.kind(), Instant.now().toString(), w.state().name(),
-                        w.failure().name(), w.message()));
+                catalog.putWriter(new WriterRecord(w.name(), w.kind(), Instant.now(), w.state(), w.failure(),
+                        w.message()));
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.ERROR, "cannot record writer state: {0}", e.toString());
             }

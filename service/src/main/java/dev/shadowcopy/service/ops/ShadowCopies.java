@@ -83,7 +83,7 @@ public final class ShadowCopies {
     }
 
     /** What a delete did: copies deleted, and protected copies it refused to delete. */
-    public record DeleteResult(List<String> deleted, List<ShadowRecord> refused) {}
+    public record DeleteResult(List<ShadowCopyId> deleted, List<ShadowRecord> refused) {}
 
     /** Every copy, oldest first, after dropping records of copies the engine released on its own. */
     public List<ShadowRecord> list() {
@@ -98,33 +98,33 @@ public final class ShadowCopies {
 
     /** The copy {@code id} names: a whole id (with or without braces) or a unique prefix, as backups take. */
     public ShadowRecord get(String id) throws ServiceException {
-        String full = IdPrefix.resolve(id, catalog.copies().stream().map(ShadowRecord::id).toList(), "shadow copy",
-                "shadowcopy list shadows");
-        return catalog.copy(full).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
+        String full = IdPrefix.resolve(id, catalog.copies().stream().map(r -> r.id().toString()).toList(),
+                "shadow copy", "shadowcopy list shadows");
+        return catalog.copy(ShadowCopyId.parse(full)).orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND,
                 "no shadow copy " + id + " (see 'shadowcopy list shadows')"));
     }
 
     /** The copies of the set {@code set} names (a whole id or a unique prefix); refused if there are none. */
     public List<ShadowRecord> ofSet(String set) throws ServiceException {
         List<ShadowRecord> all = list();
-        String full = IdPrefix.resolve(set, all.stream().map(ShadowRecord::setId).distinct().toList(),
-                "shadow copy set", "shadowcopy list shadows");
-        return all.stream().filter(r -> full.equals(r.setId())).toList();
+        String full = IdPrefix.resolve(set, all.stream().filter(r -> r.setId() != null)
+                .map(r -> r.setId().toString()).distinct().toList(), "shadow copy set", "shadowcopy list shadows");
+        return all.stream().filter(r -> r.setId() != null && full.equals(r.setId().toString())).toList();
     }
 
     /** The size the provider reports for a managed volume's copy, if it has one. */
     public Optional<Long> size(ShadowRecord s) {
         return volumes.find(s.volume()).flatMap(v -> v.shadowCopies().stream()
-                .filter(c -> c.id().toString().equals(s.id())).findFirst()).map(ShadowCopyInfo::size);
+                .filter(c -> c.id().equals(s.id())).findFirst()).map(ShadowCopyInfo::size);
     }
 
     /** Deletes what {@code sel} names except protected copies; refused outright when all it names are protected. */
     public DeleteResult delete(Selector sel) throws IOException {
         List<ShadowRecord> selected = select(sel);
-        List<String> deleted = new ArrayList<>();
+        List<ShadowCopyId> deleted = new ArrayList<>();
         List<ShadowRecord> refused = new ArrayList<>();
         for (ShadowRecord r : selected) {
-            if (isProtected(r)) {
+            if (r.isProtected()) {
                 refused.add(r);
                 continue;
             }
@@ -135,7 +135,7 @@ public final class ShadowCopies {
             events.append("delete-refused", "warning", "refused to delete " + refused.size() + " protected shadow cop"
                     + (refused.size() == 1 ? "y" : "ies") + " (" + sel.describe() + "): " + refused.stream()
                     .map(r -> r.id() + " until " + r.protectUntil()).toList(),
-                    Map.of("shadows", refused.stream().map(ShadowRecord::id).toList(), "request", sel.describe()));
+                    Map.of("shadows", ids(refused), "request", sel.describe()));
             if (deleted.isEmpty()) {
                 refuse(sel.describe(), refused);
             }
@@ -176,51 +176,55 @@ public final class ShadowCopies {
             if (btrfs.find(r.volume()) != null) {
                 Mounts.unmount(Path.of(r.exposedPath()), false, "cannot delete shadow copy " + r.id());
             } else {
-                exposer.unexpose(ShadowCopyId.parse(r.id()), false);
+                exposer.unexpose(r.id(), false);
             }
         }
         Optional<ManagedVolume> v = volumes.find(r.volume());
         var f = btrfs.find(r.volume());
         if (v.isPresent()) {
-            v.get().deleteShadowCopy(ShadowCopyId.parse(r.id())); // data first, then the record
+            v.get().deleteShadowCopy(r.id()); // data first, then the record
         } else if (f != null) {
-            f.delete(ShadowCopyId.parse(r.id()));
+            f.delete(r.id());
         }
         catalog.removeCopies(List.of(r.id()));
         if (r.sessionId() != null) {
-            sessions.find(java.util.UUID.fromString(r.sessionId())).ifPresent(s -> s.forgetCopy(r.id()));
+            sessions.find(r.sessionId()).ifPresent(s -> s.forgetCopy(r.id().toString()));
         }
         events.append("shadow-deleted", "info", "shadow copy " + r.id() + " of volume " + r.volume() + " " + why,
-                Map.of("shadow", r.id(), "volume", r.volume()));
+                Map.of("shadow", r.id().toString(), "volume", r.volume()));
     }
 
     /** True while the copy's protection date is in the future. */
     public static boolean isProtected(ShadowRecord r) {
-        return r.protectUntil() != null && Instant.now().isBefore(Instant.parse(r.protectUntil()));
+        return r.isProtected();
+    }
+
+    /** The records' ids as text (event details). */
+    static List<String> ids(List<ShadowRecord> records) {
+        return records.stream().map(r -> r.id().toString()).toList();
     }
 
     /** Records and throws the refusal of {@code what}, which would remove the protected copies {@code prot}. */
     void refuse(String what, List<ShadowRecord> prot) throws ServiceException {
         events.append("delete-refused", "warning", "refused: " + what + " would remove " + prot.size()
-                + " protected shadow cop" + (prot.size() == 1 ? "y" : "ies"), Map.of("shadows",
-                prot.stream().map(ShadowRecord::id).toList()));
+                + " protected shadow cop" + (prot.size() == 1 ? "y" : "ies"), Map.of("shadows", ids(prot)));
         ShadowRecord first = prot.getFirst();
         throw new ServiceException(VssError.PROTECTED, "refused: shadow cop" + (prot.size() == 1 ? "y " : "ies ")
-                + String.join(", ", prot.stream().map(ShadowRecord::id).toList()) + (prot.size() == 1 ? " is" : " are")
+                + String.join(", ", ids(prot)) + (prot.size() == 1 ? " is" : " are")
                 + " protected until " + first.protectUntil() + "; nothing protected was deleted");
     }
 
     /** Protects a copy until {@code until}; protection can be extended, never shortened. */
     public ShadowRecord protect(String id, Instant until) throws IOException {
         ShadowRecord r = get(id);
-        if (isProtected(r) && Instant.parse(r.protectUntil()).isAfter(until)) {
+        if (r.isProtected() && r.protectUntil().isAfter(until)) {
             throw new ServiceException(VssError.PROTECTED, "shadow copy " + r.id() + " is protected until "
                     + r.protectUntil() + "; protection can be extended but not shortened");
         }
-        catalog.updateCopy(r.id(), c -> c.withProtectUntil(until.toString()));
+        catalog.updateCopy(r.id(), c -> c.withProtectUntil(until));
         events.append("shadow-protected", "info", "shadow copy " + r.id() + " protected until " + until,
-                Map.of("shadow", r.id(), "until", until.toString()));
-        return get(r.id());
+                Map.of("shadow", r.id().toString(), "until", until.toString()));
+        return get(r.id().toString());
     }
 
     /**
@@ -243,11 +247,11 @@ public final class ShadowCopies {
                     + "). Unmount it first, or use --force: the data would change under the file system, which then "
                     + "needs an fsck and may lose files");
         }
-        ShadowCopyInfo target = v.shadowCopies().stream().filter(c -> c.id().toString().equals(r.id())).findFirst()
+        ShadowCopyInfo target = v.shadowCopies().stream().filter(c -> c.id().equals(r.id())).findFirst()
                 .orElseThrow(() -> new ServiceException(VssError.OBJECT_NOT_FOUND, "shadow copy " + r.id()
                         + " has no data in the engine"));
         List<ShadowRecord> later = catalog.copies().stream().filter(c -> c.volume().equals(v.name()))
-                .filter(c -> v.shadowCopies().stream().anyMatch(i -> i.id().toString().equals(c.id())
+                .filter(c -> v.shadowCopies().stream().anyMatch(i -> i.id().equals(c.id())
                         && i.sequence() > target.sequence())).toList();
         List<ShadowRecord> prot = later.stream().filter(ShadowCopies::isProtected).toList();
         if (!prot.isEmpty()) {
@@ -260,7 +264,7 @@ public final class ShadowCopies {
         }
         syncWithEngine();
         events.append("volume-reverted", "warning", "volume " + v.name() + " reverted to shadow copy " + r.id()
-                + " (" + later.size() + " later copies deleted)", Map.of("volume", v.name(), "shadow", r.id()));
+                + " (" + later.size() + " later copies deleted)", Map.of("volume", v.name(), "shadow", r.id().toString()));
     }
 
     /** Mounts the copy read-only on {@code mountPoint} (diskshadow's expose). */
@@ -275,18 +279,17 @@ public final class ShadowCopies {
         if (f != null) {
             // A btrfs snapshot is a read-only file tree already: a read-only bind mount shows it.
             Files.createDirectories(mountPoint);
-            Commands.run("mount", "--bind", "-o", "ro", f.path(ShadowCopyId.parse(r.id())).toString(),
+            Commands.run("mount", "--bind", "-o", "ro", f.path(r.id()).toString(),
                     mountPoint.toAbsolutePath().toString());
         } else {
             ManagedVolume v = volumes.get(r.volume());
-            ShadowCopyId sid = ShadowCopyId.parse(r.id());
-            exposer.expose(sid, v.shadowCopy(sid), mountPoint.toAbsolutePath());
+            exposer.expose(r.id(), v.shadowCopy(r.id()), mountPoint.toAbsolutePath());
         }
         catalog.updateCopy(r.id(), c -> c.withExposedPath(mountPoint.toAbsolutePath().toString(),
                 (c.attributes() | Attributes.EXPOSED_LOCALLY) & ~Attributes.NOT_SURFACED));
         events.append("shadow-exposed", "info", "shadow copy " + r.id() + " exposed on " + mountPoint,
-                Map.of("shadow", r.id(), "path", mountPoint.toString()));
-        return get(r.id());
+                Map.of("shadow", r.id().toString(), "path", mountPoint.toString()));
+        return get(r.id().toString());
     }
 
     /** Unmounts an exposed copy; refused while the mount is in use, unless {@code force} (a lazy unmount). */
@@ -299,32 +302,33 @@ public final class ShadowCopies {
             if (btrfs.find(r.volume()) != null) {
                 Mounts.unmount(Path.of(r.exposedPath()), force, "cannot unexpose shadow copy " + r.id());
             } else {
-                exposer.unexpose(ShadowCopyId.parse(r.id()), force);
+                exposer.unexpose(r.id(), force);
             }
         } catch (InUseException e) {
             throw new ServiceException(VssError.VOLUME_IN_USE, e.getMessage());
         }
         catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
                 (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
-        events.append("shadow-unexposed", "info", "shadow copy " + r.id() + " unexposed", Map.of("shadow", r.id()));
+        events.append("shadow-unexposed", "info", "shadow copy " + r.id() + " unexposed", Map.of("shadow",
+                r.id().toString()));
     }
 
     /** Drops catalog records of copies the engine released on its own (shadow storage full, revert). */
     void syncWithEngine() {
-        List<String> gone = new ArrayList<>();
+        List<ShadowCopyId> gone = new ArrayList<>();
         for (ShadowRecord r : catalog.copies()) {
-            if ("missing".equals(r.state())) {
+            if (r.state() == ShadowRecord.State.MISSING) {
                 continue;
             }
             var f = btrfs.find(r.volume());
             if (f != null) {
-                if (!f.exists(ShadowCopyId.parse(r.id()))) {
+                if (!f.exists(r.id())) {
                     gone.add(r.id());
                 }
                 continue;
             }
             Optional<ManagedVolume> v = volumes.find(r.volume());
-            if (v.isEmpty() || v.get().shadowCopies().stream().noneMatch(c -> c.id().toString().equals(r.id()))) {
+            if (v.isEmpty() || v.get().shadowCopies().stream().noneMatch(c -> c.id().equals(r.id()))) {
                 gone.add(r.id());
             }
         }

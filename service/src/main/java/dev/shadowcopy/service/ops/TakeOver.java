@@ -38,7 +38,7 @@ public final class TakeOver {
                 }
                 if (key.startsWith(Exposer.PREFIX)) {
                     ShadowCopyId id = ShadowCopyId.parse(key.substring(Exposer.PREFIX.length()));
-                    Optional<ShadowRecord> r = catalog.copy(id.toString());
+                    Optional<ShadowRecord> r = catalog.copy(id);
                     if (r.isEmpty() || r.get().exposedPath() == null) {
                         return null;
                     }
@@ -66,7 +66,7 @@ public final class TakeOver {
             if (r.exposedPath() == null) {
                 continue;
             }
-            ShadowCopyId id = ShadowCopyId.parse(r.id());
+            ShadowCopyId id = r.id();
             Path mount = Path.of(r.exposedPath());
             try {
                 var f = btrfs.find(r.volume());
@@ -82,7 +82,7 @@ public final class TakeOver {
             } catch (IOException | RuntimeException e) {
                 events.append("exposure-lost", "error", "shadow copy " + r.id() + " was exposed on " + mount
                         + " and could not be exposed again: " + e.getMessage() + "; expose it again by hand",
-                        Map.of("shadow", r.id(), "path", mount.toString()));
+                        Map.of("shadow", r.id().toString(), "path", mount.toString()));
                 catalog.updateCopy(r.id(), c -> c.withExposedPath(null,
                         (c.attributes() & ~Attributes.EXPOSED_LOCALLY) | Attributes.NOT_SURFACED));
             }

@@ -12,6 +12,7 @@ import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.provider.BtrfsVolumes;
 import dev.shadowcopy.service.provider.ForeignVolumes;
 import dev.shadowcopy.service.provider.Providers;
+import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
 import dev.shadowcopy.volume.Sizes;
@@ -19,6 +20,7 @@ import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -184,7 +186,7 @@ public final class Volumes {
             detachForChange(name, "delete volume " + name, false, "detach it with `volume detach " + name
                     + " --force` first, then delete it");
         }
-        List<String> ids = v.shadowCopies().stream().map(c -> c.id().toString()).toList();
+        List<ShadowCopyId> ids = v.shadowCopies().stream().map(c -> c.id()).toList();
         volumes.delete(name, force);
         catalog.removeCopies(ids);
         events.append("volume-deleted", "info", "volume " + name + " deleted" + (ids.isEmpty() ? "" : " with "
@@ -272,12 +274,12 @@ public final class Volumes {
                 && ShadowCopies.isProtected(c)).toList();
         long kept = prot.isEmpty() ? 0 : v.shadowStorageKept();
         if (limit.resolve(v.size()) < kept) {
-            String until = prot.stream().map(ShadowRecord::protectUntil).max(Comparator.naturalOrder()).orElseThrow();
+            Instant until = prot.stream().map(ShadowRecord::protectUntil).max(Comparator.naturalOrder()).orElseThrow();
             String copies = String.join(", ", prot.stream().map(r -> r.id() + " (until " + r.protectUntil() + ")")
                     .toList());
             events.append("resize-refused", "warning", "refused: resize shadowstorage --for " + volume + " --maxsize "
                     + limit + " would release protected shadow copies " + copies, Map.of("volume", volume,
-                    "shadows", prot.stream().map(ShadowRecord::id).toList()));
+                    "shadows", ShadowCopies.ids(prot)));
             throw new ServiceException(VssError.PROTECTED, "refused: shadow storage of volume " + volume + " cannot "
                     + "shrink to " + limit + ": protected shadow cop" + (prot.size() == 1 ? "y " : "ies ") + copies
                     + " need " + Sizes.format(kept) + " of it. Give a maximum of at least "

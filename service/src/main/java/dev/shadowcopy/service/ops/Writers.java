@@ -59,10 +59,10 @@ public final class Writers {
         m.put("name", name);
         m.put("kind", kind);
         m.put("present", present);
-        m.put("state", r == null ? "STABLE" : r.lastState());
-        m.put("last_error", r == null ? "NONE" : r.lastFailure());
+        m.put("state", r == null ? "STABLE" : r.lastState().name());
+        m.put("last_error", r == null ? "NONE" : r.lastFailure().name());
         m.put("message", r == null ? null : r.lastMessage());
-        m.put("last_seen", r == null ? null : r.lastSeen());
+        m.put("last_seen", r == null ? null : r.lastSeen().toString());
         return m;
     }
 

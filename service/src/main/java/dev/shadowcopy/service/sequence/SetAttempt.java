@@ -426,26 +426,25 @@ final class SetAttempt {
         boolean app = withWriters && !involved.isEmpty()
                 && s.participantStatus().stream().noneMatch(w -> w.state().failed());
         List<ShadowRecord.WriterOutcome> outcomes = s.participantStatus().stream()
-                .map(w -> new ShadowRecord.WriterOutcome(w.name(), w.kind(), w.state().name(), w.failure().name(),
-                        w.message())).toList();
+                .map(w -> new ShadowRecord.WriterOutcome(w.name(), w.kind(), w.state(), w.failure(), w.message()))
+                .toList();
+        ShadowRecord.Consistency consistency = app ? ShadowRecord.Consistency.APPLICATION
+                : ShadowRecord.Consistency.CRASH;
         int attrs = s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED
                 | (recovered ? Attributes.AUTORECOVER : 0);
-        String until = protectUntil == null ? null : protectUntil.toString();
-        String session = s.context().autoRelease() ? s.id().toString() : null;
+        UUID session = s.context().autoRelease() ? s.id() : null;
         int count = set.size() + foreign.size();
         List<ShadowRecord> out = new ArrayList<>();
         for (var e : completed.entrySet()) {
             int a = attrs | (e.getKey().config().layout() == VolumeLayout.SPLIT_MIRROR ? Attributes.PLEX : 0);
-            out.add(new ShadowRecord(e.getValue().id().toString(), setId.toString(), e.getKey().name(),
-                    Providers.of(e.getKey()).name(), instant.toString(), s.context().wireName(), a,
-                    app ? "application" : "crash", outcomes, until, count, creator.machine(), "created", null,
-                    session));
+            out.add(new ShadowRecord(e.getValue().id(), setId, e.getKey().name(), Providers.of(e.getKey()).name(),
+                    instant, s.context().wireName(), a, consistency, outcomes, protectUntil, count, creator.machine(),
+                    ShadowRecord.State.CREATED, null, session));
         }
         for (var e : foreignMade.entrySet()) {
-            out.add(new ShadowRecord(e.getValue().toString(), setId.toString(), e.getKey().name(),
-                    e.getKey().provider(), instant.toString(), s.context().wireName(),
-                    s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED,
-                    app ? "application" : "crash", outcomes, until, count, creator.machine(), "created", null,
+            out.add(new ShadowRecord(e.getValue(), setId, e.getKey().name(), e.getKey().provider(), instant,
+                    s.context().wireName(), s.context().value() | Attributes.DIFFERENTIAL | Attributes.NOT_SURFACED,
+                    consistency, outcomes, protectUntil, count, creator.machine(), ShadowRecord.State.CREATED, null,
                     session));
         }
         return out;

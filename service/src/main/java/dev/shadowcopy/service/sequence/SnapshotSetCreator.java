@@ -165,8 +165,8 @@ public final class SnapshotSetCreator {
         }
         Map<String, String> idText = new TreeMap<>();
         ids.forEach((k, v) -> idText.put(k, v.toString()));
-        SetRecord record = new SetRecord(setId.toString(), "creating", Instant.now().toString(),
-                s.context().wireName(), idText, s.id().toString(), null);
+        SetRecord record = new SetRecord(setId, SetRecord.State.CREATING, Instant.now(), s.context().wireName(), ids,
+                s.id(), null);
         try {
             catalog.putSet(record); // durable before the provider makes anything: the reconciler's map of what to undo
         } catch (IOException e) {
@@ -174,15 +174,15 @@ public final class SnapshotSetCreator {
         }
         SetAttempt a = new SetAttempt(this, s, setId, set, others, ids);
         if (protectUntil != null) {
-            protection.begin(idText.values(), protectUntil);
+            protection.begin(ids.values(), protectUntil);
         }
         try {
             List<ShadowRecord> copies = a.run(protectUntil);
-            SetRecord done = record.withState("created", null);
+            SetRecord done = record.withState(SetRecord.State.CREATED, null);
             catalog.putCreated(done, copies);
             a.created();
-            protection.end(idText.values()); // the catalog carries it from here
-            s.snapshotted(setId.toString(), copies.stream().map(ShadowRecord::id).toList());
+            protection.end(ids.values()); // the catalog carries it from here
+            s.snapshotted(setId.toString(), copies.stream().map(r -> r.id().toString()).toList());
             events.append("set-created", "info", "shadow copy set " + setId + " created: " + copies.size()
                     + " cop" + (copies.size() == 1 ? "y" : "ies") + " of " + String.join(", ", ids.keySet())
                     + " (" + copies.getFirst().consistency() + "-consistent, context " + s.context().wireName() + ")",
@@ -190,9 +190,9 @@ public final class SnapshotSetCreator {
             return new CreatedSet(done, copies);
         } catch (ServiceException e) {
             a.abort(e);
-            protection.end(idText.values());
+            protection.end(ids.values());
             try {
-                catalog.removeSet(setId.toString());
+                catalog.removeSet(setId);
             } catch (IOException io) {
                 e.addSuppressed(io);
             }
@@ -208,9 +208,9 @@ public final class SnapshotSetCreator {
         } catch (IOException | RuntimeException e) {
             ServiceException se = new ServiceException(VssError.UNEXPECTED, "creating the set failed: " + e, null, e);
             a.abort(se);
-            protection.end(idText.values());
+            protection.end(ids.values());
             try {
-                catalog.removeSet(setId.toString());
+                catalog.removeSet(setId);
             } catch (IOException io) {
                 se.addSuppressed(io);
             }

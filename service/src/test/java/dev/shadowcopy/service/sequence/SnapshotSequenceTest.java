@@ -9,6 +9,7 @@ import dev.shadowcopy.service.Service;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.catalog.SetRecord;
+import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.writer.EventContext;
@@ -26,6 +27,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -121,7 +123,7 @@ class SnapshotSequenceTest {
         Session s = session(Context.BACKUP);
         var set = service.sessions().createSet(s, List.of("b", "a"), null);
         assertEquals(2, set.copies().size());
-        assertEquals("application", set.copies().getFirst().consistency());
+        assertEquals(ShadowRecord.Consistency.APPLICATION, set.copies().getFirst().consistency());
         assertEquals(WriterState.WAITING_FOR_BACKUP_COMPLETE, s.writerStatus().getFirst().state());
         service.sessions().backupComplete(s);
         assertEquals(WriterState.STABLE, s.writerStatus().getFirst().state());
@@ -149,7 +151,7 @@ class SnapshotSequenceTest {
         assertEquals(0, service.volumes().get("a").shadowCopies().size(), "no half-made copy");
         assertEquals(0, service.volumes().get("b").shadowCopies().size());
         assertEquals(0, service.shadows().list().size());
-        assertTrue(service.catalog().sets().stream().noneMatch(x -> x.state().equals("creating")));
+        assertTrue(service.catalog().sets().stream().noneMatch(x -> x.state() == SetRecord.State.CREATING));
         WriterStatus st = s.writerStatus().stream().filter(x -> x.name().equals("bad")).findFirst().orElseThrow();
         assertEquals(phase.failedState(), st.state());
         assertEquals(WriterFailure.RETRYABLE, st.failure());
@@ -169,7 +171,7 @@ class SnapshotSequenceTest {
         service.writers().addBuiltin(onA);
         Session s = session(Context.BACKUP);
         var set = service.sessions().createSet(s, List.of("b"), null);
-        assertEquals("crash", set.copies().getFirst().consistency(), "no writer's data is in the set");
+        assertEquals(ShadowRecord.Consistency.CRASH, set.copies().getFirst().consistency(), "no writer's data is in the set");
         assertEquals(List.of(), set.copies().getFirst().writers());
         service.sessions().backupComplete(s);
         service.sessions().release(s, "test");
@@ -178,7 +180,7 @@ class SnapshotSequenceTest {
         onA.seen.clear();
         Session t = session(Context.BACKUP);
         var setA = service.sessions().createSet(t, List.of("a"), null);
-        assertEquals("application", setA.copies().getFirst().consistency());
+        assertEquals(ShadowRecord.Consistency.APPLICATION, setA.copies().getFirst().consistency());
         assertEquals(List.of("on-a"), setA.copies().getFirst().writers().stream()
                 .map(dev.shadowcopy.service.catalog.ShadowRecord.WriterOutcome::name).toList());
         service.sessions().backupComplete(t);
@@ -196,7 +198,7 @@ class SnapshotSequenceTest {
         all.fill((byte) 1);
         v.write(0, all, true);
         var set = service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("a"), Instant.now().plusSeconds(3600));
-        String id = set.copies().getFirst().id();
+        String id = set.copies().getFirst().id().toString();
         var two = java.lang.foreign.Arena.ofAuto().allocate(2 << 20);
         two.fill((byte) 7);
         v.write(0, two, true); // 2 MiB preserved for the protected copy
@@ -214,8 +216,7 @@ class SnapshotSequenceTest {
         assertEquals(List.of(id), refused.keptCopies());
         assertTrue(service.events().since(0, 2000).stream().anyMatch(x -> x.path("type").asText()
                 .equals("write-refused") && x.path("level").asText().equals("error")));
-        assertEquals(List.of(id), service.shadows().list().stream().map(dev.shadowcopy.service.catalog.ShadowRecord::id)
-                .toList());
+        assertEquals(List.of(id), service.shadows().list().stream().map(r -> r.id().toString()).toList());
     }
 
     @Test
@@ -237,7 +238,7 @@ class SnapshotSequenceTest {
         service.writers().addBuiltin(w);
         service.writers().addBuiltin(mute);
         var crash = service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("a"), null);
-        assertEquals("crash", crash.copies().getFirst().consistency());
+        assertEquals(ShadowRecord.Consistency.CRASH, crash.copies().getFirst().consistency());
         assertEquals(List.of(), w.seen);
         service.sessions().createSet(session(Context.APP_ROLLBACK), List.of("a"), null);
         assertEquals(List.of("identify"), mute.seen, "a writer that fails identify takes no part");
@@ -273,8 +274,9 @@ class SnapshotSequenceTest {
     /** The engine decided to release a copy, the catalog recorded it, and a crash came before it was durable. */
     @Test
     void aReleaseACrashInterruptedIsFinishedAtStart() throws Exception {
-        String id = service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("a"), null).copies().getFirst().id();
-        service.catalog().updateCopy(id, r -> r.withState("releasing"));
+        var id = service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("a"), null).copies().getFirst()
+                .id();
+        service.catalog().updateCopy(id, r -> r.withState(ShadowRecord.State.RELEASING));
         service.close();
         service = Service.start(service.config());
         assertEquals(0, service.volumes().get("a").shadowCopies().size(), "released means gone");
@@ -287,8 +289,8 @@ class SnapshotSequenceTest {
     void aSetLeftCreatingByACrashIsUndoneAtStart() throws Exception {
         ShadowCopyId id = ShadowCopyId.random();
         service.volumes().get("a").createShadowCopy(id, true); // the engine made it ...
-        service.catalog().putSet(new SetRecord("11111111-2222-3333-4444-555555555555", "creating",
-                Instant.now().toString(), "app-rollback", Map.of("a", id.toString()), null, null)); // ... then a crash
+        service.catalog().putSet(new SetRecord(UUID.fromString("11111111-2222-3333-4444-555555555555"),
+                SetRecord.State.CREATING, Instant.now(), "app-rollback", Map.of("a", id), null, null)); // ... then a crash
         ShadowCopyId stray = ShadowCopyId.random();
         service.volumes().get("b").createShadowCopy(stray, true); // in the engine, never catalogued
         service.close();
@@ -296,7 +298,7 @@ class SnapshotSequenceTest {
         assertEquals(0, service.volumes().get("a").shadowCopies().size(), "the half-made set was deleted");
         assertTrue(service.catalog().sets().isEmpty());
         var untracked = service.shadows().get(stray.toString());
-        assertEquals("untracked", untracked.state(), "kept and reported, not guessed");
+        assertEquals(ShadowRecord.State.UNTRACKED, untracked.state(), "kept and reported, not guessed");
         assertTrue(service.events().since(0, 2000).stream().anyMatch(e -> e.path("type").asText()
                 .equals("reconcile-incomplete-set")));
     }
