@@ -319,14 +319,13 @@ public final class MirrorEngine implements VolumeEngine {
         mirror = freshMirror();
         // Where the file system shares extents (XFS reflink, btrfs), the new mirror starts as a clone of the split:
         // nothing has changed since the split (writes are held), so it is in step at once and no resync runs.
-        if (old instanceof dev.shadowcopy.platform.NativeFile from
-                && mirror instanceof dev.shadowcopy.platform.NativeFile to) {
-            try {
-                to.cloneFrom(from);
-                synced = size;
-            } catch (IOException e) {
-                synced = 0; // no FICLONE here: the background resync copies the volume
-            }
+        try {
+            storage.clone(p.tmp(), dir.resolve("mirror.img"));
+            synced = size;
+        } catch (IOException e) {
+            // No FICLONE here (CloneUnsupportedException), or the clone failed: the clone is only a shortcut, the
+            // background resync copies the volume into the fresh mirror instead.
+            synced = 0;
         }
         old.close();
         p.instant()[0] = Instant.now();
