@@ -1,6 +1,7 @@
 package dev.shadowcopy.provider.mirror;
 
 import dev.shadowcopy.platform.StorageFile;
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.provider.store.CopyList;
@@ -79,7 +80,7 @@ public final class MirrorEngine implements VolumeEngine {
         this.storage = f.storage();
         this.origin = origin;
         this.dir = dir;
-        this.list = new CopyList(f.storage(), f.metaDir().resolve("mirror-copies"), 0x53434d52 /* "SCMR" */,
+        this.list = new CopyList(f.storage(), f.metaDir().resolve("mirror-copies"), Formats.MIRROR_COPY_LIST_MAGIC,
                 f.volumeName());
         this.size = f.size();
         this.chunkSize = f.chunkSize();

@@ -1,6 +1,7 @@
 package dev.shadowcopy.provider.reflink;
 
 import dev.shadowcopy.platform.CloneUnsupportedException;
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
@@ -59,7 +60,7 @@ public final class ReflinkEngine implements VolumeEngine {
         this.storage = f.storage();
         this.origin = f.origin();
         this.backing = f.originPath().toAbsolutePath();
-        this.list = new CopyList(f.storage(), f.metaDir().resolve("reflink-copies"), 0x53435246 /* "SCRF" */,
+        this.list = new CopyList(f.storage(), f.metaDir().resolve("reflink-copies"), Formats.REFLINK_COPY_LIST_MAGIC,
                 f.volumeName());
         this.copiesDir = copiesDir;
         this.size = f.size();
