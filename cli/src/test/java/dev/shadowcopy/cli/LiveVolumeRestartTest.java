@@ -24,6 +24,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * The volume under a running application survives the service: ext4 mounted on an attached volume, an
@@ -36,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Rounds: {@code -Dshadowcopy.restart.rounds} (20 by default); seed {@code -Dshadowcopy.restart.seed}
  * (printed).
  */
+@Tag("host")
 class LiveVolumeRestartTest {
     @TempDir
     Path tmp;

@@ -38,8 +38,10 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /** Damaged, missing and forged repository files; bad passphrases; qcow2 export checked by qemu-img. */
+@Tag("host")
 class RepositoryDamageTest {
     static final int SIZE = 6 * 1024 * 1024 + 12_345;
 

@@ -30,6 +30,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * The sequence's limits are enforced while writes are held, with real components made to hang: FIFREEZE of an ext4
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * deadline the set aborts with VSS's error, everything is released at once, and what the hung step does when it
  * finally returns is undone.
  */
+@Tag("host")
 class TimeLimitsTest {
     static final Duration LIMIT = Duration.ofSeconds(2);
 
