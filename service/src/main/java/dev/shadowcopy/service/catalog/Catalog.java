@@ -1,5 +1,6 @@
 package dev.shadowcopy.service.catalog;
 
+import dev.shadowcopy.platform.Formats;
 import com.fasterxml.jackson.core.type.TypeReference;
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.service.json.Json;
@@ -35,7 +36,7 @@ import java.util.function.UnaryOperator;
  * small: a few hundred bytes per copy).
  */
 public final class Catalog {
-    static final int VERSION = 1;
+    static final int VERSION = Formats.CATALOG_VERSION;
 
     /** The file's content. */
     public record Data(int version, List<SetRecord> sets, List<ShadowRecord> copies, List<WriterRecord> writers) {}
