@@ -86,6 +86,8 @@ class RepositoryCrashTest {
         try (var s = Files.list(repo.tmpDir())) {
             assertEquals(0, s.count(), "tmp/ is empty after garbage collection");
         }
+        assertEquals(List.of(), BackupStore.of(repo).uncommitted(), "no partial backup directory after garbage "
+                + "collection");
         check(repoDir, log);
     }
 

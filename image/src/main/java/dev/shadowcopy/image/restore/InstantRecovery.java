@@ -4,11 +4,11 @@ import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.overlay.OverlayDevice;
-import dev.shadowcopy.platform.LocalStorage;
+import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.volume.BlockDevice;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Instant recovery ({@code backups serve}): a volume of a backup point as a block device read straight from the
@@ -16,12 +16,14 @@ import java.nio.file.Path;
  * the writes (deleted on {@link #close}), so a virtual machine can boot the backup.
  */
 public final class InstantRecovery implements AutoCloseable {
+    private final Storage storage;
     private final String backup;
     private final String volume;
     private final BlockDevice device;
     private final Path overlay;
 
-    private InstantRecovery(String backup, String volume, BlockDevice device, Path overlay) {
+    private InstantRecovery(Storage storage, String backup, String volume, BlockDevice device, Path overlay) {
+        this.storage = storage;
         this.backup = backup;
         this.volume = volume;
         this.device = device;
@@ -40,12 +42,12 @@ public final class InstantRecovery implements AutoCloseable {
         }
         BlockDevice base = new RepositoryDevice(repo, m, v);
         if (!writable) {
-            return new InstantRecovery(backup, volume, base, null);
+            return new InstantRecovery(repo.storage(), backup, volume, base, null);
         }
-        Path overlayPath = Files.createTempFile(repo.tmpDir(), "overlay-" + backup + "-", ".img");
-        Files.delete(overlayPath);
-        BlockDevice dev = OverlayDevice.create(base, LocalStorage.INSTANCE, overlayPath, "overlay of " + base.name());
-        return new InstantRecovery(backup, volume, dev, overlayPath);
+        Path overlayPath = repo.tmpDir().resolve("overlay-" + backup + "-"
+                + Long.toUnsignedString(ThreadLocalRandom.current().nextLong()) + ".img");
+        BlockDevice dev = OverlayDevice.create(base, repo.storage(), overlayPath, "overlay of " + base.name());
+        return new InstantRecovery(repo.storage(), backup, volume, dev, overlayPath);
     }
 
     /** The backup id the request resolved to. */
@@ -73,7 +75,7 @@ public final class InstantRecovery implements AutoCloseable {
             o.close();
         }
         if (overlay != null) {
-            Files.deleteIfExists(overlay);
+            storage.delete(overlay);
         }
     }
 }
