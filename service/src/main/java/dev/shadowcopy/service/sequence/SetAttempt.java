@@ -101,12 +101,9 @@ final class SetAttempt {
         return records(protectUntil);
     }
 
-    /** Moves to {@code next}, which must be the phase after the current one. */
+    /** Moves to {@code next}, which must be the phase after the current one ({@link SetPhase#to}). */
     private void enter(SetPhase next) {
-        if (phase.finished() || next.ordinal() != phase.ordinal() + 1) {
-            throw new IllegalStateException("set " + setId + " cannot go from " + phase + " to " + next);
-        }
-        phase = next;
+        phase = phase.to(next);
     }
 
     /** The set is recorded created: nothing to undo any more. */
@@ -328,10 +325,7 @@ final class SetAttempt {
      */
     void abort(ServiceException cause) {
         SetPhase reached = phase;
-        if (reached.finished()) {
-            throw new IllegalStateException("set " + setId + " is " + reached + " and cannot be aborted");
-        }
-        phase = SetPhase.ABORTED;
+        phase = phase.to(SetPhase.ABORTED); // refused once created (or aborted)
         switch (reached) {
             case RECORDING, POST_SNAPSHOT, COMPLETING:
                 deleteCompleted(cause);

@@ -41,4 +41,18 @@ public enum SetPhase {
     public boolean finished() {
         return this == CREATED || this == ABORTED;
     }
+
+    /**
+     * The transition from this phase to {@code next}: allowed only to the phase right after this one (ABORTED is
+     * reached by {@link SetAttempt#abort}, from any phase not finished).
+     *
+     * @throws IllegalStateException for any other move
+     */
+    public SetPhase to(SetPhase next) {
+        boolean ok = next == ABORTED ? !finished() : !finished() && next != ABORTED && next.ordinal() == ordinal() + 1;
+        if (!ok) {
+            throw new IllegalStateException("a shadow copy set cannot go from " + this + " to " + next);
+        }
+        return next;
+    }
 }

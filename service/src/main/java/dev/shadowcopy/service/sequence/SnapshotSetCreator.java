@@ -189,6 +189,7 @@ public final class SnapshotSetCreator {
                     Map.of("set", setId.toString(), "copies", idText, "session", s.id().toString()));
             return new CreatedSet(done, copies);
         } catch (ServiceException e) {
+            SetPhase reached = a.phase();
             a.abort(e);
             protection.end(ids.values());
             try {
@@ -198,6 +199,7 @@ public final class SnapshotSetCreator {
             }
             Map<String, Object> details = new LinkedHashMap<>();
             details.put("set", setId.toString());
+            details.put("phase", reached.name().toLowerCase(java.util.Locale.ROOT));
             details.put("code", e.error().vssName());
             if (e.writer() != null) {
                 details.put("writer", e.writer());
@@ -207,6 +209,7 @@ public final class SnapshotSetCreator {
             throw e;
         } catch (IOException | RuntimeException e) {
             ServiceException se = new ServiceException(VssError.UNEXPECTED, "creating the set failed: " + e, null, e);
+            SetPhase reached = a.phase();
             a.abort(se);
             protection.end(ids.values());
             try {
@@ -214,7 +217,8 @@ public final class SnapshotSetCreator {
             } catch (IOException io) {
                 se.addSuppressed(io);
             }
-            events.append("set-aborted", "error", "shadow copy set " + setId + " aborted: " + e, Map.of());
+            events.append("set-aborted", "error", "shadow copy set " + setId + " aborted: " + e, Map.of("set",
+                    setId.toString(), "phase", reached.name().toLowerCase(java.util.Locale.ROOT)));
             throw se;
         }
     }
