@@ -37,13 +37,13 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** The coordinator with Java writers that fail, hang or succeed at every phase. */
-class SnapshotSequenceTest {
+public class SnapshotSequenceTest {
     @TempDir
     Path tmp;
     Service service;
 
     /** A writer that records its events and fails (or hangs) at one of them. */
-    static final class ScriptedWriter implements Writer {
+    public static final class ScriptedWriter implements Writer {
         final String name;
         final WriterEvent failAt;
         final boolean hang;
@@ -51,7 +51,7 @@ class SnapshotSequenceTest {
         /** Where its files are: volume names (none: it describes no files). */
         List<String> volumes = List.of();
 
-        ScriptedWriter(String name, WriterEvent failAt, boolean hang) {
+        public ScriptedWriter(String name, WriterEvent failAt, boolean hang) {
             this.name = name;
             this.failAt = failAt;
             this.hang = hang;
