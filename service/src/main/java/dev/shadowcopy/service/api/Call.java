@@ -23,12 +23,19 @@ import java.util.Set;
  */
 final class Call {
     private final Exchange exchange;
+    private final HttpRequest request;
     private final Map<String, String> params = new HashMap<>();
     private final Map<Class<?>, Object> resolved = new HashMap<>();
     private JsonNode body;
 
     Call(Exchange exchange) {
+        this(exchange, exchange.request());
+    }
+
+    /** A request without a connection (the route table's tests). */
+    Call(Exchange exchange, HttpRequest request) {
         this.exchange = exchange;
+        this.request = request;
     }
 
     Exchange exchange() {
@@ -36,7 +43,7 @@ final class Call {
     }
 
     HttpRequest request() {
-        return exchange.request();
+        return request;
     }
 
     Caller caller() {
