@@ -27,6 +27,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * The full kernel path: a volume attached as a loop device over our FUSE server, ext4 made and mounted on it,
@@ -34,6 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the copy exposed read-only through a durable scratch overlay, the old files read back, fsck clean on the
  * copy and on the live file system.
  */
+@Tag("host")
 class KernelPathTest {
     @TempDir
     Path dir;

@@ -1,5 +1,6 @@
 package dev.shadowcopy.overlay;
 
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
@@ -153,7 +154,7 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
         return sealed;
     }
 
-    private static final int MAP_MAGIC = 0x53434f56; // "SCOV"
+    private static final int MAP_MAGIC = Formats.OVERLAY_MAP_MAGIC; // "SCOV"
 
     /** Makes the overlay permanent and read-only (see the class comment for the durability order). */
     public synchronized void seal(Path mapPath) throws IOException {

@@ -147,8 +147,8 @@ public final class VolumeManager implements AutoCloseable {
                         + originPath + " has " + available + " bytes, the volume needs " + c.size());
             }
             storage.createDirectories(dir.resolve(META_DIR));
-            EngineFiles files = new EngineFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), origin, c.size(),
-                    c.chunkSize(), diffPath(c, d.id()));
+            EngineFiles files = new EngineFiles(c.name(), d.id(), storage, dir.resolve(META_DIR), originPath, origin,
+                    c.size(), c.chunkSize(), diffPath(c, d.id()));
             ManagedVolume v = new ManagedVolume(d, openEngine(c, files), storage, dir.resolve(RECOVERY_DIR),
                     dir.resolve(VolumeDescriptor.FILE_NAME));
             v.loadRecoveries();

@@ -83,4 +83,12 @@ class EngineProperties {
         new ModelRun.Run(shape, VolumeLayout.SPLIT_MIRROR, seed).execute(ops);
     }
 
+    @Property(tries = 150)
+    void reflinkKeepsEveryCopyExactAndFlushedWrites(@ForAll("ops") List<ModelRun.Op> ops,
+                                                    @ForAll ModelRun.Shape shape,
+                                                    @ForAll @IntRange(min = 0, max = 1_000_000) int seed)
+            throws IOException {
+        new ModelRun.Run(shape, VolumeLayout.REFLINK, seed).execute(ops);
+    }
+
 }

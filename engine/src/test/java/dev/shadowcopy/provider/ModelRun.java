@@ -97,8 +97,11 @@ final class ModelRun {
             this.shape = shape;
             this.background = background;
             this.disk = new SimulatedStorage(seed);
+            if (layout == VolumeLayout.SPLIT_MIRROR && seed % 2 == 1) {
+                disk.refuseClones(); // half the runs resynchronise the new mirror instead of cloning the split
+            }
             this.model = new VolumeModel(shape.size);
-                        open();
+            open();
             VolumeConfig config = VolumeConfig.sparse("vol", shape.size).withChunkSize(shape.chunk).withLayout(layout);
             if (shape.limit != null) {
                 config = config.withShadowStorage(shape.limit);

@@ -20,8 +20,10 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /** Volumes on real backings: an existing file, a loop block device, a huge sparse file, a small full FS. */
+@Tag("host")
 class RealBackingTest {
     private static final int CHUNK = 64 * 1024;
     @TempDir

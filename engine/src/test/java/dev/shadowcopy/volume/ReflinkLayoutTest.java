@@ -21,12 +21,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * The reflink layout on a real XFS file system (reflink=1) on a loop device: copies are FICLONE clones that keep
  * their content while the volume is rewritten, survive a reopen, revert instantly, and an interrupted creation
  * leaves nothing behind. A file system that cannot clone is refused with a clear error.
  */
+@Tag("host")
 class ReflinkLayoutTest {
     static final long SIZE = 8 << 20;
 

@@ -1,5 +1,6 @@
 package dev.shadowcopy.service;
 
+import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.access.ApiAccess;
 import dev.shadowcopy.service.api.Api;
 import dev.shadowcopy.service.http.HttpServer;
@@ -26,7 +27,9 @@ public final class Daemon implements AutoCloseable {
         try {
             ApiAccess access = new ApiAccess(service.accessConfig(), config.state().toRealPath());
             HttpServer api = HttpServer.start(config.apiSocket(), service.peers().group(), service.peers(),
-                    config.doors().api(), new Api(service, access), t -> {
+                    config.doors().api(), new Api(new Api.Roles(service.volumes(), service.shadows(),
+                    service.sessions(), service.writers(), service.backups(), service.status(), service.catalog(),
+                    service.events()), access), t -> {
                 if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.volume.VolumeException)) {
                     LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
                 }

@@ -1,5 +1,6 @@
 package dev.shadowcopy.provider.cow;
 
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.provider.store.CheckpointFile;
 import dev.shadowcopy.provider.store.ChunkEpochs;
@@ -23,7 +24,7 @@ import java.util.UUID;
  * </pre>
  */
 final class Checkpoint {
-    static final long MAGIC = 0x31545048434b4353L; // "SCCHKPT1" little-endian
+    static final long MAGIC = Formats.COW_CHECKPOINT_MAGIC; // "SCCHKPT1"
 
     private Checkpoint() {}
 

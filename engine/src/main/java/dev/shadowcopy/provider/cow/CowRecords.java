@@ -3,6 +3,7 @@ package dev.shadowcopy.provider.cow;
 import static dev.shadowcopy.provider.store.JournalFraming.INT;
 import static dev.shadowcopy.provider.store.JournalFraming.LONG;
 
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.provider.store.JournalFraming;
 import dev.shadowcopy.provider.store.RecordCodec;
 import java.lang.foreign.MemorySegment;
@@ -26,7 +27,7 @@ import java.lang.foreign.ValueLayout;
  */
 final class CowRecords implements RecordCodec<JournalRecord> {
     static final CowRecords CODEC = new CowRecords();
-    static final int KIND = 1;
+    static final int KIND = Formats.JOURNAL_KIND_COPY_ON_WRITE;
 
     static final byte SHADOW_CREATE = 1;
     static final byte SHADOW_DELETE = 2;

@@ -1,6 +1,7 @@
 package dev.shadowcopy.provider.mirror;
 
 import dev.shadowcopy.platform.StorageFile;
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.provider.store.CopyList;
@@ -79,7 +80,7 @@ public final class MirrorEngine implements VolumeEngine {
         this.storage = f.storage();
         this.origin = origin;
         this.dir = dir;
-        this.list = new CopyList(f.storage(), f.metaDir().resolve("mirror-copies"), 0x53434d52 /* "SCMR" */,
+        this.list = new CopyList(f.storage(), f.metaDir().resolve("mirror-copies"), Formats.MIRROR_COPY_LIST_MAGIC,
                 f.volumeName());
         this.size = f.size();
         this.chunkSize = f.chunkSize();
@@ -319,14 +320,13 @@ public final class MirrorEngine implements VolumeEngine {
         mirror = freshMirror();
         // Where the file system shares extents (XFS reflink, btrfs), the new mirror starts as a clone of the split:
         // nothing has changed since the split (writes are held), so it is in step at once and no resync runs.
-        if (old instanceof dev.shadowcopy.platform.NativeFile from
-                && mirror instanceof dev.shadowcopy.platform.NativeFile to) {
-            try {
-                to.cloneFrom(from);
-                synced = size;
-            } catch (IOException e) {
-                synced = 0; // no FICLONE here: the background resync copies the volume
-            }
+        try {
+            storage.clone(p.tmp(), dir.resolve("mirror.img"));
+            synced = size;
+        } catch (IOException e) {
+            // No FICLONE here (CloneUnsupportedException), or the clone failed: the clone is only a shortcut, the
+            // background resync copies the volume into the fresh mirror instead.
+            synced = 0;
         }
         old.close();
         p.instant()[0] = Instant.now();

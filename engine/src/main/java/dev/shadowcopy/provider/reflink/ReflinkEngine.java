@@ -1,8 +1,10 @@
 package dev.shadowcopy.provider.reflink;
 
-import dev.shadowcopy.platform.NativeFile;
+import dev.shadowcopy.platform.CloneUnsupportedException;
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
+import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.provider.store.CopyList;
 import dev.shadowcopy.provider.store.EngineFiles;
 import dev.shadowcopy.shadow.ShadowCopyId;
@@ -14,7 +16,6 @@ import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
@@ -42,7 +43,8 @@ public final class ReflinkEngine implements VolumeEngine {
 
     private final String volume;
     private final Storage storage;
-    private final NativeFile origin;
+    private final StorageFile origin;
+    private final Path backing;
     private final CopyList list;
     private final Path copiesDir;
     private final long size;
@@ -50,14 +52,15 @@ public final class ReflinkEngine implements VolumeEngine {
     private final int maxCopies;
     private final VolumeEvents events;
     private final List<ShadowCopyInfo> copies = new CopyOnWriteArrayList<>();
-    private final Map<ShadowCopyId, NativeFile> open = new ConcurrentHashMap<>();
+    private final Map<ShadowCopyId, StorageFile> open = new ConcurrentHashMap<>();
     private int nextSequence;
 
-    private ReflinkEngine(EngineFiles f, NativeFile origin, Path copiesDir, int maxCopies, VolumeEvents events) {
+    private ReflinkEngine(EngineFiles f, Path copiesDir, int maxCopies, VolumeEvents events) {
         this.volume = f.volumeName();
         this.storage = f.storage();
-        this.origin = origin;
-        this.list = new CopyList(f.storage(), f.metaDir().resolve("reflink-copies"), 0x53435246 /* "SCRF" */,
+        this.origin = f.origin();
+        this.backing = f.originPath().toAbsolutePath();
+        this.list = new CopyList(f.storage(), f.metaDir().resolve("reflink-copies"), Formats.REFLINK_COPY_LIST_MAGIC,
                 f.volumeName());
         this.copiesDir = copiesDir;
         this.size = f.size();
@@ -68,31 +71,31 @@ public final class ReflinkEngine implements VolumeEngine {
 
     /** Opens (or starts) a reflink volume; fails clearly when the backing cannot be cloned. */
     public static ReflinkEngine open(EngineFiles f, int maxCopies, VolumeEvents events) throws IOException {
-        if (!(f.origin() instanceof NativeFile nf) || nf.isBlockDevice()) {
+        if (f.origin().isBlockDevice()) {
             throw new VolumeException(VolumeException.Code.INVALID_ARGUMENT, "volume " + f.volumeName() + ": the "
-                    + "reflink layout needs a regular backing file on XFS (reflink=1) or btrfs");
+                    + "reflink layout needs a regular backing file on XFS (reflink=1) or btrfs, not a block device");
         }
-        Path backing = nf.path().toAbsolutePath();
+        Path backing = f.originPath().toAbsolutePath();
         Path dir = backing.resolveSibling("." + backing.getFileName() + ".copies");
-        Files.createDirectories(dir);
-        probe(nf, dir, f.volumeName());
-        ReflinkEngine e = new ReflinkEngine(f, nf, dir, maxCopies, events);
+        f.storage().createDirectories(dir);
+        probe(f.storage(), backing, dir, f.volumeName());
+        ReflinkEngine e = new ReflinkEngine(f, dir, maxCopies, events);
         e.recover();
         return e;
     }
 
     /** Clones the backing once into a scratch file: the file system must support FICLONE. */
-    private static void probe(NativeFile origin, Path dir, String volume) throws IOException {
+    private static void probe(Storage storage, Path backing, Path dir, String volume) throws IOException {
         Path p = dir.resolve("probe.tmp");
-        Files.deleteIfExists(p);
-        try (NativeFile t = NativeFile.open(p, OpenMode.CREATE_NEW)) {
-            t.cloneFrom(origin);
-        } catch (IOException e) {
+        storage.delete(p);
+        try {
+            storage.clone(backing, p);
+        } catch (CloneUnsupportedException e) {
             throw new VolumeException(VolumeException.Code.INVALID_ARGUMENT, "volume " + volume + ": the file system "
-                    + "of " + origin.path() + " cannot clone files (" + e.getMessage() + "); the reflink layout needs "
+                    + "of " + backing + " cannot clone files (" + e.getMessage() + "); the reflink layout needs "
                     + "XFS with reflink=1 or btrfs", e);
         } finally {
-            Files.deleteIfExists(p);
+            storage.delete(p);
         }
     }
 
@@ -104,12 +107,12 @@ public final class ReflinkEngine implements VolumeEngine {
         List<ShadowCopyInfo> listed = list.read();
         boolean changed = false;
         for (ShadowCopyInfo c : listed) {
-            if (!Files.exists(fileOf(c.id()))) {
+            if (!storage.exists(fileOf(c.id()))) {
                 events.warning(volume, "shadow copy " + c.id() + " lost its clone file " + fileOf(c.id())
                         + "; it is dropped");
                 changed = true;
             } else if (!c.persistent()) {
-                Files.deleteIfExists(fileOf(c.id()));
+                storage.delete(fileOf(c.id()));
                 events.shadowCopyReleased(volume, c, "non-persistent shadow copies do not survive a restart");
                 changed = true;
             } else {
@@ -117,13 +120,9 @@ public final class ReflinkEngine implements VolumeEngine {
             }
             nextSequence = Math.max(nextSequence, c.sequence() + 1);
         }
-        try (var s = Files.list(copiesDir)) {
-            for (Path p : s.toList()) {
-                String n = p.getFileName().toString();
-                boolean known = copies.stream().anyMatch(c -> n.equals(c.id() + ".img"));
-                if (!known) {
-                    Files.deleteIfExists(p); // a clone whose creation a crash interrupted
-                }
+        for (String n : storage.list(copiesDir)) {
+            if (copies.stream().noneMatch(c -> n.equals(c.id() + ".img"))) {
+                storage.delete(copiesDir.resolve(n)); // a clone whose creation a crash interrupted
             }
         }
         if (changed) {
@@ -196,34 +195,32 @@ public final class ReflinkEngine implements VolumeEngine {
         }
         origin.sync(); // the clone at the instant then has (almost) nothing dirty to write back first
         Path tmp = copiesDir.resolve(id + ".img.tmp");
-        Files.deleteIfExists(tmp);
+        storage.delete(tmp);
         return new Pending(id, persistent, tmp, new Instant[1]);
     }
 
     @Override
     public void commitShadowCopy(PendingShadowCopy pending) throws IOException {
         Pending p = (Pending) pending;
-        try (NativeFile clone = NativeFile.open(p.tmp(), OpenMode.CREATE_NEW)) {
-            clone.cloneFrom(origin); // the instant: writes are held, the clone shares every extent right now
-        }
+        storage.clone(backing, p.tmp()); // the instant: writes are held, the clone shares every extent right now
         p.instant()[0] = Instant.now();
     }
 
     @Override
     public synchronized ShadowCopyInfo completeShadowCopy(PendingShadowCopy pending) throws IOException {
         Pending p = (Pending) pending;
-        try (NativeFile clone = NativeFile.open(p.tmp(), OpenMode.READ_WRITE)) {
+        try (StorageFile clone = storage.open(p.tmp(), OpenMode.READ_WRITE)) {
             clone.sync();
         }
-        Files.move(p.tmp(), fileOf(p.id()), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        NativeFile.syncDirectory(copiesDir);
+        storage.rename(p.tmp(), fileOf(p.id()));
+        storage.syncDirectory(copiesDir);
         ShadowCopyInfo info = new ShadowCopyInfo(p.id(), volume, nextSequence++, p.instant()[0], p.persistent(), size);
         copies.add(info);
         try {
             publish(); // durable from here
         } catch (IOException | RuntimeException e) {
             copies.remove(info);
-            Files.deleteIfExists(fileOf(p.id()));
+            storage.delete(fileOf(p.id()));
             throw e;
         }
         return info;
@@ -233,9 +230,9 @@ public final class ReflinkEngine implements VolumeEngine {
     public void abortShadowCopy(PendingShadowCopy pending) {
         Pending p = (Pending) pending;
         try {
-            Files.deleteIfExists(p.tmp());
+            storage.delete(p.tmp());
             if (copies.stream().noneMatch(c -> c.id().equals(p.id()))) {
-                Files.deleteIfExists(fileOf(p.id()));
+                storage.delete(fileOf(p.id()));
             }
         } catch (IOException e) {
             events.warning(volume, "cannot remove the clone of an abandoned shadow copy: " + e.getMessage());
@@ -250,11 +247,11 @@ public final class ReflinkEngine implements VolumeEngine {
         }
         copies.remove(c);
         publish(); // gone from the list first: a crash now leaves an unlisted clone, deleted at open
-        NativeFile f = open.remove(id);
+        StorageFile f = open.remove(id);
         if (f != null) {
             f.close();
         }
-        Files.deleteIfExists(fileOf(id));
+        storage.delete(fileOf(id));
         return true;
     }
 
@@ -270,9 +267,7 @@ public final class ReflinkEngine implements VolumeEngine {
                 deleteShadowCopy(later.id(), "deleted by a revert to an earlier copy");
             }
         }
-        try (NativeFile src = NativeFile.open(fileOf(id), OpenMode.READ)) {
-            origin.cloneFrom(src); // the whole backing now shares the copy's extents: instant
-        }
+        storage.clone(fileOf(id), backing); // the whole backing now shares the copy's extents: instant
         origin.sync();
     }
 
@@ -287,8 +282,8 @@ public final class ReflinkEngine implements VolumeEngine {
         FileDevice.mapAllocation(clone(id), offset, length, visitor);
     }
 
-    private NativeFile clone(ShadowCopyId id) throws IOException {
-        NativeFile f = open.get(id);
+    private StorageFile clone(ShadowCopyId id) throws IOException {
+        StorageFile f = open.get(id);
         if (f != null) {
             return f;
         }
@@ -297,13 +292,12 @@ public final class ReflinkEngine implements VolumeEngine {
                 throw new VolumeException(VolumeException.Code.OBJECT_NOT_FOUND, "no shadow copy " + id + " on volume "
                         + volume);
             }
-            return open.computeIfAbsent(id, k -> {
-                try {
-                    return NativeFile.open(fileOf(k), OpenMode.READ);
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
+            StorageFile n = open.get(id);
+            if (n == null) {
+                n = storage.open(fileOf(id), OpenMode.READ);
+                open.put(id, n);
+            }
+            return n;
         }
     }
 
@@ -320,7 +314,7 @@ public final class ReflinkEngine implements VolumeEngine {
     public ShadowStorageUsage shadowStorage() throws IOException {
         long used = 0;
         for (ShadowCopyInfo c : copies) {
-            used += Files.size(fileOf(c.id()));
+            used += clone(c.id()).size();
         }
         return new ShadowStorageUsage(used, used, -1, copiesDir.toString());
     }
@@ -353,7 +347,7 @@ public final class ReflinkEngine implements VolumeEngine {
     @Override
     public void close() throws IOException {
         origin.sync(); // a clean close leaves every write durable
-        for (NativeFile f : open.values()) {
+        for (StorageFile f : open.values()) {
             f.close();
         }
         open.clear();

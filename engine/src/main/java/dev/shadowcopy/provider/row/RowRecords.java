@@ -3,6 +3,7 @@ package dev.shadowcopy.provider.row;
 import static dev.shadowcopy.provider.store.JournalFraming.INT;
 import static dev.shadowcopy.provider.store.JournalFraming.LONG;
 
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.provider.store.JournalFraming;
 import dev.shadowcopy.provider.store.RecordCodec;
 import java.lang.foreign.MemorySegment;
@@ -25,7 +26,7 @@ import java.lang.foreign.ValueLayout;
  */
 final class RowRecords implements RecordCodec<RowRecord> {
     static final RowRecords CODEC = new RowRecords();
-    static final int KIND = 2;
+    static final int KIND = Formats.JOURNAL_KIND_REDIRECT_ON_WRITE;
 
     private static final byte SHADOW_CREATE = 1;
     private static final byte SHADOW_DELETE = 2;

@@ -1,4 +1,4 @@
-package dev.shadowcopy.service.access;
+package dev.shadowcopy.service.peer;
 
 /** What a peer of the service's sockets may do; docs/service.md "Security model" has the whole table. */
 public enum Role {

@@ -3,16 +3,15 @@ package dev.shadowcopy.service.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.shadowcopy.image.backup.Progress;
-import dev.shadowcopy.service.Json;
-import dev.shadowcopy.service.Service;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.service.backup.Backups;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.access.ApiAccess;
-import dev.shadowcopy.service.access.Caller;
+import dev.shadowcopy.service.peer.Caller;
 import dev.shadowcopy.service.backup.BackupJob;
 import dev.shadowcopy.service.backup.RestoreJob;
 import dev.shadowcopy.service.http.Exchange;
-import dev.shadowcopy.service.http.HttpRequest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -28,18 +27,23 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code {"event":"error","error":{...}}}. A client that goes away cancels the job (the next progress line
  * fails), which aborts the backup: no backup point, the session released, its shadow copies deleted.
  */
-final class BackupApi {
+final class BackupsResource {
     private static final long PROGRESS_NANOS = 250_000_000L;
 
-    private final Service service;
+    private final Backups backups;
     private final ApiAccess access;
 
-    BackupApi(Service service, ApiAccess access) {
-        this.service = service;
+    BackupsResource(Backups backups, ApiAccess access) {
+        this.backups = backups;
         this.access = access;
     }
 
-    void backups(Exchange ex, HttpRequest r, JsonNode b, Caller c) throws Exception {
+    void register(Routes routes) {
+        routes.post("/v1/backups", c -> backup(c.exchange(), c.body(), c.caller()))
+                .post("/v1/restores", c -> restore(c.exchange(), c.body(), c.caller()));
+    }
+
+    private void backup(Exchange ex, JsonNode b, Caller c) throws Exception {
         List<String> volumes = new ArrayList<>();
         for (JsonNode n : b.path("volumes")) {
             access.volume(c, n.asText());
@@ -50,7 +54,7 @@ final class BackupApi {
         BackupJob.Request req = new BackupJob.Request(volumes, repository(b, c), b.path("full").asBoolean(false),
                 passphrase(b), b.hasNonNull("label") ? b.get("label").asText() : null, threads(b), exclude);
         run(ex, progress -> {
-            BackupJob.Result res = BackupJob.run(service, req, progress);
+            BackupJob.Result res = backups.backup(req, progress);
             ObjectNode o = Json.object().put("event", "result");
             o.set("backup", Json.MAPPER.valueToTree(res.manifest()));
             o.set("warnings", Json.MAPPER.valueToTree(res.warnings()));
@@ -60,13 +64,13 @@ final class BackupApi {
         });
     }
 
-    void restores(Exchange ex, HttpRequest r, JsonNode b, Caller c) throws Exception {
+    private void restore(Exchange ex, JsonNode b, Caller c) throws Exception {
         String target = b.hasNonNull("target") ? b.get("target").asText() : text(b, "volume");
         access.volume(c, target);
         RestoreJob.Request req = new RestoreJob.Request(repository(b, c), passphrase(b), text(b, "backup"),
                 text(b, "volume"), target, b.path("verify").asBoolean(false), threads(b));
         run(ex, progress -> {
-            RestoreJob.Result res = RestoreJob.run(service, req, progress);
+            RestoreJob.Result res = backups.restore(req, progress);
             ObjectNode o = Json.object().put("event", "result");
             o.put("backup", res.backup()).put("volume", res.volume()).put("target", res.target())
                     .put("created", res.created()).put("size", res.restore().size())

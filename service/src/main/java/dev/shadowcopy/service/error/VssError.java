@@ -1,4 +1,4 @@
-package dev.shadowcopy.service;
+package dev.shadowcopy.service.error;
 
 /**
  * The errors the service reports, named and numbered as VSS names them (vss.h, {@code 0x8004xxxx}), with

@@ -1,4 +1,4 @@
-package dev.shadowcopy.service.sequence;
+package dev.shadowcopy.service.provider;
 
 import dev.shadowcopy.shadow.ShadowCopyId;
 import java.io.IOException;

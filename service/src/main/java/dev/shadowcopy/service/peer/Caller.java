@@ -1,4 +1,4 @@
-package dev.shadowcopy.service.access;
+package dev.shadowcopy.service.peer;
 
 import java.util.Objects;
 

@@ -1,5 +1,7 @@
-package dev.shadowcopy.service;
+package dev.shadowcopy.service.ops;
 
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;

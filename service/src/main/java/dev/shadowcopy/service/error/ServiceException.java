@@ -1,5 +1,6 @@
-package dev.shadowcopy.service;
+package dev.shadowcopy.service.error;
 
+import dev.shadowcopy.service.error.VssError;
 import java.io.IOException;
 
 /**

@@ -1,4 +1,4 @@
-package dev.shadowcopy.service.sequence;
+package dev.shadowcopy.service.catalog;
 
 import java.util.ArrayList;
 import java.util.List;
