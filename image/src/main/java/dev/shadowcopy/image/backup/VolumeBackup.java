@@ -8,7 +8,6 @@ import dev.shadowcopy.volume.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.BitSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -23,7 +22,10 @@ import java.util.List;
  * Reads one volume's shadow copy into the repository and returns its index. Chunks that are holes are not
  * read; chunks that change tracking says are unchanged since the base are taken from the base's index
  * without reading; every chunk read is hashed and stored only if the repository does not know it yet.
- * Chunks are handled in parallel by the given executor (read, hash, compress, encrypt, write in one task).
+ * Chunks are handled in parallel by the given executor (read, hash, compress, encrypt, write in one task; with
+ * four tasks per CPU one waits for the disk while another computes, so reads, hashing, compression and writes
+ * overlap). A chunk stays in the worker's native buffer from the read to the write, and each chunk file starts
+ * going to the disk as soon as it is written, so the sync before the commit finds little left to do.
  */
 final class VolumeBackup {
     private static final MemorySegment ZEROS = Arena.global().allocate(Repository.DEFAULT_CHUNK_SIZE * 16L, 4096);
@@ -44,7 +46,8 @@ final class VolumeBackup {
     private final AtomicLong stored = new AtomicLong();
     private final AtomicLong zero = new AtomicLong();
 
-    private record Buffers(MemorySegment direct, byte[] heap) {}
+    /** A worker's buffers: the chunk as read, and its encoded blob (native, reused: nothing per chunk on the heap). */
+    private record Buffers(MemorySegment direct, MemorySegment blob) {}
 
     VolumeBackup(Repository repo, KnownChunks known, ExecutorService pool, int parallel) {
         this.repo = repo;
@@ -52,7 +55,8 @@ final class VolumeBackup {
         this.pool = pool;
         this.parallel = parallel;
         int cs = repo.chunkSize();
-        this.buffers = ThreadLocal.withInitial(() -> new Buffers(Arena.ofAuto().allocate(cs, 4096), new byte[cs]));
+        this.buffers = ThreadLocal.withInitial(() -> new Buffers(Arena.ofAuto().allocate(cs, 4096),
+                Arena.ofAuto().allocate(BlobCodec.maxBlob(cs), 4096)));
     }
 
     /**
@@ -150,13 +154,13 @@ final class VolumeBackup {
             return ChunkId.ZERO;
         }
         allocated.addAndGet(len);
-        MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, 0, b.heap(), 0, len);
-        ChunkId id = repo.keys().chunkId(b.heap(), 0, len);
+        // hashed, compressed and encrypted where it was read: no copy on the heap
+        ChunkId id = repo.keys().chunkId(seg, len);
         if (known.claim(id)) {
-            byte[] blob = repo.codec().encode(BlobCodec.CHUNK, b.heap(), len, "chunk " + id.hex());
-            repo.writeChunk(id, blob);
+            int n = repo.codec().encode(BlobCodec.CHUNK, seg, len, "chunk " + id.hex(), b.blob());
+            repo.writeChunk(id, b.blob(), n);
             newChunks.incrementAndGet();
-            stored.addAndGet(blob.length);
+            stored.addAndGet(n);
         }
         return id;
     }

@@ -1,16 +1,13 @@
 package dev.shadowcopy.image.repository;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
-import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
-import javax.crypto.Mac;
-import javax.crypto.SecretKeyFactory;
 import javax.crypto.spec.GCMParameterSpec;
-import javax.crypto.spec.PBEKeySpec;
 import javax.crypto.spec.SecretKeySpec;
 
 /**
@@ -18,6 +15,7 @@ import javax.crypto.spec.SecretKeySpec;
  * (32 bytes for AES-256-GCM, 32 for HMAC-SHA256 chunk ids) is stored in {@code repository.json} wrapped with
  * AES-256-GCM under a key derived from the passphrase by PBKDF2-HMAC-SHA256 (random 16-byte salt, 600 000
  * iterations by default, OWASP's 2023 figure). A changed passphrase therefore re-wraps 64 bytes, not the data.
+ * The primitives are {@link Crypto#best()}'s (libcrypto when present: see {@link Crypto} for why).
  */
 public final class Keys {
     public static final int DEFAULT_ITERATIONS = 600_000;
@@ -25,21 +23,30 @@ public final class Keys {
     static final int TAG = 16;
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    private final SecretKeySpec encKey;
-    private final SecretKeySpec idKey;
-    private final ThreadLocal<MessageDigest> sha = ThreadLocal.withInitial(Keys::sha256);
-    private final ThreadLocal<Mac> hmac;
+    private static final Crypto CRYPTO = Crypto.best();
+
+    /** AES-256-GCM key of the blobs; null when unencrypted. */
+    private final byte[] encKey;
+    /** HMAC-SHA256 key of the chunk names; null when unencrypted (plain SHA-256). */
+    private final byte[] idKey;
 
     private Keys(byte[] master) {
         if (master == null) {
             encKey = null;
             idKey = null;
-            hmac = null;
         } else {
-            encKey = new SecretKeySpec(master, 0, 32, "AES");
-            idKey = new SecretKeySpec(master, 32, 32, "HmacSHA256");
-            hmac = ThreadLocal.withInitial(this::newMac);
+            encKey = Arrays.copyOfRange(master, 0, 32);
+            idKey = Arrays.copyOfRange(master, 32, 64);
         }
+    }
+
+    /** The implementation of the primitives in use ("openssl" or "jdk"), for benchmarks and diagnostics. */
+    public static String cryptoImplementation() {
+        return CRYPTO.name();
+    }
+
+    static Crypto crypto() {
+        return CRYPTO;
     }
 
     public static Keys plain() {
@@ -103,23 +110,14 @@ public final class Keys {
     }
 
     private static byte[] derive(char[] passphrase, byte[] salt, int iterations) {
-        try {
-            PBEKeySpec spec = new PBEKeySpec(passphrase, salt, iterations, 256);
-            try {
-                return SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(spec).getEncoded();
-            } finally {
-                spec.clearPassword();
-            }
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("PBKDF2WithHmacSHA256 is not available", e);
-        }
+        return CRYPTO.pbkdf2(passphrase, salt, iterations, 32);
     }
 
     public boolean encrypted() {
         return encKey != null;
     }
 
-    SecretKeySpec encKey() {
+    byte[] encKey() {
         return encKey;
     }
 
@@ -131,39 +129,24 @@ public final class Keys {
 
     /** The id of a chunk with this plaintext. */
     public ChunkId chunkId(byte[] data, int offset, int length) {
-        byte[] h;
-        if (hmac == null) {
-            MessageDigest d = sha.get();
-            d.update(data, offset, length);
-            h = d.digest();
+        return chunkId(MemorySegment.ofArray(data).asSlice(offset, length), length);
+    }
+
+    /** The id of a chunk with the plaintext {@code data[0, length)}, hashed where it lies (no copy). */
+    public ChunkId chunkId(MemorySegment data, long length) {
+        byte[] h = new byte[Crypto.DIGEST];
+        if (idKey == null) {
+            CRYPTO.sha256(data, length, h);
         } else {
-            Mac m = hmac.get();
-            m.update(data, offset, length);
-            h = m.doFinal();
+            CRYPTO.hmacSha256(idKey, data, length, h);
         }
         return ChunkId.of(h);
     }
 
     /** SHA-256 of some bytes (manifests use it to pin their indexes). */
     public static byte[] sha256(byte[] data) {
-        return sha256().digest(data);
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private Mac newMac() {
-        try {
-            Mac m = Mac.getInstance("HmacSHA256");
-            m.init(idKey);
-            return m;
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException(e);
-        }
+        byte[] h = new byte[Crypto.DIGEST];
+        CRYPTO.sha256(MemorySegment.ofArray(data), data.length, h);
+        return h;
     }
 }

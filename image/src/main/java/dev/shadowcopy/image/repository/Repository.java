@@ -221,6 +221,61 @@ public final class Repository {
     }
 
     /**
+     * Stores an encoded chunk held in native memory ({@code blob[0, length)}) under its id, as {@link
+     * #writeChunk(ChunkId, byte[])} does, and starts writing it to the disk at once (sync_file_range), so that the
+     * sync before the commit finds little left to write: reads, compression and writes overlap. Not durable until
+     * {@link #syncAll}.
+     */
+    public void writeChunk(ChunkId id, MemorySegment blob, long length) throws IOException {
+        Path target = chunkPath(id);
+        Path tmp = target.resolveSibling(target.getFileName() + "." + Long.toHexString(
+                ThreadLocalRandom.current().nextLong()) + ".tmp");
+        try (StorageFile f = openNew(tmp)) {
+            f.write(0, blob.asSlice(0, length));
+            f.startWriteback();
+        }
+        storage.rename(tmp, target);
+    }
+
+    private StorageFile openNew(Path tmp) throws IOException {
+        try {
+            return storage.open(tmp, OpenMode.CREATE_NEW);
+        } catch (NoSuchFileException e) {
+            makeDirectory(tmp.getParent());
+            return storage.open(tmp, OpenMode.CREATE_NEW);
+        }
+    }
+
+    /**
+     * Reads and decodes a chunk into {@code dst} (native, at least {@link #chunkSize} bytes) through {@code scratch}
+     * (native, at least {@link BlobCodec#maxBlob}({@link #chunkSize}) bytes), and checks that it hashes to its id.
+     * Returns the chunk's length. No copy on the Java heap: the restore's hot path.
+     */
+    public int readChunk(ChunkId id, MemorySegment dst, MemorySegment scratch) throws IOException {
+        String name = "chunk " + id.hex();
+        long size;
+        try (StorageFile f = storage.open(chunkPath(id), OpenMode.READ)) {
+            size = f.size();
+            if (size > scratch.byteSize()) {
+                throw new RepositoryException(RepositoryException.Code.CORRUPT, name + " is damaged: longer than a "
+                        + "chunk (" + size + " bytes)");
+            }
+            f.read(0, scratch.asSlice(0, size));
+        } catch (NoSuchFileException e) {
+            throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "chunk " + id + " is missing");
+        }
+        if (BlobCodec.plainLength(scratch, size) > config.chunkSize()) {
+            throw new RepositoryException(RepositoryException.Code.CORRUPT, name + " is damaged: longer than a chunk");
+        }
+        int n = codec.decode(BlobCodec.CHUNK, scratch, (int) size, name, dst);
+        if (!keys().chunkId(dst, n).equals(id)) {
+            throw new RepositoryException(RepositoryException.Code.CORRUPT, name + " is damaged: its content does "
+                    + "not hash to its name");
+        }
+        return n;
+    }
+
+    /**
      * Reads and decodes a chunk into {@code dst} (at least {@link #chunkSize} bytes) and checks that it hashes
      * to its id. Returns the chunk's length.
      */

@@ -5,7 +5,9 @@ import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.platform.LocalStorage;
+import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
+import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.volume.FileDevice;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -53,9 +55,10 @@ public final class FileRestore {
             if (cleanup != null) {
                 Runtime.getRuntime().addShutdownHook(cleanup); // Ctrl-C or SIGTERM: no partial file left either
             }
-            try (FileDevice dev = fresh ? FileDevice.create(written, v.size()) : FileDevice.open(to, false)) {
+            try (FileDevice dev = fresh ? FileDevice.create(written, v.size()) : FileDevice.open(to, false);
+                 StorageFile kick = storage.open(written, OpenMode.READ_WRITE)) {
                 res = Restorer.restore(repo, backup, volume, dev, new Restorer.Options(fresh, verify, threads,
-                        Duration.ofMinutes(10)), progress);
+                        Duration.ofMinutes(10), kick), progress);
             }
             if (fresh) {
                 storage.rename(written, to);

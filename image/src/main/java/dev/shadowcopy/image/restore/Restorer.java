@@ -4,15 +4,16 @@ import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.VolumeIndex;
+import dev.shadowcopy.image.repository.BlobCodec;
 import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.repository.RepositoryLock;
+import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.volume.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,7 +33,19 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 public final class Restorer {
 
-    public record Options(boolean freshTarget, boolean verify, int threads, Duration lockWait) {}
+    /**
+     * @param writeback a handle of the target's file on which write-back is started as the restore goes (every
+     *                  {@link #WRITEBACK_EVERY} bytes), so that the final flush finds little left and the disk
+     *                  writes while chunks are still being read and decoded; null to leave it to the kernel
+     */
+    public record Options(boolean freshTarget, boolean verify, int threads, Duration lockWait, StorageFile writeback) {
+        public Options(boolean freshTarget, boolean verify, int threads, Duration lockWait) {
+            this(freshTarget, verify, threads, lockWait, null);
+        }
+    }
+
+    /** Bytes written between two starts of write-back on the target (see {@link Options#writeback}). */
+    static final long WRITEBACK_EVERY = 32L << 20;
 
     public record Result(long size, long bytesWritten, long zeroBytes, boolean verified, Duration elapsed) {}
 
@@ -56,7 +69,7 @@ public final class Restorer {
             }
             AtomicLong written = new AtomicLong();
             AtomicLong zeros = new AtomicLong();
-            parallel(idx, o.threads(), "restore " + volume, progress, (c, heap, direct) -> {
+            parallel(idx, o.threads(), "restore " + volume, progress, (c, direct, scratch) -> {
                 ChunkId id = idx.chunks()[c];
                 int len = idx.chunkLength(c);
                 long off = idx.chunkOffset(c);
@@ -67,15 +80,16 @@ public final class Restorer {
                     zeros.addAndGet(len);
                     return;
                 }
-                int n = repo.readChunk(id, heap);
+                int n = repo.readChunk(id, direct, scratch); // decoded and checked where it will be written from
                 if (n != len) {
                     throw new RepositoryException(RepositoryException.Code.CORRUPT, "chunk " + id + " has " + n
                             + " bytes where the index needs " + len);
                 }
-                MemorySegment seg = direct.asSlice(0, len);
-                MemorySegment.copy(heap, 0, seg, ValueLayout.JAVA_BYTE, 0, len);
-                target.write(off, seg, false);
-                written.addAndGet(len);
+                target.write(off, direct.asSlice(0, len), false);
+                long before = written.getAndAdd(len);
+                if (o.writeback() != null && before / WRITEBACK_EVERY != (before + len) / WRITEBACK_EVERY) {
+                    o.writeback().startWriteback();
+                }
             });
             target.flush();
             if (o.verify()) {
@@ -89,20 +103,16 @@ public final class Restorer {
     /** Reads the target back and checks every chunk against the index. */
     public static void verifyTarget(Repository repo, VolumeIndex idx, BlockDevice target, int threads,
                                     Progress progress) throws IOException {
-        parallel(idx, threads, "verify " + target.name(), progress, (c, heap, direct) -> {
+        parallel(idx, threads, "verify " + target.name(), progress, (c, direct, scratch) -> {
             int len = idx.chunkLength(c);
             MemorySegment seg = direct.asSlice(0, len);
             target.read(idx.chunkOffset(c), seg);
-            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, 0, heap, 0, len);
             ChunkId expect = idx.chunks()[c];
             boolean ok;
             if (expect.isZero()) {
-                ok = true;
-                for (int i = 0; i < len && ok; i++) {
-                    ok = heap[i] == 0;
-                }
+                ok = seg.mismatch(scratch.asSlice(0, len).fill((byte) 0)) == -1;
             } else {
-                ok = repo.keys().chunkId(heap, 0, len).equals(expect);
+                ok = repo.keys().chunkId(seg, len).equals(expect);
             }
             if (!ok) {
                 throw new RepositoryException(RepositoryException.Code.CORRUPT, "verify failed: " + target.name()
@@ -112,15 +122,17 @@ public final class Restorer {
     }
 
     interface ChunkTask {
-        void run(int chunk, byte[] heap, MemorySegment direct) throws IOException;
+        /** {@code direct}: a chunk's room; {@code scratch}: an encoded chunk's room (both native, the worker's). */
+        void run(int chunk, MemorySegment direct, MemorySegment scratch) throws IOException;
     }
 
     static void parallel(VolumeIndex idx, int threads, String phase, Progress progress, ChunkTask task)
             throws IOException {
         int t = 2 * Math.max(1, threads); // two per CPU: reads of chunk files and target writes wait on the disk
         int cs = idx.chunkSize();
-        ThreadLocal<byte[]> heaps = ThreadLocal.withInitial(() -> new byte[cs]);
         ThreadLocal<MemorySegment> directs = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(cs, 4096));
+        ThreadLocal<MemorySegment> scratches = ThreadLocal.withInitial(() -> Arena.ofAuto()
+                .allocate(BlobCodec.maxBlob(cs), 4096));
         AtomicReference<Throwable> failure = new AtomicReference<>();
         AtomicLong done = new AtomicLong();
         Semaphore inFlight = new Semaphore(t * 2);
@@ -133,7 +145,7 @@ public final class Restorer {
                 inFlight.acquire();
                 futures.add(pool.submit(() -> {
                     try {
-                        task.run(c, heaps.get(), directs.get());
+                        task.run(c, directs.get(), scratches.get());
                         done.addAndGet(idx.chunkLength(c));
                     } catch (Throwable e) {
                         failure.compareAndSet(null, e);
