@@ -43,6 +43,9 @@ public final class ProductBench {
     private Path state;
     private Process daemon;
     private final Map<String, List<Double>> figures = new TreeMap<>();
+    private final Map<String, List<Double>> cpu = new TreeMap<>();
+    /** CPU seconds (user + system) of the processes the current step ran. */
+    private double stepCpu;
     private final Map<String, Long> sizes = new LinkedHashMap<>();
 
     public static void main(String[] args) throws Exception {
@@ -75,6 +78,15 @@ public final class ProductBench {
         work = Files.createTempDirectory(dir, "bench-product-");
         state = work.resolve("state");
         Path source = work.resolve("source.img");
+        Thread cleanup = new Thread(() -> {
+            try {
+                stopDaemon();
+                deleteTree(work);
+            } catch (Exception e) {
+                System.err.println("cleanup: " + e);
+            }
+        });
+        Runtime.getRuntime().addShutdownHook(cleanup); // kill PID (SIGTERM) leaves nothing behind
         try {
             long data = BenchImage.create(source, size, 1);
             System.out.printf("volume %s, %s written (40%% random, 40%% text, 10%% zeros, 10%% never written); "
@@ -93,10 +105,9 @@ public final class ProductBench {
             }
             report();
         } finally {
+            Runtime.getRuntime().removeShutdownHook(cleanup);
             stopDaemon();
-            try (Stream<Path> s = Files.walk(work)) {
-                s.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
-            }
+            deleteTree(work);
         }
     }
 
@@ -188,8 +199,8 @@ public final class ProductBench {
 
     private void report() {
         System.out.printf("%n== medians of %d rounds ==%n", rounds);
-        figures.forEach((k, v) -> System.out.printf("%-40s %8.2f s   (%s)%n", k, median(v), v.stream()
-                .map(x -> String.format("%.2f", x)).toList()));
+        figures.forEach((k, v) -> System.out.printf("%-40s %8.2f s   (%s)   cpu %6.2f s%n", k, median(v), v.stream()
+                .map(x -> String.format("%.2f", x)).toList(), median(cpu.get(k))));
         double full = m("full", "shadowcopy");
         System.out.println();
         ratio("full: qemu-img / shadowcopy (target >= 2)", m("full", "qemu-img"), full);
@@ -232,12 +243,16 @@ public final class ProductBench {
     /** Drops the page cache, runs the step, syncs the file system of {@code durable}; records the seconds. */
     private String timed(String row, String tool, Step step, Path durable) throws Exception {
         dropCaches();
+        stepCpu = 0;
+        double daemon0 = daemonCpu();
         long t0 = System.nanoTime();
         String out = step.run();
         run(Map.of(), "sync", "-f", Files.exists(durable) ? durable.toString() : work.toString());
         double s = (System.nanoTime() - t0) / 1e9;
+        double c = stepCpu + (tool.equals("shadowcopy") ? daemonCpu() - daemon0 : 0);
         figures.computeIfAbsent(row + " / " + tool, k -> new ArrayList<>()).add(s);
-        System.out.printf("%-24s %-12s %7.2f s%n", row, tool, s);
+        cpu.computeIfAbsent(row + " / " + tool, k -> new ArrayList<>()).add(c);
+        System.out.printf("%-24s %-12s %7.2f s   cpu %6.2f s%n", row, tool, s, c);
         return out;
     }
 
@@ -275,8 +290,8 @@ public final class ProductBench {
         }
     }
 
-    private void stopDaemon() throws Exception {
-        if (daemon == null) {
+    private synchronized void stopDaemon() throws Exception {
+        if (daemon == null || !daemon.isAlive()) {
             return;
         }
         try {
@@ -307,7 +322,18 @@ public final class ProductBench {
         return runIn(null, env, cmd);
     }
 
-    private String runIn(Path cwd, Map<String, String> env, String... cmd) throws Exception {
+    /** CPU seconds the daemon has used so far (utime + stime of /proc/PID/stat, in clock ticks of 1/100 s). */
+    private double daemonCpu() throws IOException {
+        String stat = Files.readString(Path.of("/proc/" + daemon.pid() + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+    }
+
+    private String runIn(Path cwd, Map<String, String> env, String... cmdline) throws Exception {
+        Path times = work.resolve("times");
+        List<String> wrapped = new ArrayList<>(List.of("/usr/bin/time", "-f", "%U %S", "-o", times.toString()));
+        wrapped.addAll(List.of(cmdline));
+        String[] cmd = wrapped.toArray(String[]::new);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.appendTo(
                 work.resolve("tools.log").toFile()));
         if (cwd != null) {
@@ -316,7 +342,17 @@ public final class ProductBench {
         pb.environment().putAll(env);
         Process p = pb.start();
         byte[] out = p.getInputStream().readAllBytes();
-        if (p.waitFor() != 0) {
+        int rc = p.waitFor();
+        if (Files.exists(times)) {
+            for (String line : Files.readAllLines(times)) {
+                String[] us = line.trim().split(" ");
+                if (us.length == 2 && us[0].matches("[0-9.]+")) {
+                    stepCpu += Double.parseDouble(us[0]) + Double.parseDouble(us[1]);
+                }
+            }
+            Files.delete(times);
+        }
+        if (rc != 0) {
             throw new IOException(String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): "
                     + new String(out, StandardCharsets.UTF_8) + " (see " + work.resolve("tools.log") + ")");
         }
