@@ -345,6 +345,10 @@ final class BackupsCommand implements Runnable {
         "Instant recovery: serves a volume of a backup point over NBD straight from the repository, until stopped "
             + "(Ctrl-C). Read-only, or with --writable a throw-away overlay takes the writes (deleted at exit), so a "
             + "virtual machine can boot the backup before any restore.",
+        "With --writable --overlay PATH the writes are kept in PATH (and PATH.map, PATH.meta): what a flush "
+            + "acknowledged survives a kill of this process and a reboot, serving the same backup again with the "
+            + "same overlay continues, and `restore ID --volume VOL --to volume:NAME --live --overlay PATH` moves "
+            + "it onto a managed volume.",
         "Example: qemu-system-x86_64 -drive file=nbd+unix:///VOL?socket=SOCKET,format=raw"})
     static final class Serve implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "ID")
@@ -356,15 +360,19 @@ final class BackupsCommand implements Runnable {
         @Option(names = "--socket", required = true, paramLabel = "PATH", description = "Unix socket to listen on.")
         Path socket;
 
-        @Option(names = "--writable", description = "Accept writes into a throw-away overlay.")
+        @Option(names = "--writable", description = "Accept writes (into a throw-away overlay, or --overlay).")
         boolean writable;
+
+        @Option(names = "--overlay", paramLabel = "PATH", description = "Keep the writes in this durable overlay "
+                + "(made if missing; with --writable).")
+        Path overlay;
 
         @Mixin
         RepoOptions r;
 
         @Override
         public Integer call() throws Exception {
-            InstantRecovery recovery = InstantRecovery.open(r.open(), id, volume, writable);
+            InstantRecovery recovery = InstantRecovery.open(r.open(), id, volume, writable, overlay);
             String backup = recovery.backup();
             BlockDevice served = recovery.device();
             ExportRegistry reg = new ExportRegistry() {
@@ -391,8 +399,11 @@ final class BackupsCommand implements Runnable {
                 }
                 stop.countDown();
             }));
-            System.out.println("Serving volume " + volume + " of backup " + backup + (writable ? " (writable overlay, "
-                    + "discarded at exit)" : " (read-only)") + " on nbd+unix:///" + volume + "?socket=" + socket);
+            String mode = !writable ? " (read-only)" : recovery.overlay() == null ? " (writable overlay, discarded at exit)"
+                    : " (writable; writes kept in " + recovery.overlay().path() + ", durable at each flush; "
+                    + Sizes.format(recovery.overlay().bytes()) + " written so far)";
+            System.out.println("Serving volume " + volume + " of backup " + backup + mode + " on nbd+unix:///" + volume
+                    + "?socket=" + socket);
             System.out.flush();
             stop.await();
             return 0;

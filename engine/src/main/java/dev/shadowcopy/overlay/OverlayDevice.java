@@ -284,18 +284,27 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
     public void write(long offset, MemorySegment src, boolean fua) throws IOException {
         BlockDevice.checkRange(this, offset, src.byteSize());
         change(offset, src.byteSize(), src);
+        if (fua) {
+            flush(); // a durable overlay promises a FUA write survives, as a flush after it would
+        }
     }
 
     @Override
     public void trim(long offset, long length, boolean fua) throws IOException {
         BlockDevice.checkRange(this, offset, length);
         change(offset, length, null);
+        if (fua) {
+            flush();
+        }
     }
 
     @Override
     public void writeZeroes(long offset, long length, boolean mayDeallocate, boolean fua) throws IOException {
         BlockDevice.checkRange(this, offset, length);
         change(offset, length, null);
+        if (fua) {
+            flush();
+        }
     }
 
     /** Writes {@code src} (zeros if null) over the range, block by block. */
