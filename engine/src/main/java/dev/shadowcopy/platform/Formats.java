@@ -60,6 +60,11 @@ public final class Formats {
 
     /** Header of every repository blob: chunks, indexes, manifests ({@code image.repository.BlobCodec}), big-endian. */
     public static final int REPOSITORY_BLOB_MAGIC = magic4("REPOSITORY_BLOB_MAGIC", "SCB1", ByteOrder.BIG_ENDIAN);
+    /** The published map of a live restore's chunks in place ({@code image.restore.PresentMap}), big-endian. */
+    public static final int LIVE_RESTORE_MAP_MAGIC = magic4("LIVE_RESTORE_MAP_MAGIC", "SCLM", ByteOrder.BIG_ENDIAN);
+    /** The same map as kept in the page cache between publications ({@code image.restore.PresentMap}), big-endian. */
+    public static final int LIVE_RESTORE_LOG_MAGIC = magic4("LIVE_RESTORE_LOG_MAGIC", "SCLL", ByteOrder.BIG_ENDIAN);
+    public static final int LIVE_RESTORE_MAP_VERSION = 1;
     /** {@code repository.json}'s {@code format} ({@code image.repository.RepositoryConfig}). */
     public static final int REPOSITORY_FORMAT = 1;
     /** A backup manifest's {@code format} ({@code image.manifest.Manifest}). */

@@ -3,11 +3,13 @@ package dev.shadowcopy.image.restore;
 import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.VolumeIndex;
+import dev.shadowcopy.image.repository.BlobCodec;
 import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.volume.BlockDevice;
 import dev.shadowcopy.volume.ReadOnlyException;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.LinkedHashMap;
@@ -28,12 +30,16 @@ public final class RepositoryDevice implements BlockDevice {
     private final String name;
     private final int cacheChunks;
     private final Map<Integer, byte[]> cache;
+    /** An encoded chunk's room, per thread, for whole-chunk reads. */
+    private final ThreadLocal<MemorySegment> scratch;
 
     public RepositoryDevice(Repository repo, Manifest m, Manifest.VolumeEntry v) throws IOException {
         this.repo = repo;
         this.index = BackupStore.of(repo).index(m, v);
         this.name = "volume " + v.name() + " of backup " + m.id();
         this.cacheChunks = Math.max(2, CACHE_BYTES / index.chunkSize());
+        int blob = BlobCodec.maxBlob(index.chunkSize());
+        this.scratch = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(blob, 4096));
         this.cache = new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<Integer, byte[]> e) {
@@ -80,11 +86,21 @@ public final class RepositoryDevice implements BlockDevice {
             ChunkId id = index.chunks()[c];
             if (id.isZero()) {
                 dst.asSlice(pos, n).fill((byte) 0);
+            } else if (within == 0 && n == index.chunkLength(c) && dst.isNative() && !cached(c)) {
+                // a whole chunk (a copy, an export, a live restore's background copy): decoded straight into the
+                // caller's buffer, and not cached, so that it does not push out what a guest's small reads need
+                repo.readChunk(id, dst.asSlice(pos, n), scratch.get());
             } else {
                 byte[] data = chunk(c, id);
                 MemorySegment.copy(data, within, dst, ValueLayout.JAVA_BYTE, pos, n);
             }
             pos += n;
+        }
+    }
+
+    private boolean cached(int c) {
+        synchronized (cache) {
+            return cache.containsKey(c);
         }
     }
 
