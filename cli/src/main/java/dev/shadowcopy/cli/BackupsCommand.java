@@ -388,6 +388,9 @@ final class BackupsCommand implements Runnable {
             };
             Files.deleteIfExists(socket);
             NbdServer server = NbdServer.start(reg, NbdServer.Config.unix(socket));
+            if (recovery.overlay() != null) {
+                recovery.overlay().serving(socket, volume); // for a live restore that takes this guest over
+            }
             CountDownLatch stop = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 try {

@@ -26,7 +26,8 @@ final class VolumeCommand implements Runnable {
         Table t = new Table("VOLUME", "SIZE", "CHUNK", "LAYOUT", "STATE", "COPIES", "DEVICE", "VIA", "BACKING");
         for (JsonNode v : items) {
             t.row(Format.text(v.get("name")), Format.size(v.get("size")), Format.size(v.get("chunk_size")),
-                    Format.text(v.get("layout")), v.hasNonNull("state") ? v.get("state").asText() : "ready",
+                    Format.text(v.get("layout")), !v.hasNonNull("state") ? "ready" : v.has("migration")
+                            ? "migrating " + v.path("migration").path("percent").asInt() + "%" : v.get("state").asText(),
                     v.path("shadow_copies").asInt() + "/" + v.path("max_shadow_copies").asInt(),
                     Format.text(v.get("device")), Format.text(v.get("attach_path")), Format.text(v.get("backing")));
         }
@@ -39,6 +40,13 @@ final class VolumeCommand implements Runnable {
         for (JsonNode v : items) {
             if (v.hasNonNull("incomplete")) {
                 out.add("volume " + v.path("name").asText() + " is incomplete: " + v.get("incomplete").asText());
+            }
+            if (v.has("migration")) {
+                JsonNode m = v.get("migration");
+                out.add("volume " + v.path("name").asText() + " is usable and being restored live from "
+                        + m.path("from").asText() + ": " + Format.size(m.get("bytes_in_place")) + " of "
+                        + Format.size(m.get("bytes")) + " in place" + (m.hasNonNull("problem") ? "; stopped: "
+                        + m.get("problem").asText() : ""));
             }
         }
         return out;

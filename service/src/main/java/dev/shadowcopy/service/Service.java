@@ -15,6 +15,7 @@ import dev.shadowcopy.service.access.NbdDoor;
 import dev.shadowcopy.service.access.Peers;
 import dev.shadowcopy.service.access.StateFiles;
 import dev.shadowcopy.service.backup.Backups;
+import dev.shadowcopy.service.backup.Migrations;
 import dev.shadowcopy.service.catalog.Catalog;
 import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.Reconciler;
@@ -66,11 +67,12 @@ public final class Service implements AutoCloseable {
     private final Sessions sessions;
     private final Writers writers;
     private final Backups backups;
+    private final Migrations migrations;
     private final Status status;
 
     private Service(DaemonConfig config, StateLock lock, EventLog events, VolumeManager engine, Catalog catalog,
                     WriterRegistry registry, SnapshotSetCreator creator, NbdServer nbd, Attacher attacher,
-                    Exposer exposer, BtrfsVolumes btrfs, Peers peers, AccessConfig access) {
+                    Exposer exposer, BtrfsVolumes btrfs, Peers peers, AccessConfig access, Migrations migrations) {
         this.config = config;
         this.lock = lock;
         this.events = events;
@@ -83,9 +85,11 @@ public final class Service implements AutoCloseable {
         SessionManager open = new SessionManager();
         this.shadows = new ShadowCopies(catalog, events, engine, btrfs, attacher, exposer, open);
         this.volumes = new Volumes(engine, config.state().resolve("volumes"), btrfs, catalog, events, attacher, shadows);
+        this.migrations = migrations;
+        volumes.live(migrations);
         this.sessions = new Sessions(open, creator, catalog, events, shadows);
         this.writers = new Writers(registry, catalog, events);
-        this.backups = new Backups(volumes, sessions, events);
+        this.backups = new Backups(volumes, sessions, events, migrations);
         this.status = new Status(config.state(), config.nbdSocket(), Instant.now(), volumes, shadows, sessions);
     }
 
@@ -118,6 +122,7 @@ public final class Service implements AutoCloseable {
         VolumeManager volumes = null;
         NbdServer nbd = null;
         Attacher attacher = null;
+        Migrations migrations = null;
         try {
             events = new EventLog(state.resolve("events.log"));
             EventLog ev = events;
@@ -140,8 +145,11 @@ public final class Service implements AutoCloseable {
                             + "attach, NBD, shadow copies and backups: " + v.incomplete(), Map.of("volume", v.name()));
                 }
             }
+            // live restores first: a volume being filled is taken over through its restore, not bare
+            migrations = new Migrations(state, volumes, events);
+            migrations.resume();
             Exposer exposer = new Exposer(state, attacher);
-            TakeOver.attachmentsAndExposures(state, attacher, exposer, volumes, catalog, btrfs, events);
+            TakeOver.attachmentsAndExposures(state, attacher, exposer, volumes, catalog, btrfs, events, migrations);
             // after the attachments serve again: thawing writes to file systems on them
             for (Path p : freezer.thawLeftovers()) {
                 events.append("thawed-leftover", "warning", "thawed " + p + ", left frozen by a service that stopped "
@@ -162,10 +170,11 @@ public final class Service implements AutoCloseable {
             VolumeExports exports = new VolumeExports(volumes);
             nbd = NbdServer.start(exports, nbdConfig(config, new NbdDoor(peers, access, exports)));
             StateFiles.shareSocket(config.nbdSocket(), peers.group());
+            migrations.serve(exports); // exported, and their copies go on
             creator.autoRecovery(new AutoRecovery(attacher, freezer, state));
             creator.foreignVolumes(btrfs);
             Service s = new Service(config, lock, events, volumes, catalog, writers, creator, nbd, attacher, exposer,
-                    btrfs, peers, access);
+                    btrfs, peers, access, migrations);
             events.append("service-started", "info", "service started on " + state + " (pid "
                     + ProcessHandle.current().pid() + "; attached volumes kept by " + attacher.keeper() + ")", Map.of());
             return s;
@@ -173,6 +182,9 @@ public final class Service implements AutoCloseable {
             if (attacher != null) {
                 attacher.stop(Duration.ofSeconds(10)); // attachments taken over stay for the next start
                 attacher.close();
+            }
+            if (migrations != null) {
+                migrations.close();
             }
             if (nbd != null) {
                 nbd.close();
@@ -259,6 +271,7 @@ public final class Service implements AutoCloseable {
         // run), then close the volumes. Requests being processed finish first; later ones are resent to the
         // next run (docs/service.md, "The data path").
         attacher.stop(Duration.ofSeconds(30));
+        migrations.close(); // copies stop with their progress published; they resume at the next start
         nbd.close();
         engine.close();
         attacher.close();

@@ -2,6 +2,7 @@ package dev.shadowcopy.image.restore;
 
 import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.repository.HeldRepositoryLock;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryLock;
 import dev.shadowcopy.overlay.OverlayDevice;
@@ -29,10 +30,10 @@ public final class InstantRecovery implements AutoCloseable {
     private final BlockDevice device;
     private final Path throwAway;
     private final ServeOverlay durable;
-    private final RepositoryLock lock;
+    private final HeldRepositoryLock lock;
 
     private InstantRecovery(Storage storage, String backup, String volume, BlockDevice device, Path throwAway,
-                            ServeOverlay durable, RepositoryLock lock) {
+                            ServeOverlay durable, HeldRepositoryLock lock) {
         this.storage = storage;
         this.backup = backup;
         this.volume = volume;
@@ -58,7 +59,8 @@ public final class InstantRecovery implements AutoCloseable {
         if (overlay != null && !writable) {
             throw new IllegalArgumentException("--overlay keeps writes: it needs --writable");
         }
-        RepositoryLock lock = repo.lock(RepositoryLock.Mode.SHARED, Duration.ofSeconds(30), "instant recovery");
+        HeldRepositoryLock lock = HeldRepositoryLock.acquire(repo, RepositoryLock.Mode.SHARED, Duration.ofSeconds(30),
+                "instant recovery"); // let go by whoever stops the server (a shutdown hook)
         try {
             BackupStore store = BackupStore.of(repo);
             String backup = store.resolve(idOrPrefix);

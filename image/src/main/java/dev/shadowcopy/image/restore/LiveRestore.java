@@ -55,6 +55,8 @@ public final class LiveRestore implements BlockDevice, AutoCloseable {
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private final Object flushLock = new Object();
     private final AtomicLong copied = new AtomicLong();
+    /** Every chunk in place and published, the progress files given up: the target alone, passed through. */
+    private volatile boolean finished;
     private final ThreadLocal<MemorySegment> chunkBuffer;
 
     private LiveRestore(BlockDevice target, BlockDevice source, PresentMap map, String name) {
@@ -269,9 +271,32 @@ public final class LiveRestore implements BlockDevice, AutoCloseable {
     @Override
     public void flush() throws IOException {
         synchronized (flushLock) {
+            if (finished) {
+                target.flush();
+                return;
+            }
             long[] snapshot = map.snapshot();
             target.flush();
             map.publish(snapshot);
+        }
+    }
+
+    /**
+     * Ends a complete restore: its last progress published, then from now on a pass-through to the target (the
+     * progress files may be deleted; nothing writes them again). Refused while chunks are missing.
+     */
+    public void finish() throws IOException {
+        synchronized (flushLock) {
+            if (finished) {
+                return;
+            }
+            if (!map.complete()) {
+                throw new IllegalStateException(name + ": " + (map.chunks() - map.presentCount()) + " chunks are not "
+                        + "in place yet");
+            }
+            flush();
+            finished = true;
+            map.close();
         }
     }
 
@@ -374,10 +399,15 @@ public final class LiveRestore implements BlockDevice, AutoCloseable {
     /** Publishes the progress (a flush) and lets go of the map; the target and source are the caller's. */
     @Override
     public void close() throws IOException {
-        try {
-            flush();
-        } finally {
-            map.close();
+        synchronized (flushLock) {
+            if (finished) {
+                return;
+            }
+            try {
+                flush();
+            } finally {
+                map.close();
+            }
         }
     }
 }

@@ -39,6 +39,13 @@ public final class ServeOverlay implements AutoCloseable {
         static final int FORMAT = 1;
     }
 
+    /**
+     * {@code PATH.serve}: which process serves the overlay now and where, so that a live restore can take its guest
+     * over (stop that process, serve the same export on the same socket). Written while serving, removed at exit; a
+     * hint only (the lock on {@code PATH.meta} is what excludes a second user).
+     */
+    public record Serving(long pid, String socket, String export) {}
+
     private final OverlayDevice device;
     private final Binding binding;
     private final FileChannel lockFile;
@@ -59,6 +66,30 @@ public final class ServeOverlay implements AutoCloseable {
 
     public static Path metaOf(Path path) {
         return path.resolveSibling(path.getFileName() + ".meta");
+    }
+
+    private static Path servingOf(Path path) {
+        return path.resolveSibling(path.getFileName() + ".serve");
+    }
+
+    /** Says that this process serves the overlay on {@code socket} as {@code export} (see {@link Serving}). */
+    public void serving(Path socket, String export) throws IOException {
+        java.nio.file.Files.write(servingOf(path), RepositoryJson.MAPPER.writeValueAsBytes(new Serving(
+                ProcessHandle.current().pid(), socket.toAbsolutePath().toString(), export)));
+    }
+
+    /** Who serves the overlay at {@code path} now, or null when no live process says so. */
+    public static Serving serving(Path path) throws IOException {
+        Path f = servingOf(path.toAbsolutePath());
+        if (!java.nio.file.Files.exists(f)) {
+            return null;
+        }
+        try {
+            Serving s = RepositoryJson.MAPPER.readValue(java.nio.file.Files.readAllBytes(f), Serving.class);
+            return ProcessHandle.of(s.pid()).map(ProcessHandle::isAlive).orElse(false) ? s : null;
+        } catch (JacksonException e) {
+            return null; // torn by a kill: nobody serves it
+        }
     }
 
     /** What the overlay at {@code path} lies on, or null when there is none. */
@@ -156,6 +187,10 @@ public final class ServeOverlay implements AutoCloseable {
         try {
             device.flush();
             device.close();
+            Serving s = serving(path);
+            if (s != null && s.pid() == ProcessHandle.current().pid()) {
+                java.nio.file.Files.deleteIfExists(servingOf(path));
+            }
         } finally {
             lock.release();
             lockFile.close();
@@ -169,5 +204,6 @@ public final class ServeOverlay implements AutoCloseable {
         s.delete(mapOf(abs)); // first: without its map the data is nothing
         s.delete(abs);
         s.delete(metaOf(abs));
+        s.delete(servingOf(abs));
     }
 }

@@ -10,6 +10,7 @@ import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.access.ApiAccess;
 import dev.shadowcopy.service.peer.Caller;
 import dev.shadowcopy.service.backup.BackupJob;
+import dev.shadowcopy.service.backup.Migrations;
 import dev.shadowcopy.service.backup.RestoreJob;
 import dev.shadowcopy.service.http.Exchange;
 import java.io.IOException;
@@ -40,7 +41,9 @@ final class BackupsResource {
 
     void register(Routes routes) {
         routes.post("/v1/backups", c -> backup(c.exchange(), c.body(), c.caller()))
-                .post("/v1/restores", c -> restore(c.exchange(), c.body(), c.caller()));
+                .post("/v1/restores", c -> restore(c.exchange(), c.body(), c.caller()))
+                .get("/v1/migrations", this::migrations)
+                .get("/v1/migrations/{name}", this::migration);
     }
 
     private void backup(Exchange ex, JsonNode b, Caller c) throws Exception {
@@ -67,6 +70,10 @@ final class BackupsResource {
     private void restore(Exchange ex, JsonNode b, Caller c) throws Exception {
         String target = b.hasNonNull("target") ? b.get("target").asText() : text(b, "volume");
         access.volume(c, target);
+        if (b.path("live").asBoolean(false)) {
+            restoreLive(ex, b, c, target);
+            return;
+        }
         RestoreJob.Request req = new RestoreJob.Request(repository(b, c), passphrase(b), text(b, "backup"),
                 text(b, "volume"), target, b.path("verify").asBoolean(false), threads(b));
         run(ex, progress -> {
@@ -78,6 +85,41 @@ final class BackupsResource {
                     .put("elapsed_ms", res.restore().elapsed().toMillis());
             return o;
         });
+    }
+
+    /** A live restore: answered (one result line) as soon as the volume is usable; the copy goes on in the daemon. */
+    private void restoreLive(Exchange ex, JsonNode b, Caller c, String target) throws Exception {
+        Path overlay = null;
+        Path socket = null;
+        if (b.hasNonNull("overlay") || b.hasNonNull("socket")) {
+            access.admin(c, "migrating a served backup (its overlay and socket)");
+            overlay = b.hasNonNull("overlay") ? access.adminPath(c, b.get("overlay").asText(), "overlay") : null;
+            socket = b.hasNonNull("socket") ? access.adminPath(c, b.get("socket").asText(), "socket") : null;
+        }
+        Migrations.Request req = new Migrations.Request(repository(b, c), passphrase(b), text(b, "backup"),
+                text(b, "volume"), target, overlay, socket, b.hasNonNull("export") ? b.get("export").asText() : null,
+                b.path("rate_mbps").asInt(0));
+        run(ex, progress -> migrationJson(backups.restoreLive(req)).put("event", "result"));
+    }
+
+    private void migrations(Call c) throws Exception {
+        com.fasterxml.jackson.databind.node.ArrayNode a = Json.MAPPER.createArrayNode();
+        for (Migrations.Status s : backups.migrations().list()) {
+            if (access.sees(c.caller(), s.volume())) {
+                a.add(migrationJson(s));
+            }
+        }
+        c.ok(Json.object().set("migrations", a));
+    }
+
+    private void migration(Call c) throws Exception {
+        access.volume(c.caller(), c.param("name"));
+        c.ok(migrationJson(backups.migrations().status(c.param("name"))));
+    }
+
+    private static ObjectNode migrationJson(Migrations.Status s) {
+        return Json.object().put("volume", s.volume()).put("from", s.from()).put("bytes_in_place", s.bytesInPlace())
+                .put("bytes", s.bytes()).put("complete", s.complete()).put("problem", s.problem());
     }
 
     private interface Job {

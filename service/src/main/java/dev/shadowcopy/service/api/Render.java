@@ -7,6 +7,7 @@ import dev.shadowcopy.attach.Attachment;
 import dev.shadowcopy.service.catalog.Attributes;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.service.ops.LiveVolumes;
 import dev.shadowcopy.service.ops.ShadowCopies;
 import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.provider.ForeignVolumes;
@@ -65,8 +66,16 @@ final class Render {
             o.put("kept_by", volumes.keeper());
         }
         o.put("nbd_export", v.name());
-        o.put("state", v.incomplete() == null ? "ready" : "incomplete");
-        o.put("incomplete", v.incomplete()); // why, and what to do (an interrupted restore), or null
+        var live = volumes.liveState(v.name());
+        o.put("state", live.isPresent() ? "migrating" : v.incomplete() == null ? "ready" : "incomplete");
+        o.put("incomplete", live.isPresent() ? null : v.incomplete()); // why, and what to do, or null
+        if (live.isPresent()) { // a live restore: usable now, filled in the background
+            LiveVolumes.State st = live.get();
+            ObjectNode m = o.putObject("migration");
+            m.put("from", st.from()).put("bytes_in_place", st.bytesInPlace()).put("bytes", st.bytes())
+                    .put("percent", st.bytes() == 0 ? 100 : (int) (100 * st.bytesInPlace() / st.bytes()))
+                    .put("problem", st.problem());
+        }
         return o;
     }
 

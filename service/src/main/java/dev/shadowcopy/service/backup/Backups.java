@@ -14,16 +14,31 @@ public final class Backups {
     private final Volumes volumes;
     private final Sessions sessions;
     private final EventLog events;
+    private final Migrations migrations;
 
-    public Backups(Volumes volumes, Sessions sessions, EventLog events) {
+    public Backups(Volumes volumes, Sessions sessions, EventLog events, Migrations migrations) {
         this.volumes = volumes;
         this.sessions = sessions;
         this.events = events;
+        this.migrations = migrations;
     }
 
     /** Backs up the request's volumes into its repository; progress is reported (and may cancel by throwing). */
     public BackupJob.Result backup(BackupJob.Request req, Progress progress) throws IOException {
         return BackupJob.run(volumes, sessions, events, req, progress);
+    }
+
+    /**
+     * Starts a live restore into a managed volume (new, or existing and not attached): usable at once, filled in
+     * the background ({@link Migrations}).
+     */
+    public Migrations.Status restoreLive(Migrations.Request req) throws IOException {
+        return migrations.start(volumes, req);
+    }
+
+    /** The live restores: how far each got. */
+    public Migrations migrations() {
+        return migrations;
     }
 
     /** Restores a volume of a backup point into a managed volume (new, or existing and not attached). */

@@ -29,12 +29,25 @@ public final class TakeOver {
     private TakeOver() {}
 
     public static void attachmentsAndExposures(Path state, Attacher attacher, Exposer exposer, VolumeManager volumes,
-                                               Catalog catalog, BtrfsVolumes btrfs, EventLog events) throws IOException {
+                                               Catalog catalog, BtrfsVolumes btrfs, EventLog events)
+            throws IOException {
+        attachmentsAndExposures(state, attacher, exposer, volumes, catalog, btrfs, events, LiveVolumes.NONE);
+    }
+
+    /**
+     * As above; a volume that {@code live} fills (a live restore resumed at start) is taken over through the device
+     * it gives, so that the guest's reads of what is not copied yet still come from the backup.
+     */
+    public static void attachmentsAndExposures(Path state, Attacher attacher, Exposer exposer, VolumeManager volumes,
+                                               Catalog catalog, BtrfsVolumes btrfs, EventLog events, LiveVolumes live)
+            throws IOException {
         Path recovery = state.resolve("recovery").toAbsolutePath().normalize();
         List<Attacher.Outcome> outcomes = attacher.start(key -> {
             try {
                 if (key.startsWith("volume/")) {
-                    return volumes.find(key.substring("volume/".length())).orElse(null);
+                    String name = key.substring("volume/".length());
+                    var filling = live.device(name);
+                    return filling.isPresent() ? filling.get() : volumes.find(name).orElse(null);
                 }
                 if (key.startsWith(Exposer.PREFIX)) {
                     ShadowCopyId id = ShadowCopyId.parse(key.substring(Exposer.PREFIX.length()));

@@ -46,6 +46,8 @@ public final class Volumes {
     private final EventLog events;
     private final Attacher attacher;
     private final ShadowCopies shadows;
+    /** Volumes being filled while in use, served through their live restore's device. */
+    private volatile LiveVolumes live = LiveVolumes.NONE;
 
     public Volumes(VolumeManager volumes, Path root, BtrfsVolumes btrfs, Catalog catalog, EventLog events,
                    Attacher attacher, ShadowCopies shadows) {
@@ -56,6 +58,16 @@ public final class Volumes {
         this.events = events;
         this.attacher = attacher;
         this.shadows = shadows;
+    }
+
+    /** Registers what fills volumes while they are in use (set once at start, before anything is served). */
+    public void live(LiveVolumes l) {
+        this.live = l;
+    }
+
+    /** What fills {@code volume} while it is in use, if anything. */
+    public java.util.Optional<LiveVolumes.State> liveState(String volume) {
+        return live.state(volume);
     }
 
     /** The attachment key of a managed volume. */
@@ -175,6 +187,10 @@ public final class Volumes {
             return;
         }
         ManagedVolume v = volumes.get(name);
+        if (live.state(name).isPresent()) {
+            throw new ServiceException(VssError.BAD_STATE, "volume " + name + " is being restored live ("
+                    + live.state(name).get().from() + "); it can be deleted once the restore has finished");
+        }
         List<ShadowRecord> prot = catalog.copies().stream().filter(c -> c.volume().equals(name)
                 && ShadowCopies.isProtected(c)).toList();
         if (!prot.isEmpty()) {
@@ -193,11 +209,18 @@ public final class Volumes {
                 + ids.size() + " shadow copies"), Map.of("volume", name));
     }
 
-    /** Attaches a volume as a loop device over the service's FUSE server; refused for an incomplete volume. */
+    /**
+     * Attaches a volume as a loop device over the service's FUSE server; refused for an incomplete volume, except one
+     * restored live, which is served through its restore.
+     */
     public Attachment attach(String volume, boolean readOnly) throws IOException {
         ManagedVolume v = volumes.get(volume);
-        requireComplete(v, "attached");
-        Attachment a = attacher.attach(key(volume), v, readOnly);
+        java.util.Optional<dev.shadowcopy.volume.BlockDevice> filling = live.device(volume);
+        if (filling.isEmpty()) {
+            requireComplete(v, "attached");
+        }
+        // a volume restored live is served through its restore (reads of what is not yet copied come from the backup)
+        Attachment a = attacher.attach(key(volume), filling.isPresent() ? filling.get() : v, readOnly);
         events.append("volume-attached", "info", "volume " + volume + " attached as " + a.loopDevice() + " ("
                 + a.path() + ", kept by " + attacher.keeper() + ")", Map.of("volume", volume, "device", a.loopDevice()));
         return a;
