@@ -49,6 +49,10 @@ public final class RestoreJob {
                 throw new ServiceException(VssError.OBJECT_NOT_FOUND, "backup " + id + " has no volume " + req.volume());
             }
             Optional<ManagedVolume> existing = volumes.find(req.target());
+            if (volumes.liveState(req.target()).isPresent()) {
+                throw new ServiceException(VssError.BAD_STATE, "volume " + req.target() + " is being restored live ("
+                        + volumes.liveState(req.target()).get().from() + "); restore into it once that has finished");
+            }
             boolean created = existing.isEmpty();
             String why = "a restore of volume " + v.name() + " of backup " + id + " from repository "
                     + req.repository() + " into it, started " + Instant.now() + ", did not finish. Run it again "
