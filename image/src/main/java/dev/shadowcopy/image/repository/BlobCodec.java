@@ -20,7 +20,7 @@ import java.util.zip.CRC32C;
  *       and the object's name (chunk id, or backup id and file name) are authenticated as associated data, so
  *       a file renamed or moved to another place fails to decode.</li>
  * </ul>
- * Header (big-endian): magic {@code SCB1}, kind (1 chunk, 2 index, 3 manifest), flags, 2 reserved bytes,
+ * Header (big-endian): magic {@code SCB1}, kind (1 chunk, 2 index, 3 manifest, 4 verdict), flags, 2 reserved bytes,
  * plaintext length, body length. Decoding checks every field against the file's length before using it.
  *
  * <p>Two ways in: byte arrays (indexes, manifests) and native memory segments (chunks: the backup's and the
@@ -35,6 +35,8 @@ public final class BlobCodec {
     public static final byte CHUNK = 1;
     public static final byte INDEX = 2;
     public static final byte MANIFEST = 3;
+    /** A backup point's verification verdict ({@code image.manifest.Verdicts}). */
+    public static final byte VERDICT = 4;
     static final int MAX_PLAIN = 64 << 20;
     private static final int MAGIC = Formats.REPOSITORY_BLOB_MAGIC; // "SCB1", big-endian
     private static final int F_ZSTD = 1;
