@@ -15,6 +15,7 @@ import dev.shadowcopy.service.access.NbdDoor;
 import dev.shadowcopy.service.access.Peers;
 import dev.shadowcopy.service.access.StateFiles;
 import dev.shadowcopy.service.backup.Backups;
+import dev.shadowcopy.service.backup.DeepVerify;
 import dev.shadowcopy.service.backup.Migrations;
 import dev.shadowcopy.service.catalog.Catalog;
 import dev.shadowcopy.service.catalog.EventLog;
@@ -89,7 +90,8 @@ public final class Service implements AutoCloseable {
         volumes.live(migrations);
         this.sessions = new Sessions(open, creator, catalog, events, shadows);
         this.writers = new Writers(registry, catalog, events);
-        this.backups = new Backups(volumes, sessions, events, migrations);
+        this.backups = new Backups(volumes, sessions, events, migrations, new DeepVerify(config.state(), attacher,
+                events));
         this.status = new Status(config.state(), config.nbdSocket(), Instant.now(), volumes, shadows, sessions);
     }
 

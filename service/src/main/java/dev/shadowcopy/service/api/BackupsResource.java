@@ -10,6 +10,7 @@ import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.access.ApiAccess;
 import dev.shadowcopy.service.peer.Caller;
 import dev.shadowcopy.service.backup.BackupJob;
+import dev.shadowcopy.service.backup.DeepVerify;
 import dev.shadowcopy.service.backup.Migrations;
 import dev.shadowcopy.service.backup.RestoreJob;
 import dev.shadowcopy.service.http.Exchange;
@@ -42,6 +43,7 @@ final class BackupsResource {
     void register(Routes routes) {
         routes.post("/v1/backups", c -> backup(c.exchange(), c.body(), c.caller()))
                 .post("/v1/restores", c -> restore(c.exchange(), c.body(), c.caller()))
+                .post("/v1/verifications", c -> verify(c.exchange(), c.body(), c.caller()))
                 .get("/v1/migrations", this::migrations)
                 .get("/v1/migrations/{name}", this::migration);
     }
@@ -55,7 +57,8 @@ final class BackupsResource {
         Set<String> exclude = new LinkedHashSet<>();
         b.path("exclude_writers").forEach(n -> exclude.add(n.asText()));
         BackupJob.Request req = new BackupJob.Request(volumes, repository(b, c), b.path("full").asBoolean(false),
-                passphrase(b), b.hasNonNull("label") ? b.get("label").asText() : null, threads(b), exclude);
+                passphrase(b), b.hasNonNull("label") ? b.get("label").asText() : null, threads(b), exclude,
+                b.path("verify").asBoolean(false));
         run(ex, progress -> {
             BackupJob.Result res = backups.backup(req, progress);
             ObjectNode o = Json.object().put("event", "result");
@@ -63,6 +66,30 @@ final class BackupsResource {
             o.set("warnings", Json.MAPPER.valueToTree(res.warnings()));
             o.set("backup_complete_failures", Json.MAPPER.valueToTree(res.backupCompleteFailures()));
             o.put("elapsed_ms", res.elapsed().toMillis());
+            if (res.verification() != null) {
+                o.set("verification", Json.MAPPER.valueToTree(res.verification()));
+            }
+            return o;
+        });
+    }
+
+    /** {@code backups verify --deep}: chunks, file systems and databases of the chosen points; verdicts stored. */
+    private void verify(Exchange ex, JsonNode b, Caller c) throws Exception {
+        access.admin(c, "deep verification (it attaches and mounts backup points and starts databases)");
+        List<String> ids = new ArrayList<>();
+        b.path("backups").forEach(n -> ids.add(n.asText()));
+        Path repo = repository(b, c);
+        char[] pass = passphrase(b);
+        int threads = threads(b);
+        run(ex, progress -> {
+            DeepVerify.Result r = backups.verify(repo, pass, ids, threads, progress);
+            ObjectNode o = Json.object().put("event", "result").put("ok", r.ok());
+            o.set("verdicts", Json.MAPPER.valueToTree(r.verdicts()));
+            ObjectNode ch = o.putObject("chunks");
+            ch.put("backups", r.chunks().backups()).put("chunks_checked", r.chunks().chunksChecked())
+                    .put("bytes_checked", r.chunks().bytesChecked()).put("ok", r.chunks().ok())
+                    .put("elapsed_ms", r.chunks().elapsed().toMillis());
+            ch.set("damaged", Json.MAPPER.valueToTree(r.chunks().damaged()));
             return o;
         });
     }

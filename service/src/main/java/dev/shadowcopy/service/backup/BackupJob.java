@@ -5,6 +5,7 @@ import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
 import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.manifest.Verdicts;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.ops.Sessions;
@@ -46,14 +47,21 @@ public final class BackupJob {
      * @param passphrase for an encrypted repository (or to create one); null otherwise
      */
     public record Request(List<String> volumes, Path repository, boolean full, char[] passphrase, String label,
-                          int threads, Set<String> excludeWriters) {}
+                          int threads, Set<String> excludeWriters, boolean verify) {
+        public Request(List<String> volumes, Path repository, boolean full, char[] passphrase, String label,
+                       int threads, Set<String> excludeWriters) {
+            this(volumes, repository, full, passphrase, label, threads, excludeWriters, false);
+        }
+    }
 
+    /** @param verification the deep verification of the new point ({@code verify}), or null */
     public record Result(Manifest manifest, List<String> warnings, Duration elapsed,
-                         List<String> backupCompleteFailures) {}
+                         List<String> backupCompleteFailures, Verdicts.Verdict verification) {}
 
     private BackupJob() {}
 
-    static Result run(Volumes volumes, Sessions sessions, EventLog events, Request req, Progress progress) throws IOException {
+    static Result run(Volumes volumes, Sessions sessions, EventLog events, DeepVerify verifier, Request req,
+                      Progress progress) throws IOException {
         if (req.volumes().isEmpty()) {
             throw new ServiceException(VssError.INVALID_ARGUMENT, "name at least one volume to back up (--for VOL)");
         }
@@ -73,6 +81,19 @@ public final class BackupJob {
         for (String v : req.volumes()) {
             full |= !BackupStore.of(repo).holdsVolume(volumes.get(v).id().toString());
         }
+        Map<String, Object> described = describe(volumes, req.volumes());
+        Result done = backUp(volumes, sessions, events, repo, full, described, req, progress);
+        if (!req.verify()) {
+            return done;
+        }
+        // proven restorable: after the writers were told the backup exists and the session released its copies
+        Verdicts.Verdict verdict = verifier.verify(repo, req.repository(), List.of(done.manifest().id()), req.threads(),
+                progress).verdicts().getFirst();
+        return new Result(done.manifest(), done.warnings(), done.elapsed(), done.backupCompleteFailures(), verdict);
+    }
+
+    private static Result backUp(Volumes volumes, Sessions sessions, EventLog events, Repository repo, boolean full,
+                                 Map<String, Object> described, Request req, Progress progress) throws IOException {
         Session s = sessions.open(Context.BACKUP, full ? "full" : "incremental",
                 req.excludeWriters() == null ? Set.of() : req.excludeWriters(), Set.of(), "backup to "
                         + req.repository(), Duration.ofDays(1));
@@ -96,6 +117,7 @@ public final class BackupJob {
             components.put("backup_type", s.backupType());
             components.put("context", s.context().wireName());
             components.put("writers", s.components().snapshot());
+            components.put("volumes", described); // where each was mounted and what it held: what verify --deep checks
             BackupWriter.Result r;
             try {
                 r = BackupWriter.write(repo, new BackupWriter.Request(sources, first.created(),
@@ -117,7 +139,7 @@ public final class BackupJob {
             events.append("backup-complete", "info", "backup " + r.manifest().id() + " of "
                     + String.join(", ", req.volumes()) + " written to " + req.repository() + " (" + consistency + ")",
                     Map.of("backup", r.manifest().id(), "repository", req.repository().toString()));
-            return new Result(finalStates, r.warnings(), r.elapsed(), bcFailures);
+            return new Result(finalStates, r.warnings(), r.elapsed(), bcFailures, null);
         } catch (IOException | RuntimeException e) {
             events.append("backup-failed", "error", "backup of " + String.join(", ", req.volumes()) + " to "
                     + req.repository() + " failed: " + e.getMessage(), Map.of("repository",
@@ -126,6 +148,34 @@ public final class BackupJob {
         } finally {
             sessions.release(s, "backup finished");
         }
+    }
+
+    /**
+     * Each volume's mount point and file system type at backup time, where known (it is attached and holds one), for
+     * the deep verification: {@code {"VOL": {"mount": "/srv/data", "type": "ext4"}}}.
+     */
+    private static Map<String, Object> describe(Volumes volumes, List<String> names) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (String name : names) {
+            Map<String, String> d = new LinkedHashMap<>();
+            var a = volumes.attachment(name);
+            if (a.isPresent()) {
+                try {
+                    List<String> mounts = dev.shadowcopy.attach.loop.DeviceUsers.mountPoints(a.get().loopDevice());
+                    if (!mounts.isEmpty()) {
+                        d.put("mount", mounts.getFirst());
+                    }
+                    String type = FileSystemCheck.typeOf(a.get().loopDevice());
+                    if (type != null) {
+                        d.put("type", type);
+                    }
+                } catch (IOException e) {
+                    // not known: the verification then goes without it
+                }
+            }
+            out.put(name, d);
+        }
+        return out;
     }
 
     /**

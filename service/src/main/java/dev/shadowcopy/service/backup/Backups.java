@@ -5,6 +5,8 @@ import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.ops.Sessions;
 import dev.shadowcopy.service.ops.Volumes;
 import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Image backups and restores run by the service (docs/backup.md): a backup is a session whose set is read into a
@@ -15,17 +17,28 @@ public final class Backups {
     private final Sessions sessions;
     private final EventLog events;
     private final Migrations migrations;
+    private final DeepVerify deepVerify;
 
-    public Backups(Volumes volumes, Sessions sessions, EventLog events, Migrations migrations) {
+    public Backups(Volumes volumes, Sessions sessions, EventLog events, Migrations migrations, DeepVerify deepVerify) {
         this.volumes = volumes;
         this.sessions = sessions;
         this.events = events;
         this.migrations = migrations;
+        this.deepVerify = deepVerify;
+    }
+
+    /**
+     * Proves backup points restorable ({@code backups verify --deep}): chunks re-hashed, file systems checked, databases
+     * started and checked; each verdict stored with its point, a failure an event.
+     */
+    public DeepVerify.Result verify(Path repository, char[] passphrase, List<String> ids, int threads,
+                                    Progress progress) throws IOException {
+        return deepVerify.verify(RepositoryAccess.open(repository, passphrase), repository, ids, threads, progress);
     }
 
     /** Backs up the request's volumes into its repository; progress is reported (and may cancel by throwing). */
     public BackupJob.Result backup(BackupJob.Request req, Progress progress) throws IOException {
-        return BackupJob.run(volumes, sessions, events, req, progress);
+        return BackupJob.run(volumes, sessions, events, deepVerify, req, progress);
     }
 
     /**

@@ -26,7 +26,22 @@ import java.util.Set;
  * path"). Runs after the engine is open and the catalog reconciled, before anything thaws file systems.
  */
 public final class TakeOver {
+    /**
+     * Where a deep verification mounts the file systems of a backup point and starts its databases (outside the
+     * state directory, which database users cannot reach): a mount left there by a crash is the service's own scratch
+     * and is unmounted at start.
+     */
+    public static final String VERIFY_SCRATCH_PREFIX = "shadowcopy-verify-";
+
     private TakeOver() {}
+
+    /** A scratch mount of a deep verification (see {@link #VERIFY_SCRATCH_PREFIX}). */
+    public static boolean verifyScratch(Path p) {
+        Path tmp = Path.of(System.getProperty("java.io.tmpdir")).toAbsolutePath().normalize();
+        Path q = p.toAbsolutePath().normalize();
+        return q.startsWith(tmp) && q.getNameCount() > tmp.getNameCount()
+                && q.getName(tmp.getNameCount()).toString().startsWith(VERIFY_SCRATCH_PREFIX);
+    }
 
     public static void attachmentsAndExposures(Path state, Attacher attacher, Exposer exposer, VolumeManager volumes,
                                                Catalog catalog, BtrfsVolumes btrfs, EventLog events)
@@ -64,7 +79,7 @@ public final class TakeOver {
                         Map.of("attachment", key));
                 return null;
             }
-        }, p -> p.toAbsolutePath().normalize().startsWith(recovery));
+        }, p -> p.toAbsolutePath().normalize().startsWith(recovery) || verifyScratch(p));
         for (Attacher.Outcome o : outcomes) {
             String level = switch (o.kind()) {
                 case ADOPTED, CLEANED -> "info";
