@@ -41,6 +41,10 @@ final class BackupCommand extends ApiCommand {
     @Option(names = "--json", description = "Print the result as JSON (no progress).")
     boolean json;
 
+    @Option(names = "--verify", description = "Then prove the new backup restorable (backups verify --deep); exit 1 "
+            + "when it is not.")
+    boolean verify;
+
     @Mixin
     PassphraseOption passphrase;
 
@@ -51,6 +55,7 @@ final class BackupCommand extends ApiCommand {
         b.put("repository", repo.toAbsolutePath().normalize().toString());
         b.put("full", full);
         b.put("threads", threads);
+        b.put("verify", verify);
         if (label != null) {
             b.put("label", label);
         }
@@ -69,9 +74,10 @@ final class BackupCommand extends ApiCommand {
         } finally {
             progress.finish();
         }
+        boolean verified = !r.has("verification") || r.path("verification").path("ok").asBoolean();
         if (json) {
             Format.json(System.out, r);
-            return 0;
+            return verified ? 0 : 1;
         }
         JsonNode m = r.path("backup");
         System.out.println("Backup " + m.path("id").asText() + " of " + String.join(", ", volumes) + " written to "
@@ -91,6 +97,14 @@ final class BackupCommand extends ApiCommand {
         for (JsonNode w : r.path("backup_complete_failures")) {
             System.out.println("    writer failed at backup-complete: " + w.asText());
         }
-        return 0;
+        if (r.has("verification")) {
+            JsonNode v = r.get("verification");
+            System.out.println("    verification: " + (verified ? "proven restorable" : "FAILED"));
+            for (JsonNode c : v.path("checks")) {
+                System.out.println("        " + (c.path("ok").asBoolean() ? "ok    " : "FAILED") + "  "
+                        + c.path("what").asText() + ": " + c.path("message").asText());
+            }
+        }
+        return verified ? 0 : 1;
     }
 }

@@ -7,6 +7,7 @@ import dev.shadowcopy.image.maintenance.Pruner;
 import dev.shadowcopy.image.maintenance.Retention;
 import dev.shadowcopy.image.maintenance.Verifier;
 import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.manifest.Verdicts;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.restore.InstantRecovery;
 import dev.shadowcopy.nbd.export.DeviceExport;
@@ -114,11 +115,24 @@ final class BackupsCommand implements Runnable {
                     bad.add(id + ": " + e.getMessage());
                 }
             }
+            Map<String, Verdicts.Verdict> verdicts = new java.util.LinkedHashMap<>();
+            for (Manifest m : ms) {
+                try {
+                    Verdicts.Verdict v = Verdicts.of(repo).verdict(m.id());
+                    if (v != null) {
+                        verdicts.put(m.id(), v);
+                    }
+                } catch (IOException e) {
+                    bad.add(m.id() + ": " + e.getMessage());
+                }
+            }
             if (json) {
-                Format.json(System.out, Json.MAPPER.valueToTree(Map.of("backups", ms, "unreadable", bad)));
+                Format.json(System.out, Json.MAPPER.valueToTree(Map.of("backups", ms, "unreadable", bad, "verdicts",
+                        verdicts)));
                 return bad.isEmpty() ? 0 : 1;
             }
-            Table t = new Table("ID", "CREATED", "VOLUMES", "SIZE", "DATA", "NEW", "MODE", "CONSISTENCY", "LABEL");
+            Table t = new Table("ID", "CREATED", "VOLUMES", "SIZE", "DATA", "NEW", "MODE", "CONSISTENCY", "VERIFIED",
+                    "LABEL");
             for (Manifest m : ms) {
                 long size = 0;
                 long data = 0;
@@ -134,13 +148,28 @@ final class BackupsCommand implements Runnable {
                 }
                 t.row(m.id(), Format.time(Json.MAPPER.valueToTree(m.created())), String.join(",",
                         m.volumes().stream().map(Manifest.VolumeEntry::name).toList()), Sizes.format(size),
-                        Sizes.format(data), Sizes.format(stored), String.join(",", modes), m.consistency(), m.label());
+                        Sizes.format(data), Sizes.format(stored), String.join(",", modes), m.consistency(),
+                        verified(verdicts.get(m.id())), m.label());
             }
             t.print(System.out);
             for (String b : bad) {
                 System.out.println("unreadable: " + b);
             }
+            verdicts.forEach((id, v) -> {
+                if (!v.ok()) {
+                    System.out.println("backup " + id + " FAILED its verification: " + v.firstProblem());
+                }
+            });
             return bad.isEmpty() ? 0 : 1;
+        }
+
+        /** "ok", "deep ok" or "FAILED", with the date of the last verification; "-" if none. */
+        private static String verified(Verdicts.Verdict v) {
+            if (v == null) {
+                return "-";
+            }
+            return (v.ok() ? (v.deep() ? "deep ok " : "ok ") : "FAILED ") + Format.time(Json.MAPPER.valueToTree(
+                    v.checked()));
         }
     }
 
@@ -177,8 +206,17 @@ final class BackupsCommand implements Runnable {
         @Option(names = "--json", description = "Print the report as JSON.")
         boolean json;
 
+        @Option(names = "--deep", description = "Also prove each point restorable: its file systems checked on "
+                + "throw-away overlays (e2fsck -fn, xfs_repair -n, btrfs check --readonly) and the databases its "
+                + "writers covered started and checked (pg_amcheck, mariadb-check). Run by the daemon; the verdict is "
+                + "stored with the point (backups list: VERIFIED) and a failure is an event.")
+        boolean deep;
+
         @Override
         public Integer call() throws Exception {
+            if (deep) {
+                return deep();
+            }
             ProgressPrinter p = new ProgressPrinter(json);
             Verifier.Report rep;
             try {
@@ -205,6 +243,40 @@ final class BackupsCommand implements Runnable {
                 }
             }
             return rep.ok() ? 0 : 1;
+        }
+
+        private int deep() throws Exception {
+            com.fasterxml.jackson.databind.node.ObjectNode b = Json.object().put("repository",
+                    r.repo.toAbsolutePath().normalize().toString()).put("threads", threads);
+            if (ids != null) {
+                ids.forEach(b.putArray("backups")::add);
+            }
+            char[] pass = r.passphrase.get();
+            if (pass != null) {
+                b.put("passphrase", new String(pass));
+            }
+            ProgressPrinter p = new ProgressPrinter(json);
+            com.fasterxml.jackson.databind.JsonNode res;
+            try (var api = r.state.connect()) {
+                res = api.stream("POST", "/v1/verifications", b, n -> p.update(n.path("phase").asText(),
+                        n.path("done").asLong(), n.path("total").asLong()));
+            } finally {
+                p.finish();
+            }
+            if (json) {
+                Format.json(System.out, res);
+            } else {
+                for (var v : res.path("verdicts")) {
+                    System.out.println("backup " + v.path("backup").asText() + ": " + (v.path("ok").asBoolean()
+                            ? "proven restorable" : "FAILED") + " (" + String.format("%.1f", v.path("seconds")
+                            .asDouble()) + " s)");
+                    for (var c : v.path("checks")) {
+                        System.out.println("    " + (c.path("ok").asBoolean() ? "ok    " : "FAILED") + "  "
+                                + c.path("what").asText() + ": " + c.path("message").asText());
+                    }
+                }
+            }
+            return res.path("ok").asBoolean() ? 0 : 1;
         }
     }
 
