@@ -17,7 +17,7 @@ import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowCopyDevice;
 import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.lang.foreign.Arena;

@@ -15,7 +15,7 @@ import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.service.Json;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.Sizes;
 import java.io.IOException;

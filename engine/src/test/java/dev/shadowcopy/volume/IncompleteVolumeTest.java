@@ -1,5 +1,6 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.VolumeEvents;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

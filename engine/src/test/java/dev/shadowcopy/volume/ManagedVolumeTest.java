@@ -1,5 +1,10 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.OutOfRangeException;
+import dev.shadowcopy.device.ReadOnlyException;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import static dev.shadowcopy.testing.Segments.bytes;
 import static dev.shadowcopy.testing.Segments.filled;
 import static dev.shadowcopy.testing.Segments.of;

@@ -1,5 +1,9 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.ShadowStorageFullException;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import static dev.shadowcopy.testing.Segments.filled;
 import static dev.shadowcopy.testing.Segments.of;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;

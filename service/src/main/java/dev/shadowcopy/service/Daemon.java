@@ -27,7 +27,7 @@ public final class Daemon implements AutoCloseable {
             ApiAccess access = new ApiAccess(service.accessConfig(), config.state().toRealPath());
             HttpServer api = HttpServer.start(config.apiSocket(), service.peers().group(), service.peers(),
                     config.doors().api(), new Api(service, access), t -> {
-                if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.volume.VolumeException)) {
+                if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.device.VolumeException)) {
                     LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
                 }
                 return Api.error(t);

@@ -37,7 +37,7 @@ import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
 import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.volume.VolumeManager;
 import dev.shadowcopy.writer.Writer;
 import dev.shadowcopy.writer.WriterCall;

@@ -1,7 +1,7 @@
 package dev.shadowcopy.provider.cow;
 
 import dev.shadowcopy.provider.store.CheckpointFile;
-import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.device.EngineFiles;
 import dev.shadowcopy.provider.store.ShadowRegistry;
 import dev.shadowcopy.provider.store.Maintenance;
 import dev.shadowcopy.provider.store.Journal;

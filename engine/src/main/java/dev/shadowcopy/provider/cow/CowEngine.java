@@ -1,6 +1,6 @@
 package dev.shadowcopy.provider.cow;
 
-import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.device.EngineFiles;
 import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.provider.store.ChunkEpochs;
 import dev.shadowcopy.provider.store.SlotStore;
@@ -10,6 +10,7 @@ import dev.shadowcopy.provider.store.ChunkBuffers;
 import dev.shadowcopy.provider.store.Maintenance;
 import dev.shadowcopy.provider.store.EagerWriteback;
 import dev.shadowcopy.provider.store.SequentialStreams;
+import dev.shadowcopy.device.FileExtents;
 import dev.shadowcopy.provider.store.Extents;
 import dev.shadowcopy.provider.store.Journal;
 import dev.shadowcopy.provider.store.Releases;
@@ -20,11 +21,11 @@ import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
 import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.ShadowStorageFullException;
-import dev.shadowcopy.volume.VolumeEngine;
-import dev.shadowcopy.volume.VolumeEvents;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.ShadowStorageFullException;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.time.Instant;
@@ -230,7 +231,7 @@ public final class CowEngine implements VolumeEngine {
 
     @Override
     public void mapAllocation(long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        Extents.mapFile(origin, offset, length, size, visitor);
+        FileExtents.map(origin, offset, length, visitor);
     }
 
     /** An origin mutation that runs after the metadata of its chunks is durable. */

@@ -1,7 +1,8 @@
 package dev.shadowcopy.provider.cow;
 
 import dev.shadowcopy.provider.store.CheckpointFile;
-import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
 import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.provider.store.ChunkEpochs;
 import dev.shadowcopy.provider.store.SlotStore;
@@ -13,7 +14,7 @@ import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
 import dev.shadowcopy.shadow.ShadowCopyId;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.device.VolumeEvents;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -46,28 +47,10 @@ public final class CowRecovery {
                      Journal<JournalRecord> journal, int epoch, int trackingSince) {}
 
     /**
-     * Tuning of an engine.
-     *
-     * @param checkpointBytes   journal length that triggers a checkpoint
-     * @param inlineCheckpoints run checkpoints and shadow storage preparation on the writing thread instead of in
-     *                          the background (deterministic tests)
-     * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need (see {@link SlotStore})
-     * @param intentRegionBytes granularity of write intents (see {@link JournalRecord.Intent}): a first touch not
-     *                          needed by a persistent copy syncs the journal only for the first write to its region
-     *                          in an epoch; after a crash, change tracking may over-report up to a region per write
-     */
-    public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes,
-                          boolean inlineCheckpoints, long prepareAheadBytes, long intentRegionBytes) {
-        public static final long DEFAULT_CHECKPOINT_BYTES = 64L << 20;
-        public static final long DEFAULT_PREPARE_AHEAD_BYTES = 64L << 20;
-        public static final long DEFAULT_INTENT_REGION_BYTES = 64L << 20;
-    }
-
-    /**
      * Opens (or, when the metadata directory holds nothing yet, initialises) the engine of a volume.
      * The caller keeps ownership of nothing: on success the engine owns {@code files.origin()}.
      */
-    public static CowEngine open(EngineFiles files, Options options, VolumeEvents events) throws IOException {
+    public static CowEngine open(EngineFiles files, EngineOptions options, VolumeEvents events) throws IOException {
         long chunks = (files.size() + files.chunkSize() - 1) / files.chunkSize();
         Checkpoint.State cp = Checkpoint.read(files.storage(), files.metaDir(), files.volumeId(), chunks);
         Replay st = cp == null ? new Replay(chunks) : new Replay(cp);
@@ -140,7 +123,7 @@ public final class CowRecovery {
         SlotStore diff;
         try {
             diff = new SlotStore(diffFile, files.chunkSize(), options.shadowStorageMaxBytes(),
-                    options.prepareAheadBytes(), options.inlineCheckpoints() ? null : Maintenance.EXECUTOR);
+                    options.prepareAheadBytes(), options.inlineMaintenance() ? null : Maintenance.EXECUTOR);
         } catch (IOException | RuntimeException e) {
             diffFile.close();
             journal.close();
@@ -155,7 +138,7 @@ public final class CowRecovery {
 
         CowEngine engine = new CowEngine(files, new Recovered(st.epochs, st.index, diff, registry, journal,
                 st.epoch, st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes(),
-                options.inlineCheckpoints(), options.intentRegionBytes());
+                options.inlineMaintenance(), options.intentRegionBytes());
         try {
             if (!unannounced.isEmpty()) {
                 engine.recordRecoveredTouches(unannounced);

@@ -3,7 +3,7 @@ package dev.shadowcopy.provider.cow;
 import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.provider.store.ShadowRegistry;
 import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;

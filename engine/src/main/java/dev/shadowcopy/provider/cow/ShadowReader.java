@@ -2,9 +2,9 @@ package dev.shadowcopy.provider.cow;
 
 import dev.shadowcopy.provider.store.ExtentCoalescer;
 import dev.shadowcopy.provider.store.VersionIndex;
-import dev.shadowcopy.provider.store.Extents;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.FileExtents;
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 
@@ -104,7 +104,7 @@ final class ShadowReader {
                     runEnd = Math.min(end, (next + 1) << shift);
                     next++;
                 }
-                Extents.mapFile(eng.origin(), pos, runEnd - pos, eng.size(), out::add);
+                FileExtents.map(eng.origin(), pos, runEnd - pos, out::add);
                 pos = runEnd;
             } else {
                 int slot = eng.index.find(c, s);

@@ -5,14 +5,15 @@ import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.provider.store.CopyList;
-import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.FileDevice;
-import dev.shadowcopy.volume.VolumeEngine;
-import dev.shadowcopy.volume.VolumeEvents;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.FileExtents;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -91,7 +92,8 @@ public final class MirrorEngine implements VolumeEngine {
         }
     }
 
-    public static MirrorEngine open(EngineFiles f, int maxCopies, VolumeEvents events) throws IOException {
+    public static MirrorEngine open(EngineFiles f, EngineOptions options, VolumeEvents events) throws IOException {
+        int maxCopies = options.maxShadowCopies();
         Path dir = f.metaDir().resolve("mirror");
         f.storage().createDirectories(dir);
         MirrorEngine e = new MirrorEngine(f, f.origin(), dir, maxCopies, events);
@@ -277,7 +279,7 @@ public final class MirrorEngine implements VolumeEngine {
 
     @Override
     public void mapAllocation(long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        FileDevice.mapAllocation(origin, offset, length, visitor);
+        FileExtents.map(origin, offset, length, visitor);
     }
 
 
@@ -431,7 +433,7 @@ public final class MirrorEngine implements VolumeEngine {
     @Override
     public void mapShadowAllocation(ShadowCopyId id, long offset, long length, BlockDevice.ExtentVisitor visitor)
             throws IOException {
-        FileDevice.mapAllocation(split(id), offset, length, visitor);
+        FileExtents.map(split(id), offset, length, visitor);
     }
 
     private StorageFile split(ShadowCopyId id) throws IOException {

@@ -6,14 +6,15 @@ import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.provider.store.CopyList;
-import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.FileDevice;
-import dev.shadowcopy.volume.VolumeEngine;
-import dev.shadowcopy.volume.VolumeEvents;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.FileExtents;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -70,7 +71,8 @@ public final class ReflinkEngine implements VolumeEngine {
     }
 
     /** Opens (or starts) a reflink volume; fails clearly when the backing cannot be cloned. */
-    public static ReflinkEngine open(EngineFiles f, int maxCopies, VolumeEvents events) throws IOException {
+    public static ReflinkEngine open(EngineFiles f, EngineOptions options, VolumeEvents events) throws IOException {
+        int maxCopies = options.maxShadowCopies();
         if (f.origin().isBlockDevice()) {
             throw new VolumeException(VolumeException.Code.INVALID_ARGUMENT, "volume " + f.volumeName() + ": the "
                     + "reflink layout needs a regular backing file on XFS (reflink=1) or btrfs, not a block device");
@@ -173,7 +175,7 @@ public final class ReflinkEngine implements VolumeEngine {
 
     @Override
     public void mapAllocation(long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        FileDevice.mapAllocation(origin, offset, length, visitor);
+        FileExtents.map(origin, offset, length, visitor);
     }
 
 
@@ -279,7 +281,7 @@ public final class ReflinkEngine implements VolumeEngine {
     @Override
     public void mapShadowAllocation(ShadowCopyId id, long offset, long length, BlockDevice.ExtentVisitor visitor)
             throws IOException {
-        FileDevice.mapAllocation(clone(id), offset, length, visitor);
+        FileExtents.map(clone(id), offset, length, visitor);
     }
 
     private StorageFile clone(ShadowCopyId id) throws IOException {

@@ -1,9 +1,9 @@
 package dev.shadowcopy.provider.row;
 
 import dev.shadowcopy.provider.store.ExtentCoalescer;
-import dev.shadowcopy.provider.store.Extents;
+import dev.shadowcopy.device.FileExtents;
 import dev.shadowcopy.provider.store.VersionIndex;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 
@@ -82,7 +82,7 @@ final class RowMaps {
             long chunkEnd = Math.min(end, (c + 1) << shift);
             int loc = s < 0 ? eng.state.location(c) : location(eng, s, c);
             if (loc == VersionIndex.BASE) {
-                Extents.mapFile(eng.base, pos, chunkEnd - pos, eng.size(), out::add);
+                FileExtents.map(eng.base, pos, chunkEnd - pos, out::add);
             } else if (loc == VersionIndex.ZERO) {
                 out.add(pos, chunkEnd - pos, BlockDevice.EXTENT_HOLE | BlockDevice.EXTENT_ZERO);
             } else {

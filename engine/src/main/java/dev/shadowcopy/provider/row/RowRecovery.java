@@ -4,14 +4,15 @@ import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.provider.store.CheckpointFile;
 import dev.shadowcopy.provider.store.CorruptMetadataException;
-import dev.shadowcopy.provider.store.EngineFiles;
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
 import dev.shadowcopy.provider.store.Journal;
 import dev.shadowcopy.provider.store.Maintenance;
 import dev.shadowcopy.provider.store.ShadowRegistry;
 import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
 import dev.shadowcopy.provider.store.SlotStore;
 import dev.shadowcopy.shadow.ShadowCopyId;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.device.VolumeEvents;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -32,11 +33,7 @@ public final class RowRecovery {
     record Recovered(RowState state, SlotStore slots, ShadowRegistry registry, Journal<RowRecord> journal, int epoch,
                      int trackingSince) {}
 
-    /** Same tuning as the copy-on-write engine's. */
-    public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes, boolean inline,
-                          long prepareAheadBytes) {}
-
-    public static RowEngine open(EngineFiles files, Options options, VolumeEvents events) throws IOException {
+    public static RowEngine open(EngineFiles files, EngineOptions options, VolumeEvents events) throws IOException {
         long chunks = (files.size() + files.chunkSize() - 1) / files.chunkSize();
         RowCheckpoint.Image cp = RowCheckpoint.read(files.storage(), files.metaDir(), files.volumeId(), chunks);
         Replay st = cp == null ? new Replay(new RowState(chunks), 1, 0, 0, List.of())
@@ -104,7 +101,7 @@ public final class RowRecovery {
                 files.storage().syncDirectory(files.diffPath().getParent());
             }
             slots = new SlotStore(diffFile, files.chunkSize(), options.shadowStorageMaxBytes(),
-                    options.prepareAheadBytes(), options.inline() ? null : Maintenance.EXECUTOR);
+                    options.prepareAheadBytes(), options.inlineMaintenance() ? null : Maintenance.EXECUTOR);
         } catch (IOException | RuntimeException e) {
             diffFile.close();
             journal.close();
@@ -119,7 +116,7 @@ public final class RowRecovery {
         slots.opened();
 
         RowEngine engine = new RowEngine(files, new Recovered(st.state, slots, registry, journal, st.epoch,
-                st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes(), options.inline());
+                st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes(), options.inlineMaintenance());
         for (ShadowRegistry.Shadow s : registry.inPhases(Phase.COMMITTED)) {
             if (!s.persistent) {
                 var info = engine.info(s);

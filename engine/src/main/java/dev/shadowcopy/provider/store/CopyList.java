@@ -4,7 +4,7 @@ import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.VolumeException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;

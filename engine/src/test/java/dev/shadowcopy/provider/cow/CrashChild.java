@@ -6,7 +6,7 @@ import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.nio.file.Path;
 import java.util.List;

@@ -9,7 +9,7 @@ import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.ChangeTracking;
 import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.volume.ManagedVolume;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.BufferedReader;
 import java.io.IOException;

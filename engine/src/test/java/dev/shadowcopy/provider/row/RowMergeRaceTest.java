@@ -13,7 +13,7 @@ import dev.shadowcopy.testing.SimulatedStorage;
 import dev.shadowcopy.volume.EngineAccess;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.volume.VolumeLayout;
 import dev.shadowcopy.volume.VolumeManager;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package dev.shadowcopy.volume;
+package dev.shadowcopy.device;
 
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
@@ -8,11 +8,11 @@ import java.util.List;
 
 /**
  * How a managed volume stores live data and shadow copies (the software provider's side of a volume).
- * {@link ManagedVolume} is the front: it checks ranges and holds writes; an engine implements the data
+ * {@code volume.ManagedVolume} is the front: it checks ranges and holds writes; an engine implements the data
  * paths and the shadow copy lifecycle. Copy-on-write ({@code provider.cow.CowEngine}) is the default.
  *
  * <p>Calling contract: data-path methods are called concurrently, with ranges already checked, and never
- * while writes are held. Methods marked "writes held" are called only while {@link ManagedVolume} holds
+ * while writes are held. Methods marked "writes held" are called only while {@code volume.ManagedVolume} holds
  * every data-path call out.
  */
 public interface VolumeEngine extends AutoCloseable {

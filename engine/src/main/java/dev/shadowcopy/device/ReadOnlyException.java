@@ -1,4 +1,4 @@
-package dev.shadowcopy.volume;
+package dev.shadowcopy.device;
 
 import java.io.IOException;
 

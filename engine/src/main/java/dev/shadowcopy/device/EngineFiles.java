@@ -1,4 +1,4 @@
-package dev.shadowcopy.provider.store;
+package dev.shadowcopy.device;
 
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
