@@ -111,11 +111,8 @@ public final class FileDevice implements BlockDevice, AutoCloseable {
     public void writeZeroes(long offset, long length, boolean mayDeallocate, boolean fua) throws IOException {
         checkWritable();
         BlockDevice.checkRange(this, offset, length);
-        if (mayDeallocate && !file.isBlockDevice()) {
-            file.punchHole(offset, length);
-        } else {
-            file.zeroRange(offset, length);
-        }
+        // a block device is zeroed, never discarded
+        file.zero(offset, length, mayDeallocate && !file.isBlockDevice());
         if (fua) {
             file.sync();
         }

@@ -13,7 +13,7 @@ import java.util.UUID;
 /**
  * A complete image of a copy-on-write volume's metadata at one moment, so that the journal before it can be
  * deleted and open does not replay history. Frame and sections as in {@link CheckpointFile}, magic
- * {@code "SCCHKPT1"}; the body is:
+ * {@code "SCCHKPT1"} ({@link Formats#COW_CHECKPOINT_MAGIC}); the body is:
  *
  * <pre>
  *   8  backing file mtime in ns at the checkpoint (-1 = not recorded)
@@ -23,35 +23,30 @@ import java.util.UUID;
  *      uuid? section: the copy an unfinished revert is restoring
  * </pre>
  */
-final class Checkpoint {
-    static final long MAGIC = Formats.COW_CHECKPOINT_MAGIC; // "SCCHKPT1"
-
-    private Checkpoint() {}
+final class CowCheckpoint {
+    private CowCheckpoint() {}
 
     /** The state a checkpoint holds. */
-    record State(long nextGeneration, int epoch, int trackingSince, boolean cleanClose, long backingMtime,
-                 List<CheckpointFile.Shadow> shadows, ChunkEpochs epochs, VersionIndex index, UUID revertPending) {}
+    record State(CheckpointFile.Header header, long backingMtime, List<CheckpointFile.Shadow> shadows,
+                 ChunkEpochs epochs, VersionIndex index, UUID revertPending) {}
 
     static void write(Storage storage, Path dir, UUID volume, State s) throws IOException {
         new CheckpointFile.Writer().putLong(s.backingMtime()).shadows(s.shadows()).runs(s.epochs())
                 .versions(s.index()).uuidOrNull(s.revertPending())
-                .publish(storage, dir, MAGIC, volume, new CheckpointFile.Header(s.nextGeneration(), s.epoch(),
-                        s.trackingSince(), s.epochs().chunks(), s.cleanClose()));
+                .publish(storage, dir, Formats.COW_CHECKPOINT_MAGIC, volume, s.header());
     }
 
     /** Reads the checkpoint, or returns null if there is none. */
     static State read(Storage storage, Path dir, UUID volume, long chunks) throws IOException {
-        CheckpointFile.Reader r = CheckpointFile.read(storage, dir, MAGIC, volume, chunks);
+        CheckpointFile.Reader r = CheckpointFile.read(storage, dir, Formats.COW_CHECKPOINT_MAGIC, volume, chunks);
         if (r == null) {
             return null;
         }
-        CheckpointFile.Header h = r.header();
         long mtime = r.getLong();
         List<CheckpointFile.Shadow> shadows = r.shadows();
         ChunkEpochs epochs = r.runs();
         VersionIndex index = r.versions(VersionIndex.ZERO);
         UUID revert = r.uuidOrNull();
-        return new State(h.nextGeneration(), h.epoch(), h.trackingSince(), h.cleanClose(), mtime, shadows, epochs,
-                index, revert);
+        return new State(r.header(), mtime, shadows, epochs, index, revert);
     }
 }
