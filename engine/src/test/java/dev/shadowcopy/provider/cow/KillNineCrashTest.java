@@ -38,7 +38,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * <p>A kill keeps the page cache, so this test proves the in-process side: that the engine's own files
  * (journal, checkpoint, shadow storage) are never left in a state recovery misreads, whatever instruction
  * the kill lands on, including in the middle of a background checkpoint. Lost unsynced writes (power loss)
- * are the simulated-disk tests' job ({@link CowCrashPointTest}).
+ * are the simulated-disk tests' job ({@code VolumeEngineContract}: every fault point).
  *
  * <p>{@code -Dshadowcopy.crash.points=N} sets the number of kills per layout (default 150).
  */
