@@ -1,16 +1,16 @@
 package dev.shadowcopy.bench;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.volume.VolumeLayout;
-import dev.shadowcopy.device.VolumeEngine;
-import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import dev.shadowcopy.volume.WriteHold;
 import java.io.IOException;

@@ -1,10 +1,10 @@
 package dev.shadowcopy.overlay;
 
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,8 +1,8 @@
 package dev.shadowcopy.volume;
 
 import dev.shadowcopy.device.BlockDevice;
-import dev.shadowcopy.device.ReadOnlyException;
 import dev.shadowcopy.device.FileExtents;
+import dev.shadowcopy.device.ReadOnlyException;
 import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.StorageFile;

@@ -1,10 +1,5 @@
 package dev.shadowcopy.volume;
 
-import dev.shadowcopy.device.BlockDevice;
-import dev.shadowcopy.device.OutOfRangeException;
-import dev.shadowcopy.device.ReadOnlyException;
-import dev.shadowcopy.device.VolumeEvents;
-import dev.shadowcopy.device.VolumeException;
 import static dev.shadowcopy.testing.Segments.bytes;
 import static dev.shadowcopy.testing.Segments.filled;
 import static dev.shadowcopy.testing.Segments.of;
@@ -13,6 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.OutOfRangeException;
+import dev.shadowcopy.device.ReadOnlyException;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Segments;

@@ -1,7 +1,5 @@
 package dev.shadowcopy.volume;
 
-import dev.shadowcopy.device.BlockDevice;
-import dev.shadowcopy.device.VolumeEvents;
 import static dev.shadowcopy.testing.Segments.bytes;
 import static dev.shadowcopy.testing.Segments.filled;
 import static dev.shadowcopy.testing.Segments.of;
@@ -10,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Host;
