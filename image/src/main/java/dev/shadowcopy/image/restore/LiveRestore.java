@@ -1,7 +1,7 @@
 package dev.shadowcopy.image.restore;
 
 import dev.shadowcopy.platform.Storage;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -6,7 +6,7 @@ import dev.shadowcopy.image.repository.RepositoryJson;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.Storage;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import dev.shadowcopy.testing.MemoryDevice;
 import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.testing.SimulatedStorage;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;

@@ -3,7 +3,7 @@ package dev.shadowcopy.image.restore;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;

@@ -18,7 +18,7 @@ import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.ops.LiveVolumes;
 import dev.shadowcopy.service.ops.Volumes;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.volume.VolumeManager;

@@ -1,6 +1,6 @@
 package dev.shadowcopy.service.ops;
 
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.util.Optional;
 
 /**

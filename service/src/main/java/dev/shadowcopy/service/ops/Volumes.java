@@ -215,7 +215,7 @@ public final class Volumes {
      */
     public Attachment attach(String volume, boolean readOnly) throws IOException {
         ManagedVolume v = volumes.get(volume);
-        java.util.Optional<dev.shadowcopy.volume.BlockDevice> filling = live.device(volume);
+        java.util.Optional<dev.shadowcopy.device.BlockDevice> filling = live.device(volume);
         if (filling.isEmpty()) {
             requireComplete(v, "attached");
         }
