@@ -218,10 +218,18 @@ public final class DeepVerify {
                             + dataSpec.volume() + " does not mount: the database cannot start"));
                     continue;
                 }
-                Path data = locate(Path.of(dataSpec.path()), recorded(m, dataSpec.volume(), "mount"), vol.mount());
+                Path data = DataDirectory.locate(Path.of(dataSpec.path()), recorded(m, dataSpec.volume(), "mount"),
+                        vol.mount());
                 if (data == null) {
                     checks.add(new Verdicts.Check(what, null, false, "its data directory " + dataSpec.path()
                             + " is not on the backed-up volume " + dataSpec.volume()));
+                    continue;
+                }
+                List<String> escapes = DataDirectory.confine(data, copies(m, attached, mounted), mounted);
+                if (!escapes.isEmpty()) {
+                    checks.add(new Verdicts.Check(what, null, false, "not started: its data directory links out of "
+                            + "the backup's volumes, where a server would write into files that are not the copy's ("
+                            + String.join("; ", escapes) + "); back up every volume it uses in one set"));
                     continue;
                 }
                 Path work = scratch.resolve("db-" + n++); // made by DatabaseCheck, owned by the database's user
@@ -232,22 +240,16 @@ public final class DeepVerify {
         return checks;
     }
 
-    /**
-     * Where {@code original} (a path on the original host) is on the mounted copy: relative to the volume's recorded
-     * mount point; else the longest tail of it that exists on the copy.
-     */
-    static Path locate(Path original, String mountPoint, Path mounted) {
-        if (mountPoint != null && original.startsWith(mountPoint)) {
-            Path p = mounted.resolve(Path.of(mountPoint).relativize(original).toString());
-            return Files.isDirectory(p) ? p : null;
-        }
-        for (int i = 0; i < original.getNameCount(); i++) {
-            Path p = mounted.resolve(original.subpath(i, original.getNameCount()).toString());
-            if (Files.isDirectory(p)) {
-                return p;
+    /** Each mounted volume's mount point on the original host (as the backup recorded it) to its mounted copy. */
+    private static Map<Path, Path> copies(Manifest m, Map<String, Volume> attached, List<Path> mounted) {
+        Map<Path, Path> out = new LinkedHashMap<>();
+        attached.forEach((name, v) -> {
+            String mp = recorded(m, name, "mount");
+            if (mp != null && mounted.contains(v.mount())) {
+                out.put(Path.of(mp), v.mount());
             }
-        }
-        return null;
+        });
+        return out;
     }
 
     @SuppressWarnings("unchecked")
