@@ -56,6 +56,9 @@ final class BackupsResource {
         }
         Set<String> exclude = new LinkedHashSet<>();
         b.path("exclude_writers").forEach(n -> exclude.add(n.asText()));
+        if (b.path("verify").asBoolean(false)) {
+            access.admin(c, "verifying the backup deeply (it attaches and mounts backup points and starts databases)");
+        }
         BackupJob.Request req = new BackupJob.Request(volumes, repository(b, c), b.path("full").asBoolean(false),
                 passphrase(b), b.hasNonNull("label") ? b.get("label").asText() : null, threads(b), exclude,
                 b.path("verify").asBoolean(false));

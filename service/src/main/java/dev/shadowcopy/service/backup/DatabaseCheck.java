@@ -43,6 +43,9 @@ final class DatabaseCheck {
                     + bin + "): its copy cannot be started to check it");
         }
         Owner owner = Owner.of(data);
+        if (owner.uid() == 0) {
+            return rootOwned(what, "postgres", data);
+        }
         Files.deleteIfExists(data.resolve("postmaster.pid")); // the original server's, if the copy kept it
         Path sock = owner.directory(scratch);
         Path conf = owner.file(sock.resolve("postgresql.conf"), "");
@@ -96,6 +99,9 @@ final class DatabaseCheck {
                     + "the database does not start");
         }
         Owner owner = Owner.of(data);
+        if (owner.uid() == 0) {
+            return rootOwned(what, "mariadbd", data);
+        }
         Path dir = owner.directory(scratch);
         Path sock = dir.resolve("mysqld.sock");
         Path log = dir.resolve("server.log");
@@ -177,6 +183,15 @@ final class DatabaseCheck {
             out.addAll(List.of(cmd));
             return out;
         }
+    }
+
+    /**
+     * A data directory owned by root: the server would run as root on files that came from the backed-up host, so it
+     * is not started (the real server never runs as root either).
+     */
+    private static Verdicts.Check rootOwned(String what, String tool, Path data) {
+        return new Verdicts.Check(what, tool, false, data + " belongs to root on the copy: a database server is not "
+                + "started as root, so the copy cannot be checked (its server runs as the data directory's owner)");
     }
 
     private static void stop(Process p, String signal) throws IOException {
