@@ -1,5 +1,7 @@
 package dev.shadowcopy.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.export.Exporter;
 import dev.shadowcopy.image.maintenance.GarbageCollector;
@@ -22,6 +24,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.ZoneId;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -115,7 +118,7 @@ final class BackupsCommand implements Runnable {
                     bad.add(id + ": " + e.getMessage());
                 }
             }
-            Map<String, Verdicts.Verdict> verdicts = new java.util.LinkedHashMap<>();
+            Map<String, Verdicts.Verdict> verdicts = new LinkedHashMap<>();
             for (Manifest m : ms) {
                 try {
                     Verdicts.Verdict v = Verdicts.of(repo).verdict(m.id());
@@ -246,7 +249,7 @@ final class BackupsCommand implements Runnable {
         }
 
         private int deep() throws Exception {
-            com.fasterxml.jackson.databind.node.ObjectNode b = Json.object().put("repository",
+            ObjectNode b = Json.object().put("repository",
                     r.repo.toAbsolutePath().normalize().toString()).put("threads", threads);
             if (ids != null) {
                 ids.forEach(b.putArray("backups")::add);
@@ -256,7 +259,7 @@ final class BackupsCommand implements Runnable {
                 b.put("passphrase", new String(pass));
             }
             ProgressPrinter p = new ProgressPrinter(json);
-            com.fasterxml.jackson.databind.JsonNode res;
+            JsonNode res;
             try (var api = r.state.connect()) {
                 res = api.stream("POST", "/v1/verifications", b, n -> p.update(n.path("phase").asText(),
                         n.path("done").asLong(), n.path("total").asLong()));

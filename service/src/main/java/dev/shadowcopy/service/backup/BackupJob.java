@@ -1,5 +1,6 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.attach.loop.DeviceUsers;
 import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
@@ -161,7 +162,7 @@ public final class BackupJob {
             var a = volumes.attachment(name);
             if (a.isPresent()) {
                 try {
-                    List<String> mounts = dev.shadowcopy.attach.loop.DeviceUsers.mountPoints(a.get().loopDevice());
+                    List<String> mounts = DeviceUsers.mountPoints(a.get().loopDevice());
                     if (!mounts.isEmpty()) {
                         d.put("mount", mounts.getFirst());
                     }
