@@ -9,6 +9,7 @@ import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.testing.Host;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
@@ -18,8 +19,8 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code backups verify --deep} and {@code backup --verify} against real file systems and a real PostgreSQL: sound ext4
- * and XFS backups and a PostgreSQL backup are proven restorable (fsck clean, the database started and pg_amcheck
+ * {@code backups verify --deep} and {@code backup --verify} against real file systems and real databases: sound ext4
+ * and XFS backups, a PostgreSQL and a MariaDB backup are proven restorable (fsck clean, the database started and its check
  * clean); a backup of a wrecked ext4 and one whose database does not start fail, with exit status 1, an event, and
  * FAILED in {@code backups list}.
  */
@@ -153,5 +154,38 @@ class DeepVerifyTest {
         assertEquals(1, failed.exit(), failed.toString());
         assertTrue(failed.out().contains("does not start") && failed.out().contains("shadowcopy_no_such_library"),
                 failed.out());
+    }
+
+    @Test
+    void aMariadbBackupStartsAndEveryTableChecksOk() throws Exception {
+        for (String p : new String[] {"mariadbd", "mariadb-install-db", "mariadb-check", "mariadb-admin"}) {
+            Host.requireProgram(p);
+        }
+        Path logs = Files.createDirectories(work.resolve("logs"));
+        sh("chmod 1777 " + logs).ok();
+        Path sock = logs.resolve("mysqld.sock");
+        startDaemon("{\"mariadb\": [{\"name\": \"mariadb\", \"socket\": \"" + sock + "\", \"user\": \"root\"}]}");
+        fileSystem("maria", "256M", "mkfs.ext4 -q -F");
+        Path data = work.resolve("maria").resolve("data");
+        sh("chown mysql: " + work.resolve("maria") + " && mariadb-install-db --user=mysql --datadir=" + data
+                + " --auth-root-authentication-method=socket > " + logs.resolve("install.log") + " 2>&1").ok();
+        sh("setsid mariadbd --no-defaults --user=mysql --datadir=" + data + " --socket=" + sock + " --skip-networking "
+                + "--log-bin=" + data.resolve("binlog") + " --pid-file=" + logs.resolve("mariadb.pid") + " --log-error="
+                + logs.resolve("mariadb.err") + " </dev/null >/dev/null 2>&1 &").ok();
+        cleanup.add("mariadb-admin --no-defaults -S " + sock + " -uroot shutdown");
+        String client = "mariadb --no-defaults -S " + sock + " -uroot";
+        DaemonProcess.await(Duration.ofSeconds(60), () -> {
+            try {
+                return sh(client + " -e 'SELECT 1'").exit() == 0;
+            } catch (Exception e) {
+                return false;
+            }
+        }, "mariadbd to start");
+        sh(client + " -e 'CREATE DATABASE app; CREATE TABLE app.t (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; "
+                + "USE app; INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_20000'").ok();
+
+        DaemonProcess.Result r = daemon.cli("backup", "--for", "maria", "--repo", repo.toString(), "--verify");
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.out().contains("database mariadb") && r.out().contains("every table checks OK"), r.out());
     }
 }
