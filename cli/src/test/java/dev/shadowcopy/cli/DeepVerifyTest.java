@@ -20,9 +20,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code backups verify --deep} and {@code backup --verify} against real file systems and real databases: sound ext4
- * and XFS backups, a PostgreSQL and a MariaDB backup are proven restorable (fsck clean, the database started and its check
- * clean); a backup of a wrecked ext4 and one whose database does not start fail, with exit status 1, an event, and
- * FAILED in {@code backups list}.
+ * and XFS backups, a PostgreSQL and a MariaDB backup are proven restorable (fsck clean, the database started and its
+ * check clean); a backup of a wrecked ext4 and one whose database does not start fail, with exit status 1, an event,
+ * and FAILED in {@code backups list}.
  */
 @Tag("host")
 class DeepVerifyTest {
