@@ -28,6 +28,32 @@ public final class Mounts {
         run(cmd);
     }
 
+    /**
+     * Options for a read-only mount of a copy of a file system: {@code ro}, and for XFS also {@code nouuid} (XFS
+     * refuses a second mount of a file system whose UUID is mounted already, and a copy has the original's).
+     */
+    public static String readOnlyOptions(String device) throws IOException {
+        return "xfs".equals(fileSystemType(device)) ? "ro,nouuid" : "ro";
+    }
+
+    /** The file system type on {@code device} as blkid probes it ("ext4", "xfs", "btrfs"), or null if none. */
+    public static String fileSystemType(String device) throws IOException {
+        Process p = new ProcessBuilder("blkid", "-p", "-o", "value", "-s", "TYPE", device).redirectErrorStream(true)
+                .start();
+        try {
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("blkid " + device + " did not finish within 60 s");
+            }
+            return p.exitValue() == 0 && !out.isEmpty() ? out : null;
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted: blkid " + device);
+        }
+    }
+
     /** True if something is mounted exactly on {@code mountPoint}. */
     public static boolean isMountPoint(Path mountPoint) throws IOException {
         String target = mountPoint.toAbsolutePath().normalize().toString();

@@ -89,8 +89,17 @@ final class DaemonCommand implements Callable<Integer> {
             description = "Time an NBD client has to negotiate, TLS included (default: ${DEFAULT-VALUE}).")
     double nbdHandshakeTimeout;
 
+    @Option(names = "--versions-idle", paramLabel = "SECONDS", defaultValue = "60",
+            description = "Unmount a shadow copy mounted for 'versions' after this long unused (default: "
+                    + "${DEFAULT-VALUE}).")
+    int versionsIdle;
+
     @Override
     public Integer call() throws Exception {
+        if (versionsIdle < 1 || versionsIdle > 86400) {
+            throw new IllegalArgumentException("--versions-idle must be 1 to 86400 seconds, was " + versionsIdle);
+        }
+        System.setProperty(dev.shadowcopy.service.PreviousVersions.IDLE_PROPERTY, Integer.toString(versionsIdle));
         InetSocketAddress tcp = nbdTcp == null ? null : hostPort(nbdTcp);
         Timeouts t = new Timeouts(seconds(freezeTimeout, "--freeze-timeout"), seconds(commitTimeout, "--commit-timeout"),
                 seconds(eventTimeout, "--event-timeout"), Timeouts.DEFAULT.abort(),

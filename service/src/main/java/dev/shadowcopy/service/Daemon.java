@@ -15,25 +15,33 @@ public final class Daemon implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Daemon.class.getName());
     private final Service service;
     private final HttpServer api;
+    private final PreviousVersions previous;
 
-    private Daemon(Service service, HttpServer api) {
+    private Daemon(Service service, HttpServer api, PreviousVersions previous) {
         this.service = service;
         this.api = api;
+        this.previous = previous;
     }
 
     public static Daemon start(DaemonConfig config) throws IOException {
         Service service = Service.start(config);
+        PreviousVersions previous = null;
         try {
             ApiAccess access = new ApiAccess(service.accessConfig(), config.state().toRealPath());
+            previous = PreviousVersions.start(service);
             HttpServer api = HttpServer.start(config.apiSocket(), service.peers().group(), service.peers(),
-                    config.doors().api(), new Api(service, access), t -> {
+                    config.doors().api(), new Api(service, access,
+                            new dev.shadowcopy.service.api.PreviousVersionsApi(previous, access)), t -> {
                 if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.volume.VolumeException)) {
                     LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
                 }
                 return Api.error(t);
             });
-            return new Daemon(service, api);
+            return new Daemon(service, api, previous);
         } catch (IOException | RuntimeException e) {
+            if (previous != null) {
+                previous.close();
+            }
             service.close();
             throw e;
         }
@@ -73,6 +81,7 @@ public final class Daemon implements AutoCloseable {
     public void close() throws IOException {
         try {
             api.close();
+            previous.close(); // after the API (no new runs), before the service (a run in progress finishes)
         } finally {
             service.close();
         }

@@ -107,6 +107,13 @@ public final class Service implements AutoCloseable {
     }
 
     /** Starts the service on its state directory: lock, thaw leftovers, engine, reconcile, NBD. */
+    /** Mount points of the service's own copy mounts (previous versions, Samba), which an expose may replace. */
+    private volatile java.util.function.Predicate<Path> automaticExposures = p -> false;
+
+    public void automaticExposures(java.util.function.Predicate<Path> automatic) {
+        this.automaticExposures = automatic;
+    }
+
     /** Registered btrfs subvolumes (the btrfs provider's volumes). */
     private BtrfsVolumes btrfs;
     private Peers peers;
@@ -702,6 +709,11 @@ public final class Service implements AutoCloseable {
 
     public ShadowRecord expose(String id, Path mountPoint) throws IOException {
         ShadowRecord r = shadow(id);
+        if (r.exposedPath() != null && automaticExposures.test(Path.of(r.exposedPath()))
+                && !automaticExposures.test(mountPoint)) {
+            unexpose(id, false); // a mount the service made for previous versions gives way to an explicit expose
+            r = shadow(id);
+        }
         if ((r.attributes() & Attributes.CLIENT_ACCESSIBLE) != 0) {
             // VSS refuses to expose client-accessible copies; a Linux admin has no Previous Versions tab, so we
             // allow it and note it here.

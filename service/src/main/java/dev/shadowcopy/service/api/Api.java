@@ -55,11 +55,19 @@ public final class Api implements HttpServer.Handler {
     private final ApiAccess access;
     private final BackupApi backups;
 
+    /** Issue 18's routes (schedules, versions, shares), or null. */
+    private final PreviousVersionsApi previous;
+
     /** @param access who may do what (docs/service.md, "Security model") */
     public Api(Service service, ApiAccess access) {
+        this(service, access, null);
+    }
+
+    public Api(Service service, ApiAccess access, PreviousVersionsApi previous) {
         this.service = service;
         this.access = access;
         this.backups = new BackupApi(service, access);
+        this.previous = previous;
     }
 
     @Override
@@ -187,7 +195,11 @@ public final class Api implements HttpServer.Handler {
                 }
                 ok(ex, wrap("events", Json.MAPPER.valueToTree(service.events().since(after, (int) limit))));
             }
-            default -> notFound(r);
+            default -> {
+                if (previous == null || !previous.handle(ex, c)) {
+                    notFound(r);
+                }
+            }
         }
     }
 
@@ -623,6 +635,7 @@ public final class Api implements HttpServer.Handler {
         Attributes.names(s.attributes()).forEach(names::add);
         o.put("protected", Service.isProtected(s));
         o.put("nbd_export", "shadow/" + s.id());
+        o.put("schedule", previous == null ? null : previous.scheduleOf(s));
         service.volumes().find(s.volume()).flatMap(v -> v.shadowCopies().stream()
                 .filter(c -> c.id().toString().equals(s.id())).findFirst()).map(ShadowCopyInfo::size)
                 .ifPresent(size -> o.put("size", size));
