@@ -623,10 +623,12 @@ public final class Service implements AutoCloseable {
 
     private void deleteOne(ShadowRecord r, String why) throws IOException {
         if (r.exposedPath() != null) {
+            // the service's own mounts (previous versions, Samba) never hold a delete back: smbd keeps them open
+            boolean automatic = automaticExposures.test(Path.of(r.exposedPath()));
             if (btrfs.find(r.volume()) != null) {
-                Mounts.unmount(Path.of(r.exposedPath()), false, "cannot delete shadow copy " + r.id());
+                Mounts.unmount(Path.of(r.exposedPath()), automatic, "cannot delete shadow copy " + r.id());
             } else {
-                exposer.unexpose(ShadowCopyId.parse(r.id()), false);
+                exposer.unexpose(ShadowCopyId.parse(r.id()), automatic);
             }
         }
         Optional<ManagedVolume> v = volumes.find(r.volume());
