@@ -174,6 +174,34 @@ class ScheduleIntegrationTest {
     }
 
     @Test
+    void aBackupScheduleKeepsItsOwnBackupPointsOnly() throws Exception {
+        Path repo = tmp.resolve("repo");
+        daemon.cli("backup", "--for", "v", "--repo", repo.toString()).ok(); // not the schedule's: never pruned by it
+        daemon.cli("schedule", "add", "nightly", "--for", "v", "--calendar", "daily", "--keep", "2", "--backup",
+                "--repo", repo.toString()).ok();
+        List<String> made = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            JsonNode r = json("schedule", "run", "nightly");
+            assertTrue(r.path("ok").asBoolean(), r.toString());
+            made.add(r.path("backup").asText());
+        }
+        JsonNode list = Json.MAPPER.readTree(daemon.cli("backups", "list", "--repo", repo.toString(), "--json").ok()
+                .out());
+        List<String> labelled = new ArrayList<>();
+        int unlabelled = 0;
+        for (JsonNode b : list.path("backups")) {
+            if ("schedule:nightly".equals(b.path("label").asText(null))) {
+                labelled.add(b.path("id").asText());
+            } else {
+                unlabelled++;
+            }
+        }
+        assertEquals(Set.of(made.get(1), made.get(2)), new HashSet<>(labelled), "the newest two of its own");
+        assertEquals(1, unlabelled);
+        assertEquals(0, json("list", "shadows").path("shadows").size(), "a backup's copies are released");
+    }
+
+    @Test
     void badInputIsRefusedClearly() throws Exception {
         DaemonProcess.Result r = daemon.cli("schedule", "add", "x", "--for", "v", "--calendar", "every 5 minutes",
                 "--keep", "3");
