@@ -129,6 +129,13 @@ class PreviousVersionsIntegrationTest {
         assertEquals("version 2, longer\n", Files.readString(f));
     }
 
+    /** Every entry's path, type, mode, owner, size (not of directories) and mtime; file hashes; user xattrs. */
+    static String tree(Path d) throws Exception {
+        return sh("cd " + d + " && find . \\( -type d -printf '%p %y %m %U:%G - %T@\\n' \\) "
+                + "-o -printf '%p %y %m %U:%G %s %T@\\n' | sort && "
+                + "find . -type f -print0 | sort -z | xargs -0 sha256sum && getfattr -R -d -m user. . ").ok().out();
+    }
+
     @Test
     void aDirectoryTreeIsRestoredWithContentModeOwnerAndTimes() throws Exception {
         Path d = mnt.resolve("project");
@@ -137,8 +144,7 @@ class PreviousVersionsIntegrationTest {
                 + "chown -R 42:43 " + d + "/src && chmod 0700 " + d + "/src/deep && "
                 + "setfattr -n user.k -v v " + d + "/src/b && touch -d '2021-05-06 07:08:09' " + d + "/a " + d
                 + "/src/deep " + d).ok();
-        String before = sh("cd " + d + " && find . \\( -type d -printf '%p %y %m %U:%G - %T@\\n' \\) -o -printf '%p %y %m %U:%G %s %T@\\n' | sort && "
-                + "find . -type f -print0 | sort -z | xargs -0 sha256sum && getfattr -R -d -m user. . ").ok().out();
+        String before = tree(d);
         String c = copy();
         sh("rm -rf " + d + "/src && echo changed > " + d + "/a").ok();
 
@@ -150,8 +156,7 @@ class PreviousVersionsIntegrationTest {
         JsonNode r = json("versions", d.toString(), "--restore", c, "--to", target.toString());
         Path restored = target.resolve("project");
         assertEquals(restored.toString(), r.path("to").asText());
-        String after = sh("cd " + restored + " && find . \\( -type d -printf '%p %y %m %U:%G - %T@\\n' \\) -o -printf '%p %y %m %U:%G %s %T@\\n' | sort && "
-                + "find . -type f -print0 | sort -z | xargs -0 sha256sum && getfattr -R -d -m user. . ").ok().out();
+        String after = tree(restored);
         assertEquals(before, after);
         // a file deleted from the live volume still has its versions (through its nearest existing directory)
         assertEquals(1, json("versions", d.resolve("src/b").toString()).path("versions").size());
@@ -166,7 +171,8 @@ class PreviousVersionsIntegrationTest {
         assertEquals(1, json("versions", f.toString()).path("versions").size());
         List<Path> mounted = onDemandMounts();
         assertEquals(1, mounted.size(), "the copy was mounted under STATE/previous/fs");
-        assertTrue(mounted.getFirst().getFileName().toString().matches("@GMT-\\d{4}\\.\\d\\d\\.\\d\\d-\\d\\d\\.\\d\\d\\.\\d\\d"));
+        assertTrue(mounted.getFirst().getFileName().toString()
+                .matches("@GMT-\\d{4}\\.\\d\\d\\.\\d\\d-\\d\\d\\.\\d\\d\\.\\d\\d"));
         // a process reading in it keeps it mounted past the idle time
         Process reader = new ProcessBuilder("sleep", "60").directory(mounted.getFirst().toFile()).start();
         try {

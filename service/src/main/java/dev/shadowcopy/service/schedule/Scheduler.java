@@ -136,9 +136,18 @@ public final class Scheduler implements AutoCloseable {
     /** A schedule and what it holds now, consistent between runs. */
     public record View(Schedule schedule, Instant next, List<String> copies) {}
 
-    /** Every schedule with its next elapse and its copies; waits for a run in progress, so counts are settled. */
+    /**
+     * Every schedule with its next elapse and its copies. Waits up to 30 s for a run in progress, so that counts
+     * are settled; a longer run (a backup) is listed as it is meanwhile.
+     */
     public List<View> list() throws IOException {
-        lockRuns();
+        boolean locked;
+        try {
+            locked = runLock.tryLock(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for a scheduled run to end");
+        }
         try {
             List<Schedule> all;
             synchronized (this) {
@@ -153,7 +162,9 @@ public final class Scheduler implements AutoCloseable {
             }
             return out;
         } finally {
-            runLock.unlock();
+            if (locked) {
+                runLock.unlock();
+            }
         }
     }
 
