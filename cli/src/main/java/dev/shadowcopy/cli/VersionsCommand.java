@@ -59,6 +59,10 @@ final class VersionsCommand extends ApiCommand {
             } else {
                 t.print(System.out);
             }
+            for (JsonNode x : r.path("skipped")) {
+                System.err.println("shadowcopy: shadow copy " + x.path("shadow").asText() + " (" + Format.time(
+                        x.get("created")) + ") could not be read: " + x.path("reason").asText());
+            }
             return 0;
         }
         b.put("shadow", restore).put("overwrite", overwrite);

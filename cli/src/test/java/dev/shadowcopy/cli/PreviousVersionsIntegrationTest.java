@@ -202,6 +202,29 @@ class PreviousVersionsIntegrationTest {
     }
 
     @Test
+    void aCopyTakenBeforeTheFileSystemExistedIsSkippedAndNamed() throws Exception {
+        daemon.cli("volume", "create", "late", "--size", "64M").ok();
+        String before = copyOf("late");
+        String dev = daemon.cli("volume", "attach", "late").ok().out().trim();
+        Path m2 = Files.createDirectories(tmp.resolve("mnt-late"));
+        sh("mkfs.ext4 -q -F " + dev + " && mount " + dev + " " + m2).ok();
+        try {
+            Files.writeString(m2.resolve("f"), "1");
+            String after = copyOf("late");
+            JsonNode v = json("versions", m2.resolve("f").toString());
+            assertEquals(after, v.path("versions").get(0).path("shadow").asText(), v.toString());
+            assertEquals(before, v.path("skipped").get(0).path("shadow").asText(), v.toString());
+            assertFalse(v.path("skipped").get(0).path("reason").asText().isEmpty());
+        } finally {
+            sh("umount " + m2).ok();
+        }
+    }
+
+    String copyOf(String volume) throws Exception {
+        return json("create", "shadow", "--for", volume, "--nowriters").path("shadows").get(0).path("id").asText();
+    }
+
+    @Test
     void badInputIsRefusedClearly() throws Exception {
         Path outside = tmp.resolve("not-on-a-volume.txt");
         Files.writeString(outside, "x");

@@ -146,6 +146,11 @@ public final class PreviousVersionsApi {
                 e.put("type", x.type()).put("size", x.size()).put("mtime", x.mtime().toString()).put("mode", x.mode())
                         .put("uid", x.uid()).put("gid", x.gid()).put("sha256", x.sha256()).put("current", x.current());
             }
+            ArrayNode skipped = o.putArray("skipped");
+            for (Versions.Skipped x : l.skipped()) {
+                skipped.addObject().put("shadow", x.shadow()).put("created", x.created().toString())
+                        .put("reason", x.reason());
+            }
             ok(ex, 200, o);
         } else {
             String to = text(b, "to", false);

@@ -49,8 +49,12 @@ public final class Versions {
     public record Version(String shadow, Instant created, List<String> copies, String type, long size, Instant mtime,
                           String mode, int uid, int gid, String sha256, boolean current) {}
 
-    /** The versions of a path, newest first. */
-    public record Listing(Path path, String volume, Path mountPoint, String relative, List<Version> versions) {}
+    /** A copy whose file system could not be read (mounted), and why. */
+    public record Skipped(String shadow, Instant created, String reason) {}
+
+    /** The versions of a path, newest first, and the copies that could not be read. */
+    public record Listing(Path path, String volume, Path mountPoint, String relative, List<Version> versions,
+                          List<Skipped> skipped) {}
 
     /** What a restore did. */
     public record Restored(Path path, String shadow, Path from, Path to, boolean replaced) {}
@@ -62,8 +66,17 @@ public final class Versions {
         Path live = path;
         String liveHash = Files.exists(live, LinkOption.NOFOLLOW_LINKS) ? describe(live).sha256() : null;
         Map<String, Version> byContent = new LinkedHashMap<>();
+        List<Skipped> skipped = new ArrayList<>();
         for (VersionsHost.Copy c : copies) {
-            try (CopyMounts.Lease lease = mounts.open(c)) {
+            CopyMounts.Lease lease;
+            try {
+                lease = mounts.open(c);
+            } catch (IOException e) {
+                // e.g. a copy taken before the file system was made: the other copies still answer
+                skipped.add(new Skipped(c.id(), c.created(), e.getMessage()));
+                continue;
+            }
+            try (lease) {
                 Path p = inside(lease.tree(), at.relative());
                 if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
                     continue;
@@ -82,7 +95,8 @@ public final class Versions {
                 }
             }
         }
-        return new Listing(path, at.volume(), at.mountPoint(), at.relative(), List.copyOf(byContent.values()));
+        return new Listing(path, at.volume(), at.mountPoint(), at.relative(), List.copyOf(byContent.values()),
+                List.copyOf(skipped));
     }
 
     /**
