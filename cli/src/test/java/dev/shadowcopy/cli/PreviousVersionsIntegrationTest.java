@@ -220,6 +220,34 @@ class PreviousVersionsIntegrationTest {
         }
     }
 
+    @Test
+    void aFileOnABtrfsSubvolumeVolumeHasVersionsReadFromItsSnapshotsWithoutMounts() throws Exception {
+        Path img = tmp.resolve("btrfs.img");
+        sh("truncate -s 300M " + img + " && mkfs.btrfs -q " + img).ok();
+        String bl = sh("losetup -f --show " + img).ok().out().strip();
+        Path bt = Files.createDirectories(tmp.resolve("btrfs"));
+        try {
+            sh("mount " + bl + " " + bt + " && btrfs subvolume create " + bt.resolve("data") + " >/dev/null").ok();
+            daemon.cli("volume", "create", "bt", "--btrfs-subvolume", bt.resolve("data").toString()).ok();
+            Path f = bt.resolve("data/notes.txt");
+            Files.writeString(f, "version 1\n");
+            String c1 = copyOf("bt");
+            Files.writeString(f, "version 2\n");
+            String c2 = copyOf("bt");
+            JsonNode v = json("versions", f.toString());
+            assertEquals("bt", v.path("volume").asText());
+            assertEquals(2, v.path("versions").size(), v.toString());
+            assertEquals(c2, v.path("versions").get(0).path("shadow").asText());
+            assertTrue(v.path("versions").get(0).path("current").asBoolean(), "c2 holds the live content");
+            Path restored = Path.of(json("versions", f.toString(), "--restore", c1).path("to").asText());
+            assertEquals("version 1\n", Files.readString(restored));
+            assertEquals(List.of(), onDemandMounts(), "btrfs snapshots are file trees already: nothing mounted");
+        } finally {
+            daemon.cli("delete", "shadows", "--all", "--quiet");
+            sh("umount " + bt + "; losetup -d " + bl + "; true");
+        }
+    }
+
     String copyOf(String volume) throws Exception {
         return json("create", "shadow", "--for", volume, "--nowriters").path("shadows").get(0).path("id").asText();
     }

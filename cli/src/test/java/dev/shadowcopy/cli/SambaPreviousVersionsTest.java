@@ -127,11 +127,13 @@ class SambaPreviousVersionsTest {
         Files.writeString(f, "version 1\n");
         String c1 = copy();
         Files.writeString(f, "version 2, the live one\n");
-        Path snap = tmp.resolve("snap");
+        Path snap = tmp.resolve("shares/previous/fs"); // parents made by the service, reachable by smbd's users
         String section = daemon.cli("samba-share", "fs", "--name", "data", "--snapdir", snap.toString()).ok().out();
         assertTrue(section.startsWith("[data]\n") && section.contains("path = " + mnt + "\n")
                 && section.contains("vfs objects = shadow_copy2") && section.contains("shadow:snapdir = " + snap),
                 section);
+        assertEquals("rwxr-xr-x rwxr-xr-x", sh("stat -c %A " + snap.getParent() + " " + snap + " | cut -c2- | xargs")
+                .ok().out().trim());
         String token1 = GMT.format(created(c1));
         assertTrue(Mounts.isMountPoint(snap.resolve(token1)), "the copy is mounted when the command returns");
         assertEquals("version 1\n", Files.readString(snap.resolve(token1).resolve("file.txt")));

@@ -147,11 +147,15 @@ public final class CopyMounts implements AutoCloseable {
     private void prepareDir(String volume) throws IOException {
         Path d = dirOf(volume);
         if (shares.of(volume).isPresent()) {
-            // smbd reads the snapshot directory as the connected user: it must be reachable by all
-            Files.createDirectories(d.getParent());
-            if (!Files.isDirectory(d)) {
-                Files.createDirectory(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(
-                        "rwxr-xr-x")));
+            // smbd reads the snapshot directory as the connected user: it and every directory this creates on the
+            // way (/run/shadowcopy/previous by default) must be reachable by all, whatever the daemon's umask (077)
+            List<Path> missing = new java.util.ArrayList<>();
+            for (Path p = d; p != null && !Files.exists(p); p = p.getParent()) {
+                missing.addFirst(p);
+            }
+            for (Path p : missing) {
+                Files.createDirectory(p);
+                Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
             }
             Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwxr-xr-x"));
         } else {
