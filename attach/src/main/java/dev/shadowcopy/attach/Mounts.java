@@ -17,9 +17,24 @@ import java.util.concurrent.TimeUnit;
 public final class Mounts {
     private Mounts() {}
 
-    /** Mounts {@code device} on {@code mountPoint} (created if missing) with {@code options} (e.g. "ro"). */
+    /**
+     * Mounts {@code device} on {@code mountPoint} with {@code options} (e.g. "ro"). A missing mount point is made
+     * with its missing parents, each 0755 whatever the umask (as {@code mkdir -p} under umask 022): a mount point
+     * re-made after a reboot (a Samba snapshot directory in /run) must be as reachable as the first time.
+     */
     public static void mount(String device, Path mountPoint, String options) throws IOException {
-        Files.createDirectories(mountPoint);
+        java.util.List<Path> missing = new ArrayList<>();
+        for (Path p = mountPoint.toAbsolutePath(); p != null && !Files.exists(p); p = p.getParent()) {
+            missing.addFirst(p);
+        }
+        for (Path p : missing) {
+            try {
+                Files.createDirectory(p);
+            } catch (java.nio.file.FileAlreadyExistsException raced) {
+                continue; // made meanwhile by someone else: theirs to set
+            }
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
         List<String> cmd = new ArrayList<>(List.of("mount"));
         if (!options.isEmpty()) {
             cmd.addAll(List.of("-o", options));
