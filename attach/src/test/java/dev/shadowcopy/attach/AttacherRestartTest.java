@@ -25,12 +25,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * What the attacher does at start with what an earlier process left: a connection its holder kept is taken
  * over on the same loop device (data written before and after read back); a connection that died with its
  * holder is made again on a new loop device, the dead one detached if unused and reported if still mounted.
  */
+@Tag("host")
 class AttacherRestartTest {
     @TempDir
     Path tmp;

@@ -16,8 +16,10 @@ import java.time.Duration;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /** Our FUSE server under a real loop device: what the kernel sends, byte for byte. */
+@Tag("host")
 class FuseServerTest {
     @TempDir
     Path tmp;

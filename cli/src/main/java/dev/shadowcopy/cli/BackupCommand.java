@@ -2,7 +2,7 @@ package dev.shadowcopy.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.client.ApiClient;
 import dev.shadowcopy.volume.Sizes;
 import java.nio.file.Path;

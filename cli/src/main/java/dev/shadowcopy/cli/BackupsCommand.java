@@ -1,22 +1,19 @@
 package dev.shadowcopy.cli;
 
-import dev.shadowcopy.image.export.Qcow2Writer;
+import dev.shadowcopy.image.manifest.BackupStore;
+import dev.shadowcopy.image.export.Exporter;
 import dev.shadowcopy.image.maintenance.GarbageCollector;
 import dev.shadowcopy.image.maintenance.Pruner;
 import dev.shadowcopy.image.maintenance.Retention;
 import dev.shadowcopy.image.maintenance.Verifier;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
-import dev.shadowcopy.image.restore.RepositoryDevice;
-import dev.shadowcopy.image.restore.Restorer;
+import dev.shadowcopy.image.restore.InstantRecovery;
 import dev.shadowcopy.nbd.export.DeviceExport;
 import dev.shadowcopy.nbd.export.ExportRegistry;
 import dev.shadowcopy.nbd.server.NbdServer;
-import dev.shadowcopy.overlay.OverlayDevice;
-import dev.shadowcopy.platform.LocalStorage;
-import dev.shadowcopy.service.Json;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.FileDevice;
+import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.volume.Sizes;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -110,9 +107,9 @@ final class BackupsCommand implements Runnable {
             Repository repo = r.open();
             List<Manifest> ms = new ArrayList<>();
             List<String> bad = new ArrayList<>();
-            for (String id : repo.backups().ids()) {
+            for (String id : BackupStore.of(repo).ids()) {
                 try {
-                    ms.add(repo.backups().manifest(id));
+                    ms.add(BackupStore.of(repo).manifest(id));
                 } catch (IOException e) {
                     bad.add(id + ": " + e.getMessage());
                 }
@@ -159,7 +156,7 @@ final class BackupsCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             Repository repo = r.open();
-            Format.json(System.out, Json.MAPPER.valueToTree(repo.backups().manifest(repo.backups().resolve(id))));
+            Format.json(System.out, Json.MAPPER.valueToTree(BackupStore.of(repo).manifest(BackupStore.of(repo).resolve(id))));
             return 0;
         }
     }
@@ -299,10 +296,10 @@ final class BackupsCommand implements Runnable {
                     if ("latest".equals(id)) {
                         throw new IllegalArgumentException("name the backup to delete by its id, not 'latest'");
                     }
-                    resolved.add(repo.backups().resolve(id));
+                    resolved.add(BackupStore.of(repo).resolve(id));
                 }
                 for (String id : resolved) {
-                    repo.backups().delete(id);
+                    BackupStore.of(repo).delete(id);
                     System.out.println("backup " + id + " deleted (its chunks are removed by the next gc)");
                 }
             }
@@ -330,50 +327,16 @@ final class BackupsCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            Repository repo = r.open();
-            String backup = repo.backups().resolve(id);
-            Manifest m = repo.backups().manifest(backup);
-            Manifest.VolumeEntry v = m.volume(volume);
-            if (v == null) {
-                throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
-            }
-            if (Files.exists(to)) {
-                throw new IllegalArgumentException(to + " exists");
-            }
+            Exporter.Format f = Exporter.Format.parse(format);
             ProgressPrinter p = new ProgressPrinter(false);
+            Exporter.Result res;
             try {
-                switch (format) {
-                    case "qcow2" -> Qcow2Writer.write(new RepositoryDevice(repo, m, v), to, p);
-                    case "raw" -> {
-                        try (FileDevice d = FileDevice.create(to, v.size())) {
-                            Restorer.restore(repo, backup, volume, d, new Restorer.Options(true, false,
-                                    threads(0), LOCK_WAIT), p);
-                        }
-                    }
-                    case "vmdk", "vhdx" -> {
-                        Path tmp = to.resolveSibling(to.getFileName() + ".qcow2.tmp");
-                        try {
-                            Qcow2Writer.write(new RepositoryDevice(repo, m, v), tmp, p);
-                            p.finish();
-                            Process proc = new ProcessBuilder("qemu-img", "convert", "-f", "qcow2", "-O",
-                                    format.equals("vhdx") ? "vhdx" : "vmdk", tmp.toString(), to.toString())
-                                    .inheritIO().start();
-                            if (proc.waitFor() != 0) {
-                                throw new IOException("qemu-img convert to " + format + " failed (exit "
-                                        + proc.exitValue() + ")");
-                            }
-                        } finally {
-                            Files.deleteIfExists(tmp);
-                        }
-                    }
-                    default -> throw new IllegalArgumentException("unknown format " + format
-                            + " (qcow2, raw, vmdk, vhdx)");
-                }
+                res = Exporter.export(r.open(), id, volume, f, to, threads(0), LOCK_WAIT, p, p::finish);
             } finally {
                 p.finish();
             }
-            System.out.println("Exported volume " + volume + " of backup " + backup + " to " + to + " (" + format + ", "
-                    + Sizes.format(Files.size(to)) + " on disk)");
+            System.out.println("Exported volume " + volume + " of backup " + res.backup() + " to " + to + " (" + format
+                    + ", " + Sizes.format(res.bytesOnDisk()) + " on disk)");
             return 0;
         }
     }
@@ -401,22 +364,9 @@ final class BackupsCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            Repository repo = r.open();
-            String backup = repo.backups().resolve(id);
-            Manifest m = repo.backups().manifest(backup);
-            Manifest.VolumeEntry v = m.volume(volume);
-            if (v == null) {
-                throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
-            }
-            BlockDevice base = new RepositoryDevice(repo, m, v);
-            Path overlayPath = null;
-            BlockDevice dev = base;
-            if (writable) {
-                overlayPath = Files.createTempFile(repo.tmpDir(), "overlay-" + backup + "-", ".img");
-                Files.delete(overlayPath);
-                dev = OverlayDevice.create(base, LocalStorage.INSTANCE, overlayPath, "overlay of " + base.name());
-            }
-            BlockDevice served = dev;
+            InstantRecovery recovery = InstantRecovery.open(r.open(), id, volume, writable);
+            String backup = recovery.backup();
+            BlockDevice served = recovery.device();
             ExportRegistry reg = new ExportRegistry() {
                 @Override
                 public List<Listing> list() {
@@ -431,16 +381,10 @@ final class BackupsCommand implements Runnable {
             Files.deleteIfExists(socket);
             NbdServer server = NbdServer.start(reg, NbdServer.Config.unix(socket));
             CountDownLatch stop = new CountDownLatch(1);
-            Path ov = overlayPath;
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 try {
                     server.close();
-                    if (served instanceof OverlayDevice o) {
-                        o.close();
-                    }
-                    if (ov != null) {
-                        Files.deleteIfExists(ov);
-                    }
+                    recovery.close();
                     Files.deleteIfExists(socket);
                 } catch (IOException e) {
                     System.err.println("shadowcopy: cleanup: " + e.getMessage());

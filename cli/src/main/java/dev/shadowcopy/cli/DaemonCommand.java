@@ -99,7 +99,7 @@ final class DaemonCommand implements Callable<Integer> {
         if (versionsIdle < 1 || versionsIdle > 86400) {
             throw new IllegalArgumentException("--versions-idle must be 1 to 86400 seconds, was " + versionsIdle);
         }
-        System.setProperty(dev.shadowcopy.service.PreviousVersions.IDLE_PROPERTY, Integer.toString(versionsIdle));
+        System.setProperty(dev.shadowcopy.service.ops.PreviousVersions.IDLE_PROPERTY, Integer.toString(versionsIdle));
         InetSocketAddress tcp = nbdTcp == null ? null : hostPort(nbdTcp);
         Timeouts t = new Timeouts(seconds(freezeTimeout, "--freeze-timeout"), seconds(commitTimeout, "--commit-timeout"),
                 seconds(eventTimeout, "--event-timeout"), Timeouts.DEFAULT.abort(),

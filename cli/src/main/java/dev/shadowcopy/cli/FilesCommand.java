@@ -3,11 +3,12 @@ package dev.shadowcopy.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.shadowcopy.attach.ScratchMount;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryLock;
 import dev.shadowcopy.image.restore.RepositoryDevice;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.versions.CopyBack;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -57,8 +58,9 @@ final class FilesCommand implements Runnable {
         @Override
         public final Integer call() throws Exception {
             Repository repo = r.open();
-            String id = repo.backups().resolve(backup);
-            Manifest m = repo.backups().manifest(id);
+            BackupStore store = BackupStore.of(repo);
+            String id = store.resolve(backup);
+            Manifest m = store.manifest(id);
             Manifest.VolumeEntry v = m.volume(volume);
             if (v == null) {
                 throw new IllegalArgumentException("backup " + id + " has no volume " + volume + " (it has "

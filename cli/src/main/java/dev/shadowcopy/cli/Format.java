@@ -1,7 +1,7 @@
 package dev.shadowcopy.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.volume.Sizes;
 import java.io.PrintStream;
 import java.time.Instant;

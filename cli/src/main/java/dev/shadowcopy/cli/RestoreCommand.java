@@ -2,20 +2,13 @@ package dev.shadowcopy.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.image.restore.FileRestore;
 import dev.shadowcopy.image.restore.Restorer;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.client.ApiClient;
-import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.Sizes;
-import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -91,60 +84,16 @@ final class RestoreCommand implements Callable<Integer> {
             }
             return 0;
         }
-        Repository r = Repository.open(repo, passphrase.get());
-        String backup = r.backups().resolve(id);
-        Manifest m = r.backups().manifest(backup);
-        Manifest.VolumeEntry v = m.volume(volume);
-        if (v == null) {
-            throw new IllegalArgumentException("backup " + backup + " has no volume " + volume);
-        }
-        Path target = Path.of(to).toAbsolutePath();
-        if (Files.exists(target) && !force) {
-            throw new IllegalArgumentException(target + " exists; add --force to overwrite it");
-        }
-        // A file is written under a temporary name and renamed into place once complete and durable: a restore
-        // that fails (or is interrupted) never leaves a partial file under the target's name. A block device is
-        // written in place (it cannot be renamed); a failure there says so.
-        boolean fresh = !Files.exists(target) || Files.isRegularFile(target);
-        Path written = fresh ? target.resolveSibling("." + target.getFileName() + ".restoring-"
-                + ProcessHandle.current().pid()) : target;
-        Thread cleanup = fresh ? Thread.ofPlatform().unstarted(() -> deleteQuietly(written)) : null;
-        Restorer.Result res;
-        boolean done = false;
+        FileRestore.Result fr;
         try {
-            if (cleanup != null) {
-                Runtime.getRuntime().addShutdownHook(cleanup); // Ctrl-C or SIGTERM: no partial file left either
-            }
-            try (FileDevice dev = fresh ? FileDevice.create(written, v.size()) : FileDevice.open(target, false)) {
-                res = Restorer.restore(r, backup, volume, dev, new Restorer.Options(fresh, verify, t,
-                        Duration.ofMinutes(10)), progress);
-            }
-            if (fresh) {
-                Files.move(written, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                try (FileChannel dir = FileChannel.open(target.getParent(), StandardOpenOption.READ)) {
-                    dir.force(true); // the rename is durable before we say "restored"
-                }
-            }
-            done = true;
-        } catch (IOException | RuntimeException e) {
-            if (!fresh) {
-                throw new IOException("restore into " + target + " failed part way; the device holds a mix of old "
-                        + "and restored data, restore it again: " + e.getMessage(), e);
-            }
-            throw e;
+            fr = FileRestore.restore(Repository.open(repo, passphrase.get()), id, volume, Path.of(to), force, verify, t,
+                    progress);
         } finally {
             progress.finish();
-            if (fresh && !done) {
-                deleteQuietly(written);
-            }
-            if (cleanup != null) {
-                try {
-                    Runtime.getRuntime().removeShutdownHook(cleanup);
-                } catch (IllegalStateException e) {
-                    // the JVM is shutting down: the hook runs and deletes the temporary file
-                }
-            }
         }
+        String backup = fr.backup();
+        Path target = fr.target();
+        Restorer.Result res = fr.restore();
         if (json) {
             Format.json(System.out, Json.MAPPER.valueToTree(java.util.Map.of("backup", backup, "volume", volume,
                     "target", target.toString(), "size", res.size(), "bytes_written", res.bytesWritten(),
@@ -155,13 +104,5 @@ final class RestoreCommand implements Callable<Integer> {
                     + res.elapsed().toMillis() / 1000.0 + " s" + (verify ? ", verified" : "") + ")");
         }
         return 0;
-    }
-
-    private static void deleteQuietly(Path p) {
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException e) {
-            System.err.println("shadowcopy: could not remove the partial restore " + p + ": " + e.getMessage());
-        }
     }
 }

@@ -2,8 +2,8 @@ package dev.shadowcopy.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.shadowcopy.service.Json;
 import dev.shadowcopy.service.client.ApiClient;
+import dev.shadowcopy.service.json.Json;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -166,8 +166,8 @@ class BackupIntegrationTest {
         Process b = daemon.cliProcess("backup", "--for", "big", "--repo", repo.toString(), "--threads", "1");
         spawned.add(b);
         await(Duration.ofSeconds(60), () -> {
-            try (var s = Files.list(repo.resolve("tmp"))) {
-                return s.findAny().isPresent();
+            try (var s = Files.list(repo.resolve("backups"))) { // a backup point being written: marked partial
+                return s.anyMatch(d -> Files.exists(d.resolve(".partial")));
             } catch (java.io.IOException e) {
                 return false;
             }

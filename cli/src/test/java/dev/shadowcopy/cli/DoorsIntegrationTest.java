@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.io.IOException;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;

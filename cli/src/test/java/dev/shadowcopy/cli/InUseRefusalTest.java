@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.testing.Host;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,12 +16,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * Nothing pulls a device from under a mounted or open file system: detach, delete, revert, restore over a
  * volume and unexpose refuse while the device (or mount) is in use and name what uses it; {@code --force}
  * does it anyway and says what it breaks.
  */
+@Tag("host")
 class InUseRefusalTest {
     @TempDir
     Path tmp;

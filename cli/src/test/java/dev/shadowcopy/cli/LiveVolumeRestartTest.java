@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.testing.Host;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,6 +24,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * The volume under a running application survives the service: ext4 mounted on an attached volume, an
@@ -36,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Rounds: {@code -Dshadowcopy.restart.rounds} (20 by default); seed {@code -Dshadowcopy.restart.seed}
  * (printed).
  */
+@Tag("host")
 class LiveVolumeRestartTest {
     @TempDir
     Path tmp;

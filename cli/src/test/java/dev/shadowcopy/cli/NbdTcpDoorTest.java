@@ -18,12 +18,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * NBD over TCP is served only with TLS and a client certificate signed by the configured CA (as
  * {@code qemu-nbd --tls-creds} with peer verification), unless the admin says {@code --nbd-tcp-insecure}.
  * Checked with libnbd's nbdinfo and with raw bytes.
  */
+@Tag("host")
 class NbdTcpDoorTest {
     static final long IHAVEOPT = 0x49484156454F5054L;
     static final int OPT_EXPORT_NAME = 1;

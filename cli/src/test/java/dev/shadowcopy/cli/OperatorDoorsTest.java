@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.testing.Host;
 import java.io.File;
 import java.nio.file.Files;
@@ -21,6 +21,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * {@code --group}: a real operator (a test user in a test group, made with useradd and removed afterwards) runs
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code STATE/config.json} gives it and on nothing else: no volume on a root-only file, no repository or mount
  * point outside the configured roots (by {@code ..}, a symbolic link or a NUL byte), no other volume over NBD.
  */
+@Tag("host")
 class OperatorDoorsTest {
     static final String GROUP = "sc-doors-ops";
     static final String OPERATOR = "sc-doors-op";

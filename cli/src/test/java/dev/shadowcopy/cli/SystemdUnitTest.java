@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * The unit's logic without systemd: {@code fake-systemd.py} does what systemd does for
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the FUSE descriptors of attached volumes in that store instead of a holder process: a volume stays mounted
  * and written through a kill -9 and a SIGTERM of the service, taken back from {@code $LISTEN_FDS}.
  */
+@Tag("host")
 class SystemdUnitTest {
     @TempDir
     Path tmp;

@@ -57,6 +57,7 @@ final class Libc {
     static final int EINTR = 4;
     static final int ENXIO = 6;
     static final int EAGAIN = 11;
+    static final int EXDEV = 18;
     static final int EINVAL = 22;
     static final int ENOTTY = 25;
     static final int ENOSPC = 28;

@@ -60,6 +60,30 @@ public final class LocalStorage implements Storage {
     }
 
     @Override
+    public void clone(Path source, Path target) throws IOException {
+        boolean created = !Files.exists(target);
+        try (NativeFile from = NativeFile.open(source, OpenMode.READ);
+             NativeFile to = NativeFile.open(target, OpenMode.CREATE)) {
+            to.cloneFrom(from);
+            long size = from.size();
+            if (to.size() != size) {
+                to.truncate(size); // FICLONE shares the source's extents but leaves a longer target's tail
+            }
+        } catch (IOException | RuntimeException e) {
+            if (created) {
+                Files.deleteIfExists(target); // nothing changed: the name it made goes again
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public void syncFileSystem(Path path) throws IOException {
+        Path p = path.toAbsolutePath();
+        NativeFile.syncFileSystem(Files.isDirectory(p) ? p : p.getParent());
+    }
+
+    @Override
     public List<String> list(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
             return s.map(p -> p.getFileName().toString()).sorted().toList();

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -46,6 +47,9 @@ public final class NativeFile implements StorageFile {
             int errno = Libc.errno();
             if (errno == 2) {
                 throw new NoSuchFileException(path.toString());
+            }
+            if (errno == 17) { // EEXIST of CREATE_NEW, as Storage promises (and java.nio does)
+                throw new FileAlreadyExistsException(path.toString());
             }
             throw NativeIOException.of("open", path.toString(), errno);
         }
@@ -343,7 +347,12 @@ public final class NativeFile implements StorageFile {
      */
     public void cloneFrom(NativeFile source) throws IOException {
         if (Libc.ioctl(fd, Libc.FICLONE, source.fd) != 0) {
-            throw NativeIOException.of("ioctl(FICLONE from " + source.name() + ")", name(), Libc.errno());
+            int errno = Libc.errno();
+            String call = "ioctl(FICLONE from " + source.name() + ")";
+            if (errno == Libc.EOPNOTSUPP || errno == Libc.EXDEV || errno == Libc.EINVAL || errno == Libc.ENOTTY) {
+                throw new CloneUnsupportedException(call, name(), errno);
+            }
+            throw NativeIOException.of(call, name(), errno);
         }
     }
 

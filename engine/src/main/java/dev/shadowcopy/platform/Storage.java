@@ -36,6 +36,27 @@ public interface Storage {
     List<String> list(Path dir) throws IOException;
 
     /**
+     * Makes {@code target} an instant copy of {@code source} that shares its extents (FICLONE: XFS with
+     * reflink=1, btrfs): same content, same size, and writes to either never show in the other. {@code target} is
+     * created if missing and replaced whole if present (a file another handle has open sees the new content). No
+     * data is copied, so this is O(extents), whatever the size.
+     *
+     * <p>Durability as for a write: the target's content is durable after a {@link StorageFile#sync()} of it (or
+     * {@link #syncFileSystem}), a new name after {@link #syncDirectory} of its parent.
+     *
+     * @throws CloneUnsupportedException when the file system cannot share extents between the two (no reflink
+     *                                   support, different file systems); nothing was changed
+     */
+    void clone(Path source, Path target) throws IOException;
+
+    /**
+     * syncfs(2) of the file system holding {@code path} (a file or directory): every file written and every name
+     * created, renamed or deleted on it is durable on return. One call instead of a sync per file where many files
+     * were written; it also flushes other writers' data on that file system.
+     */
+    void syncFileSystem(Path path) throws IOException;
+
+    /**
      * The one way to publish a durable small file: write {@code content} to a temporary name, sync it,
      * rename it over {@code target}, sync the directory. On failure the temporary is removed and the
      * previous {@code target} (if any) is untouched.

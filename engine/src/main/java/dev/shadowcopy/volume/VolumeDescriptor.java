@@ -1,5 +1,7 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.VolumeException;
+import dev.shadowcopy.platform.Formats;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -36,7 +38,7 @@ import java.util.zip.CRC32C;
  */
 record VolumeDescriptor(UUID id, VolumeConfig config, Instant created, String incomplete) {
     static final String FILE_NAME = "volume.desc";
-    static final int FORMAT = 1;
+    static final int FORMAT = Formats.VOLUME_DESCRIPTOR_FORMAT;
 
     VolumeDescriptor {
         if (incomplete != null) {

@@ -1,16 +1,11 @@
 package dev.shadowcopy.provider;
 
-import static dev.shadowcopy.provider.ModelRun.Crash;
 import static dev.shadowcopy.provider.ModelRun.Create;
-import static dev.shadowcopy.provider.ModelRun.Delete;
 import static dev.shadowcopy.provider.ModelRun.Fault;
-import static dev.shadowcopy.provider.ModelRun.Flush;
 import static dev.shadowcopy.provider.ModelRun.Op;
-import static dev.shadowcopy.provider.ModelRun.ReadCopy;
 import static dev.shadowcopy.provider.ModelRun.Revert;
 import static dev.shadowcopy.provider.ModelRun.Run;
 import static dev.shadowcopy.provider.ModelRun.Shape;
-import static dev.shadowcopy.provider.ModelRun.Stream;
 import static dev.shadowcopy.provider.ModelRun.Write;
 
 import dev.shadowcopy.volume.VolumeLayout;
@@ -21,37 +16,19 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * Sequences the background-work property found, replayed many times (the race is timing-dependent).
- *
- * <p>Redirect-on-write, 2026-11-25: the background merge of a chunk queues a LIVE record carrying the chunk's
- * old epoch; an in-place write that follows appends its TOUCH (new epoch) to the journal at once, ahead of the
- * queued record. Replay met TOUCH then LIVE and took the chunk's epoch back, so change tracking after a crash
- * called a rewritten chunk unchanged (an incremental backup would have skipped it). It failed about one run in
- * twelve before the fix.
+ * Sequences the background-work property found, kept as regression tests.
  *
  * <p>Copy-on-write, 2026-12-05: a revert to a non-persistent copy cut by a crash, in an epoch whose writes were
  * covered by an intent. Recovery counted the intent's region as written (raising chunks past the copy's epoch)
  * and the revert it then finished found no preserved version for them. A revert's begin record now resolves the
- * intents before it.
+ * intents before it. Deterministic without background threads (8 of its 20 seeds fail with the fix taken out); the background
+ * variant is kept for the races around it.
+ *
+ * <p>The redirect-on-write race of 2026-11-25 (a merge's LIVE record queued behind a TOUCH) is forced
+ * deterministically by {@code provider.row.RowMergeRaceTest}; replaying its shrunk sequence here 60 times still
+ * passed with the bug about once in 200 runs.
  */
 class BackgroundRaceRegressionTest {
-    @Test
-    void mergeRecordQueuedBehindATouchDoesNotTakeTheEpochBack() throws Exception {
-        List<Op> ops = List.of(new Create(true), new Stream(0.0, 2, 0), new Stream(1.0, 2, 1),
-                new Write(0.13, 0.36, 558552), new Crash(), new Stream(0.09, 13, 48), new Flush(),
-                new Create(false), new Crash(), new Flush(), new Write(1.0, 0.0, 2), new Delete(5),
-                new ReadCopy(1, 0.0, 1.0), new Write(0.0, 1.0, -2147483647));
-        List<String> failures = new ArrayList<>();
-        for (int i = 0; i < 60; i++) {
-            try {
-                new Run(Shape.LIMITED_STORAGE, VolumeLayout.REDIRECT_ON_WRITE, 16426 + i, true).execute(ops);
-            } catch (AssertionError e) {
-                failures.add("run " + i + ": " + e.getMessage());
-            }
-        }
-        assertEquals(List.of(), failures);
-    }
-
     @Test
     void aRevertCutByACrashIsNotConfusedByAnIntentBeforeIt() throws Exception {
         List<Op> ops = List.of(new Write(0.0, 0.0, 0), new Create(false), new Write(0.0, 0.0, 0), new Fault(3),

@@ -3,6 +3,7 @@ package dev.shadowcopy.provider;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Segments;
@@ -11,7 +12,6 @@ import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.volume.VolumeLayout;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -97,8 +97,11 @@ final class ModelRun {
             this.shape = shape;
             this.background = background;
             this.disk = new SimulatedStorage(seed);
+            if (layout == VolumeLayout.SPLIT_MIRROR && seed % 2 == 1) {
+                disk.refuseClones(); // half the runs resynchronise the new mirror instead of cloning the split
+            }
             this.model = new VolumeModel(shape.size);
-                        open();
+            open();
             VolumeConfig config = VolumeConfig.sparse("vol", shape.size).withChunkSize(shape.chunk).withLayout(layout);
             if (shape.limit != null) {
                 config = config.withShadowStorage(shape.limit);
@@ -197,8 +200,8 @@ final class ModelRun {
             while (true) {
                 try {
                     return volume.createShadowCopy(id, persistent);
-                } catch (dev.shadowcopy.volume.VolumeException e) {
-                    if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS
+                } catch (dev.shadowcopy.device.VolumeException e) {
+                    if (e.code() != dev.shadowcopy.device.VolumeException.Code.RESYNC_IN_PROGRESS
                             || System.nanoTime() > end) {
                         throw e;
                     }
@@ -364,7 +367,7 @@ final class ModelRun {
         }
     }
 
-    static dev.shadowcopy.volume.VolumeEngine engineOf(ManagedVolume v) {
+    static dev.shadowcopy.device.VolumeEngine engineOf(ManagedVolume v) {
         return dev.shadowcopy.volume.EngineAccess.engine(v);
     }
 }

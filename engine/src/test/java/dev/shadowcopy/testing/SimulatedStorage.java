@@ -1,5 +1,6 @@
 package dev.shadowcopy.testing;
 
+import dev.shadowcopy.platform.CloneUnsupportedException;
 import dev.shadowcopy.platform.NoSpaceException;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
@@ -51,6 +52,7 @@ public final class SimulatedStorage implements Storage {
     private int noSpaceWrites;
     private java.util.function.Predicate<Path> pauseSyncOf;
     private Runnable onPausedSync;
+    private boolean clones = true;
 
     public SimulatedStorage(long seed) {
         this.random = new Random(seed);
@@ -111,6 +113,16 @@ public final class SimulatedStorage implements Storage {
         synchronized (lock) {
             pauseSyncOf = which;
             onPausedSync = action;
+        }
+    }
+
+    /**
+     * From now on {@link #clone} is refused as on a file system without reflink support (ext4): for the paths that
+     * must work without it.
+     */
+    public void refuseClones() {
+        synchronized (lock) {
+            clones = false;
         }
     }
 
@@ -301,6 +313,53 @@ public final class SimulatedStorage implements Storage {
         }
     }
 
+    /**
+     * A clone is one mutating operation that gives the target the source's current pages and size; like a write,
+     * none of it is durable before the target is synced (after a crash each of its unsynced sectors survives or
+     * not). Extents are not shared in memory, so the capacity counts a clone's pages twice.
+     */
+    @Override
+    public void clone(Path source, Path target) throws IOException {
+        synchronized (lock) {
+            Path s = source.toAbsolutePath().normalize();
+            Path t = target.toAbsolutePath().normalize();
+            Inode from = names.get(s);
+            if (from == null) {
+                throw new NoSuchFileException(s.toString());
+            }
+            requireDir(t.getParent());
+            if (!clones) {
+                throw new CloneUnsupportedException("ioctl(FICLONE from " + s + ")", t.toString(), 95);
+            }
+            mutate("clone", t);
+            Inode to = names.computeIfAbsent(t, k -> new Inode());
+            if (to == from) {
+                return;
+            }
+            TreeMap<Long, byte[]> pages = new TreeMap<>();
+            for (Map.Entry<Long, byte[]> p : from.pages.entrySet()) {
+                pages.put(p.getKey(), p.getValue().clone());
+            }
+            to.pages = pages;
+            to.size = from.size;
+        }
+    }
+
+    /** Everything written and every name on the (one simulated) file system becomes durable. */
+    @Override
+    public void syncFileSystem(Path path) throws IOException {
+        synchronized (lock) {
+            mutate("syncfs", path.toAbsolutePath().normalize());
+            java.util.Set<Inode> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            for (Inode i : names.values()) {
+                if (seen.add(i)) {
+                    i.makeDurable();
+                }
+            }
+            durableNames = new HashMap<>(names);
+        }
+    }
+
     private long allocatedBytes() {
         java.util.Set<Inode> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         long total = 0;
@@ -318,6 +377,14 @@ public final class SimulatedStorage implements Storage {
         TreeMap<Long, byte[]> durable = new TreeMap<>();
         long size;
         long durableSize;
+
+        void makeDurable() {
+            durable = new TreeMap<>();
+            for (Map.Entry<Long, byte[]> p : pages.entrySet()) {
+                durable.put(p.getKey(), p.getValue().clone());
+            }
+            durableSize = size;
+        }
     }
 
     private final class Handle implements StorageFile {
@@ -435,11 +502,7 @@ public final class SimulatedStorage implements Storage {
             synchronized (lock) {
                 check(false);
                 mutate("sync", path);
-                inode.durable = new TreeMap<>();
-                for (Map.Entry<Long, byte[]> p : inode.pages.entrySet()) {
-                    inode.durable.put(p.getKey(), p.getValue().clone());
-                }
-                inode.durableSize = inode.size;
+                inode.makeDurable();
             }
         }
 

@@ -1,5 +1,6 @@
 package dev.shadowcopy.image;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -85,6 +86,8 @@ class RepositoryCrashTest {
         try (var s = Files.list(repo.tmpDir())) {
             assertEquals(0, s.count(), "tmp/ is empty after garbage collection");
         }
+        assertEquals(List.of(), BackupStore.of(repo).uncommitted(), "no partial backup directory after garbage "
+                + "collection");
         check(repoDir, log);
     }
 
@@ -104,9 +107,9 @@ class RepositoryCrashTest {
         }
         Verifier.Report rep = Verifier.verify(repo, null, 2, Duration.ofSeconds(5), Progress.NONE);
         assertTrue(rep.ok(), () -> "verify after a kill: " + rep.damagedBackups());
-        List<String> ids = repo.backups().ids();
+        List<String> ids = BackupStore.of(repo).ids();
         for (String id : ids) {
-            Manifest m = repo.backups().manifest(id);
+            Manifest m = BackupStore.of(repo).manifest(id);
             if (!m.label().startsWith("attempt ")) {
                 continue;
             }

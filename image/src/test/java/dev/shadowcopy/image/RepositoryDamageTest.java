@@ -1,5 +1,6 @@
 package dev.shadowcopy.image;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -37,8 +38,10 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /** Damaged, missing and forged repository files; bad passphrases; qcow2 export checked by qemu-img. */
+@Tag("host")
 class RepositoryDamageTest {
     static final int SIZE = 6 * 1024 * 1024 + 12_345;
 
@@ -89,7 +92,7 @@ class RepositoryDamageTest {
         Path vol = makeVolume(dir.resolve("v.img"), 1);
         Manifest a = backup(repo, vol, Instant.parse("2026-01-01T00:00:00Z"));
         Manifest b = backup(repo, vol, Instant.parse("2026-01-02T00:00:00Z"));
-        VolumeIndex idx = repo.backups().index(a, a.volume("data"));
+        VolumeIndex idx = BackupStore.of(repo).index(a, a.volume("data"));
         ChunkId victim = java.util.Arrays.stream(idx.chunks()).filter(c -> !c.isZero()).findFirst().orElseThrow();
         Path file = repo.root().resolve("chunks").resolve(victim.hex().substring(0, 3)).resolve(victim.hex());
         byte[] blob = Files.readAllBytes(file);
@@ -127,7 +130,7 @@ class RepositoryDamageTest {
         assertEquals(RepositoryException.Code.PASSPHRASE_REQUIRED, assertThrows(RepositoryException.class,
                 () -> Repository.open(dir.resolve("enc"), null)).code());
         // Swap two chunk files: authentication binds each to its name.
-        VolumeIndex idx = repo.backups().index(a, a.volume("data"));
+        VolumeIndex idx = BackupStore.of(repo).index(a, a.volume("data"));
         List<ChunkId> two = java.util.Arrays.stream(idx.chunks()).filter(c -> !c.isZero()).distinct().limit(2).toList();
         Path p0 = repo.root().resolve("chunks").resolve(two.get(0).hex().substring(0, 3)).resolve(two.get(0).hex());
         Path p1 = repo.root().resolve("chunks").resolve(two.get(1).hex().substring(0, 3)).resolve(two.get(1).hex());
@@ -143,7 +146,7 @@ class RepositoryDamageTest {
         m[20] ^= 1;
         Files.write(manifest, m);
         assertEquals(RepositoryException.Code.CORRUPT, assertThrows(RepositoryException.class,
-                () -> repo.backups().manifest(a.id())).code());
+                () -> BackupStore.of(repo).manifest(a.id())).code());
         assertTrue(Verifier.verify(repo, null, 1, Duration.ofSeconds(5), Progress.NONE).damagedBackups()
                 .containsKey(a.id()));
         assertThrows(RepositoryException.class, () -> GarbageCollector.collect(repo, Duration.ofSeconds(5)));
@@ -156,11 +159,11 @@ class RepositoryDamageTest {
         Manifest a = backup(repo, vol, Instant.parse("2026-01-01T00:00:00Z"));
         Path other = makeVolume(dir.resolve("w.img"), 5);
         Manifest b = backup(repo, other, Instant.parse("2026-01-02T00:00:00Z"));
-        VolumeIndex idx = repo.backups().index(b, b.volume("data"));
+        VolumeIndex idx = BackupStore.of(repo).index(b, b.volume("data"));
         long chunksBefore = countChunks(repo);
         Files.delete(repo.root().resolve("backups").resolve(b.id()).resolve("manifest"));
 
-        assertEquals(List.of(a.id(), b.id()), repo.backups().ids(), "the point is still there, damaged");
+        assertEquals(List.of(a.id(), b.id()), BackupStore.of(repo).ids(), "the point is still there, damaged");
         Verifier.Report r = Verifier.verify(repo, null, 2, Duration.ofSeconds(5), Progress.NONE);
         assertFalse(r.ok(), "a missing manifest is damage");
         assertEquals(java.util.Set.of(b.id()), r.damagedBackups().keySet());
@@ -178,7 +181,7 @@ class RepositoryDamageTest {
             }
         }
         // Giving the point up is the admin's decision; then the sweep runs.
-        repo.backups().delete(b.id());
+        BackupStore.of(repo).delete(b.id());
         GarbageCollector.collect(repo, Duration.ofSeconds(5));
         assertTrue(Verifier.verify(repo, null, 2, Duration.ofSeconds(5), Progress.NONE).ok());
     }

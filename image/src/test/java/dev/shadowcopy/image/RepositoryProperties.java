@@ -1,5 +1,6 @@
 package dev.shadowcopy.image;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -138,7 +139,7 @@ class RepositoryProperties {
                         case Prune p -> {
                             Pruner.prune(repo, new Retention(p.keepLast(), 0, 0, 0, ZoneOffset.UTC), false, true,
                                     Duration.ofSeconds(5));
-                            List<String> ids = repo.backups().ids();
+                            List<String> ids = BackupStore.of(repo).ids();
                             expected.keySet().retainAll(ids);
                             assertEquals(Math.min(p.keepLast(), order.stream().filter(ids::contains).count()),
                                     ids.size());
@@ -147,7 +148,7 @@ class RepositoryProperties {
                     }
                 }
             }
-            assertEquals(expected.keySet().stream().sorted().toList(), repo.backups().ids());
+            assertEquals(expected.keySet().stream().sorted().toList(), BackupStore.of(repo).ids());
             Repository reopened = Repository.open(dir.resolve("repo"), encrypted ? "secret".toCharArray() : null);
             for (Map.Entry<String, byte[]> e : expected.entrySet()) {
                 Path out = dir.resolve("restore-" + e.getKey());
@@ -156,7 +157,7 @@ class RepositoryProperties {
                             Duration.ofSeconds(5)), Progress.NONE);
                 }
                 assertArrayEquals(e.getValue(), Files.readAllBytes(out), "restore of " + e.getKey());
-                Manifest m = reopened.backups().manifest(e.getKey());
+                Manifest m = BackupStore.of(reopened).manifest(e.getKey());
                 RepositoryDevice rd = new RepositoryDevice(reopened, m, m.volume("v"));
                 try (Arena arena = Arena.ofConfined()) {
                     int off = size / 3;
@@ -180,7 +181,7 @@ class RepositoryProperties {
         }
     }
 
-    static void report(int[] epochOf, int since, int size, dev.shadowcopy.volume.BlockDevice.ExtentVisitor v,
+    static void report(int[] epochOf, int since, int size, dev.shadowcopy.device.BlockDevice.ExtentVisitor v,
                        boolean over) throws IOException {
         Random r = new Random(since);
         for (int t = 0; t < epochOf.length; t++) {

@@ -20,8 +20,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /** The server against the real clients: nbdinfo, qemu-io, qemu-img, nbdcopy. */
+@Tag("host")
 class RealClientsTest {
     private static final int MIB = 1 << 20;
     @TempDir

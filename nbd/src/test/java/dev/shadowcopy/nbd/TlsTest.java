@@ -18,8 +18,10 @@ import javax.net.ssl.SSLContext;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /** TLS on TCP through JSSE, against libnbd (GnuTLS) as the client, with X.509 certificates made by openssl. */
+@Tag("host")
 class TlsTest {
     @TempDir
     Path dir;

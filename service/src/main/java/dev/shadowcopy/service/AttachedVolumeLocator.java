@@ -2,6 +2,7 @@ package dev.shadowcopy.service;
 
 import dev.shadowcopy.attach.Attacher;
 import dev.shadowcopy.attach.Attachment;
+import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeManager;
 import dev.shadowcopy.writer.VolumeLocator;
@@ -34,7 +35,7 @@ final class AttachedVolumeLocator implements VolumeLocator {
             return Optional.empty();
         }
         for (ManagedVolume v : volumes.list()) {
-            Attachment a = attacher.find(Service.volumeKey(v.name())).orElse(null);
+            Attachment a = attacher.find(Volumes.key(v.name())).orElse(null);
             if (a == null) {
                 continue;
             }

@@ -1,8 +1,10 @@
 package dev.shadowcopy.service;
 
+import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.access.ApiAccess;
 import dev.shadowcopy.service.api.Api;
 import dev.shadowcopy.service.http.HttpServer;
+import dev.shadowcopy.service.ops.PreviousVersions;
 import java.io.IOException;
 import java.util.concurrent.CountDownLatch;
 
@@ -28,11 +30,12 @@ public final class Daemon implements AutoCloseable {
         PreviousVersions previous = null;
         try {
             ApiAccess access = new ApiAccess(service.accessConfig(), config.state().toRealPath());
-            previous = PreviousVersions.start(service);
+            previous = service.startPreviousVersions();
             HttpServer api = HttpServer.start(config.apiSocket(), service.peers().group(), service.peers(),
-                    config.doors().api(), new Api(service, access,
-                            new dev.shadowcopy.service.api.PreviousVersionsApi(previous, access)), t -> {
-                if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.volume.VolumeException)) {
+                    config.doors().api(), new Api(new Api.Roles(service.volumes(), service.shadows(),
+                    service.sessions(), service.writers(), service.backups(), service.status(), service.catalog(),
+                    service.events(), previous), access), t -> {
+                if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.device.VolumeException)) {
                     LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
                 }
                 return Api.error(t);

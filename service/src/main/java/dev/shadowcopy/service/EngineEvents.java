@@ -4,9 +4,10 @@ import dev.shadowcopy.service.catalog.Catalog;
 import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.sequence.CreationProtection;
+import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.ShadowStorageFullException;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.device.ShadowStorageFullException;
+import dev.shadowcopy.device.VolumeEvents;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
@@ -37,7 +38,7 @@ final class EngineEvents implements VolumeEvents, CreationProtection {
     private final EventLog events;
     private volatile Catalog catalog;
     /** Copies being created with a protection (not in the catalog yet) → until when. */
-    private final Map<String, Instant> protectedWhileCreating = new ConcurrentHashMap<>();
+    private final Map<ShadowCopyId, Instant> protectedWhileCreating = new ConcurrentHashMap<>();
     private final Map<String, Instant> lastRefusalReport = new ConcurrentHashMap<>();
 
     EngineEvents(EventLog events) {
@@ -49,24 +50,24 @@ final class EngineEvents implements VolumeEvents, CreationProtection {
     }
 
     @Override
-    public void begin(Collection<String> copyIds, Instant until) {
+    public void begin(Collection<ShadowCopyId> copyIds, Instant until) {
         copyIds.forEach(id -> protectedWhileCreating.put(id, until));
     }
 
     @Override
-    public void end(Collection<String> copyIds) {
+    public void end(Collection<ShadowCopyId> copyIds) {
         copyIds.forEach(protectedWhileCreating::remove);
     }
 
     /** Until when the copy is protected, or null. */
-    private Instant protectedUntil(String id) {
+    private Instant protectedUntil(ShadowCopyId id) {
         Instant pending = protectedWhileCreating.get(id);
         if (pending != null) {
             return pending;
         }
         Catalog c = catalog;
         ShadowRecord r = c == null ? null : c.copy(id).orElse(null);
-        return r == null || r.protectUntil() == null ? null : Instant.parse(r.protectUntil());
+        return r == null ? null : r.protectUntil();
     }
 
     @Override
@@ -74,7 +75,7 @@ final class EngineEvents implements VolumeEvents, CreationProtection {
         if (catalog == null) {
             return false; // still opening: protection unknown yet, so nothing goes for room
         }
-        Instant until = protectedUntil(copy.id().toString());
+        Instant until = protectedUntil(copy.id());
         return until == null || !Instant.now().isBefore(until);
     }
 
@@ -85,7 +86,7 @@ final class EngineEvents implements VolumeEvents, CreationProtection {
             return;
         }
         try {
-            c.updateCopy(copy.id().toString(), r -> r.withState("releasing"));
+            c.updateCopy(copy.id(), r -> r.withState(ShadowRecord.State.RELEASING));
         } catch (IOException e) {
             LOG.log(System.Logger.Level.ERROR, "cannot record the release of shadow copy {0}: {1}", copy.id(),
                     e.toString());
@@ -101,7 +102,7 @@ final class EngineEvents implements VolumeEvents, CreationProtection {
         details.put("volume", volume);
         String protection = "";
         if (c != null) { // while the engine opens (non-persistent copies released) the reconciler reports instead
-            Instant until = protectedUntil(id);
+            Instant until = protectedUntil(copy.id());
             boolean wasProtected = until != null && Instant.now().isBefore(until);
             details.put("protected", wasProtected);
             if (until != null) {
@@ -113,7 +114,7 @@ final class EngineEvents implements VolumeEvents, CreationProtection {
                 + reason + protection, details);
         if (c != null) {
             try {
-                c.removeCopies(java.util.List.of(id)); // released means gone
+                c.removeCopies(java.util.List.of(copy.id())); // released means gone
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.ERROR, "cannot remove the record of released shadow copy {0}: {1}", id,
                         e.toString());

@@ -2,15 +2,24 @@ package dev.shadowcopy.service;
 
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.maintenance.GarbageCollector;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryLock;
 import dev.shadowcopy.service.backup.BackupJob;
+import dev.shadowcopy.service.backup.Backups;
 import dev.shadowcopy.service.backup.RepositoryAccess;
+import dev.shadowcopy.service.catalog.Attributes;
+import dev.shadowcopy.service.catalog.Catalog;
+import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.SetRecord;
 import dev.shadowcopy.service.catalog.ShadowRecord;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
+import dev.shadowcopy.service.ops.Sessions;
+import dev.shadowcopy.service.ops.ShadowCopies;
+import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.schedule.ScheduleHost;
-import dev.shadowcopy.service.sequence.Attributes;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.Session;
 import dev.shadowcopy.service.sequence.SnapshotSetCreator;
@@ -23,63 +32,77 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 
 /** The scheduler's view of the service: its sets, deletes, limits and backups (see {@link ScheduleHost}). */
 final class ScheduleWiring implements ScheduleHost {
     /** How long a run waits for another set in progress before it fails (then the next elapse runs). */
     private static final Duration BUSY_RETRY = Duration.ofSeconds(60);
 
-    private final Service service;
+    private final Catalog catalog;
+    private final EventLog events;
+    private final Volumes volumes;
+    private final ShadowCopies shadows;
+    private final Sessions sessions;
+    private final Backups backups;
 
-    ScheduleWiring(Service service) {
-        this.service = service;
+    ScheduleWiring(Catalog catalog, EventLog events, Volumes volumes, ShadowCopies shadows, Sessions sessions,
+                   Backups backups) {
+        this.catalog = catalog;
+        this.events = events;
+        this.volumes = volumes;
+        this.shadows = shadows;
+        this.sessions = sessions;
+        this.backups = backups;
     }
 
     @Override
     public List<Copy> copies() {
         List<Copy> out = new ArrayList<>();
-        for (ShadowRecord r : service.catalog().copies()) {
-            if (!"created".equals(r.state())) {
+        for (ShadowRecord r : catalog.copies()) {
+            if (r.state() != ShadowRecord.State.CREATED) {
                 continue;
             }
-            String session = service.catalog().set(r.setId()).map(SetRecord::sessionId).orElse(null);
-            out.add(new Copy(r.id(), r.setId(), session, r.volume(), Instant.parse(r.created()),
-                    Service.isProtected(r)));
+            String session = r.setId() == null ? null : catalog.set(r.setId()).map(SetRecord::sessionId)
+                    .map(Object::toString).orElse(null);
+            out.add(new Copy(r.id().toString(), r.setId() == null ? null : r.setId().toString(), session, r.volume(),
+                    r.created(), r.isProtected()));
         }
         return out;
     }
 
     @Override
     public int room(String volume) throws IOException {
-        if (service.btrfs().find(volume) != null) {
+        if (volumes.btrfs(volume) != null) {
             return Integer.MAX_VALUE;
         }
-        ManagedVolume v = service.volumes().get(volume);
+        ManagedVolume v = volumes.get(volume);
         int engine = v.config().maxShadowCopies() - v.shadowCopies().size();
-        long accessible = service.catalog().copies().stream().filter(c -> c.volume().equals(volume)
+        long accessible = catalog.copies().stream().filter(c -> c.volume().equals(volume)
                 && (c.attributes() & Attributes.CLIENT_ACCESSIBLE) != 0).count();
         return (int) Math.min(engine, SnapshotSetCreator.MAX_CLIENT_ACCESSIBLE_PER_VOLUME - accessible);
     }
 
     @Override
     public String openSession(String owner) throws IOException {
-        Session s = service.openSession(Context.parse("client-accessible-writers"), "full", Set.of(), Set.of(), owner,
-                null);
+        Session s = sessions.open(Context.parse("client-accessible-writers"), "full", Set.of(), Set.of(), owner, null);
         return s.id().toString();
     }
 
     @Override
-    public List<String> createSet(String session, List<String> volumes) throws IOException {
-        Session s = service.sessions().find(UUID.fromString(session)).orElseThrow(() -> new IOException("session "
-                + session + " of the scheduled run is gone"));
+    public List<String> createSet(String session, List<String> names) throws IOException {
+        Session s;
+        try {
+            s = sessions.get(session);
+        } catch (ServiceException e) {
+            throw new IOException("session " + session + " of the scheduled run is gone", e);
+        }
         Instant giveUp = Instant.now().plus(BUSY_RETRY);
         long backoff = 200;
         while (true) {
             try {
-                SnapshotSetCreator.CreatedSet made = service.createSet(s, volumes, null);
-                service.backupComplete(s); // persistent copies with writers: the writers may truncate logs
-                return made.copies().stream().map(ShadowRecord::id).toList();
+                SnapshotSetCreator.CreatedSet made = sessions.createSet(s, names, null);
+                sessions.backupComplete(s); // persistent copies with writers: the writers may truncate logs
+                return made.copies().stream().map(r -> r.id().toString()).toList();
             } catch (ServiceException e) {
                 if (e.error() != VssError.SNAPSHOT_SET_IN_PROGRESS || Instant.now().isAfter(giveUp)) {
                     throw e;
@@ -97,31 +120,32 @@ final class ScheduleWiring implements ScheduleHost {
 
     @Override
     public void closeSession(String session) {
-        service.sessions().find(UUID.fromString(session)).ifPresent(s -> service.release(s, "scheduled run done"));
+        sessions.list().stream().filter(s -> s.id().toString().equals(session)).findFirst()
+                .ifPresent(s -> sessions.release(s, "scheduled run done"));
     }
 
     @Override
     public void delete(String copyId, String why) throws IOException {
-        Service.DeleteResult r = service.deleteShadows(new Service.Selector(copyId, null, null, false, false));
+        ShadowCopies.DeleteResult r = shadows.delete(ShadowCopies.Selector.shadow(copyId));
         if (!r.refused().isEmpty()) {
             throw new ServiceException(VssError.PROTECTED, "shadow copy " + copyId + " is protected");
         }
     }
 
     @Override
-    public String backup(List<String> volumes, Path repository, String label) throws IOException {
-        BackupJob.Result r = BackupJob.run(service, new BackupJob.Request(volumes, repository, false, null, label,
+    public String backup(List<String> names, Path repository, String label) throws IOException {
+        BackupJob.Result r = backups.backup(new BackupJob.Request(names, repository, false, null, label,
                 Math.max(1, Runtime.getRuntime().availableProcessors()), Set.of()), Progress.NONE);
         return r.manifest().id();
     }
 
     @Override
     public List<BackupPoint> backups(Path repository, String label) throws IOException {
-        Repository repo = RepositoryAccess.open(repository, null);
+        BackupStore store = BackupStore.of(RepositoryAccess.open(repository, null));
         List<BackupPoint> out = new ArrayList<>();
-        for (String id : repo.backups().ids()) {
+        for (String id : store.ids()) {
             try {
-                Manifest m = repo.backups().manifest(id);
+                Manifest m = store.manifest(id);
                 if (label.equals(m.label())) {
                     out.add(new BackupPoint(id, Instant.parse(m.created())));
                 }
@@ -137,8 +161,9 @@ final class ScheduleWiring implements ScheduleHost {
         Repository repo = RepositoryAccess.open(repository, null);
         try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.EXCLUSIVE, Duration.ofMinutes(10),
                 "the retention of a schedule")) {
+            BackupStore store = BackupStore.of(repo);
             for (String id : ids) {
-                repo.backups().delete(id);
+                store.delete(id);
             }
         }
         GarbageCollector.collect(repo, Duration.ofMinutes(10));
@@ -146,6 +171,6 @@ final class ScheduleWiring implements ScheduleHost {
 
     @Override
     public void event(String type, String level, String message, Map<String, Object> details) {
-        service.events().append(type, level, message, details);
+        events.append(type, level, message, details);
     }
 }

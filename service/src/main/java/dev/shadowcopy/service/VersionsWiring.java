@@ -2,16 +2,20 @@ package dev.shadowcopy.service;
 
 import dev.shadowcopy.attach.Attachment;
 import dev.shadowcopy.attach.loop.DeviceUsers;
+import dev.shadowcopy.service.catalog.Catalog;
+import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.ShadowRecord;
-import dev.shadowcopy.service.sequence.ForeignVolumes;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
+import dev.shadowcopy.service.ops.ShadowCopies;
+import dev.shadowcopy.service.ops.Volumes;
+import dev.shadowcopy.service.provider.ForeignVolumes;
 import dev.shadowcopy.service.versions.VersionsHost;
-import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.volume.ManagedVolume;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -21,10 +25,16 @@ import java.util.concurrent.TimeUnit;
 
 /** Previous versions' view of the service: where paths live, copies, exposures (see {@link VersionsHost}). */
 final class VersionsWiring implements VersionsHost {
-    private final Service service;
+    private final Catalog catalog;
+    private final EventLog events;
+    private final Volumes volumes;
+    private final ShadowCopies shadows;
 
-    VersionsWiring(Service service) {
-        this.service = service;
+    VersionsWiring(Catalog catalog, EventLog events, Volumes volumes, ShadowCopies shadows) {
+        this.catalog = catalog;
+        this.events = events;
+        this.volumes = volumes;
+        this.shadows = shadows;
     }
 
     @Override
@@ -41,7 +51,7 @@ final class VersionsWiring implements VersionsHost {
             existing = Path.of("/");
         }
         Path real = existing.toRealPath().resolve(existing.relativize(p));
-        for (ForeignVolumes.Foreign f : service.btrfs().list()) {
+        for (ForeignVolumes.Foreign f : volumes.btrfsVolumes()) {
             if (f.holds(real)) {
                 Path top = real;
                 while (top.getParent() != null && f.holds(top.getParent())) {
@@ -55,8 +65,8 @@ final class VersionsWiring implements VersionsHost {
         String source = m[0].replaceFirst("\\[.*\\]$", "");
         Path target = Path.of(m[1]);
         String fsRoot = m[2];
-        for (ManagedVolume v : service.volumes().list()) {
-            Optional<Attachment> a = service.attachment(v.name());
+        for (ManagedVolume v : volumes.list()) {
+            Optional<Attachment> a = volumes.attachment(v.name());
             if (a.isPresent() && a.get().loopDevice().equals(source)) {
                 String inFs = Path.of(fsRoot).resolve(target.relativize(real).toString()).normalize().toString();
                 return new Located(v.name(), target, inFs.replaceFirst("^/+", ""));
@@ -95,12 +105,12 @@ final class VersionsWiring implements VersionsHost {
 
     @Override
     public Path mountPoint(String volume) throws IOException {
-        ForeignVolumes.Foreign f = service.btrfs().find(volume);
+        ForeignVolumes.Foreign f = volumes.btrfs(volume);
         if (f != null) {
             return Path.of(f.description().substring(f.description().indexOf('/')));
         }
-        service.volumes().get(volume);
-        Optional<Attachment> a = service.attachment(volume);
+        volumes.get(volume);
+        Optional<Attachment> a = volumes.attachment(volume);
         if (a.isEmpty()) {
             return null;
         }
@@ -110,12 +120,12 @@ final class VersionsWiring implements VersionsHost {
 
     @Override
     public List<Copy> copies(String volume) throws IOException {
-        if (service.btrfs().find(volume) == null) {
-            service.volumes().get(volume); // refused with the usual error if there is no such volume
+        if (volumes.btrfs(volume) == null) {
+            volumes.get(volume); // refused with the usual error if there is no such volume
         }
         List<Copy> out = new ArrayList<>();
-        for (ShadowRecord r : service.catalog().copies()) {
-            if (r.volume().equals(volume) && "created".equals(r.state())) {
+        for (ShadowRecord r : catalog.copies()) {
+            if (r.volume().equals(volume) && r.state() == ShadowRecord.State.CREATED) {
                 out.add(copy(r));
             }
         }
@@ -124,33 +134,33 @@ final class VersionsWiring implements VersionsHost {
     }
 
     private Copy copy(ShadowRecord r) {
-        ForeignVolumes.Foreign f = service.btrfs().find(r.volume());
-        return new Copy(r.id(), r.volume(), Instant.parse(r.created()), r.exposedPath() == null ? null
-                : Path.of(r.exposedPath()), f == null ? null : f.path(ShadowCopyId.parse(r.id())));
+        ForeignVolumes.Foreign f = volumes.btrfs(r.volume());
+        return new Copy(r.id().toString(), r.volume(), r.created(), r.exposedPath() == null ? null
+                : Path.of(r.exposedPath()), f == null ? null : f.path(r.id()));
     }
 
     @Override
     public Copy copy(String id) throws IOException {
-        ShadowRecord r = service.shadow(id);
-        if (!"created".equals(r.state())) {
-            throw new ServiceException(VssError.OBJECT_NOT_FOUND, "shadow copy " + r.id() + " is " + r.state()
-                    + ": its data is not there");
+        ShadowRecord r = shadows.get(id);
+        if (r.state() != ShadowRecord.State.CREATED) {
+            throw new ServiceException(VssError.OBJECT_NOT_FOUND, "shadow copy " + r.id() + " is "
+                    + r.state().wireName() + ": its data is not there");
         }
         return copy(r);
     }
 
     @Override
     public void expose(String id, Path mountPoint) throws IOException {
-        service.expose(id, mountPoint);
+        shadows.expose(id, mountPoint);
     }
 
     @Override
     public void unexpose(String id) throws IOException {
-        service.unexpose(id, false);
+        shadows.unexpose(id, false);
     }
 
     @Override
     public void event(String type, String level, String message, Map<String, Object> details) {
-        service.events().append(type, level, message, details);
+        events.append(type, level, message, details);
     }
 }

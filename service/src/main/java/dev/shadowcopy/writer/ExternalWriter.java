@@ -1,7 +1,7 @@
 package dev.shadowcopy.writer;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;

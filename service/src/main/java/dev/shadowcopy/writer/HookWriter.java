@@ -1,6 +1,6 @@
 package dev.shadowcopy.writer;
 
-import dev.shadowcopy.service.ServiceException;
+import dev.shadowcopy.service.error.ServiceException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;

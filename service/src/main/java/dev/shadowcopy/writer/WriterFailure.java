@@ -1,6 +1,6 @@
 package dev.shadowcopy.writer;
 
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.VssError;
 import java.util.Locale;
 
 /**

@@ -1,5 +1,7 @@
 package dev.shadowcopy.service;
 
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -28,6 +30,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Tag;
 
 /**
  * The sequence's limits are enforced while writes are held, with real components made to hang: FIFREEZE of an ext4
@@ -35,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * deadline the set aborts with VSS's error, everything is released at once, and what the hung step does when it
  * finally returns is undone.
  */
+@Tag("host")
 class TimeLimitsTest {
     static final Duration LIMIT = Duration.ofSeconds(2);
 
@@ -55,7 +59,7 @@ class TimeLimitsTest {
     }
 
     Session session() throws ServiceException {
-        return service.openSession(Context.NAS_ROLLBACK, "full", Set.of(), Set.of(), "test", null);
+        return service.sessions().open(Context.NAS_ROLLBACK, "full", Set.of(), Set.of(), "test", null);
     }
 
     static void await(Duration limit, BooleanSupplier condition, String what) throws InterruptedException {
@@ -76,8 +80,8 @@ class TimeLimitsTest {
     void aFileSystemFreezeThatCannotFlushIsAbandonedAtItsDeadline() throws Exception {
         Host.requireProgram("nbdfuse");
         Host.requireProgram("mkfs.ext4");
-        service.createVolume(VolumeConfig.sparse("fs", 64L << 20));
-        Attachment a = service.attach("fs", false);
+        service.volumes().create(VolumeConfig.sparse("fs", 64L << 20));
+        Attachment a = service.volumes().attach("fs", false);
         Path mnt = Files.createDirectories(tmp.resolve("mnt"));
         Host.run("mkfs.ext4", "-q", "-F", a.loopDevice());
         Host.run("mount", a.loopDevice(), mnt.toString());
@@ -89,14 +93,14 @@ class TimeLimitsTest {
             try (WriteHold hold = v.holdWrites(Duration.ofSeconds(30))) { // the device takes no writes now
                 t0 = Instant.now();
                 ServiceException e = assertThrows(ServiceException.class,
-                        () -> service.createSet(session(), List.of("fs"), null));
+                        () -> service.sessions().createSet(session(), List.of("fs"), null));
                 assertEquals(VssError.FLUSH_WRITES_TIMEOUT, e.error(), e.getMessage());
                 assertTrue(e.retryable());
                 assertTrue(Duration.between(t0, Instant.now()).compareTo(LIMIT.plusSeconds(4)) < 0,
                         "abandoned at its deadline, not when the flush ended");
                 // the freeze is still inside the kernel: no second set may start on that file system meanwhile
                 ServiceException again = assertThrows(ServiceException.class,
-                        () -> service.createSet(session(), List.of("fs"), null));
+                        () -> service.sessions().createSet(session(), List.of("fs"), null));
                 assertEquals(VssError.FLUSH_WRITES_TIMEOUT, again.error());
                 assertTrue(again.getMessage().contains("still waiting"), again.getMessage());
                 assertTrue(Files.exists(frozenRecord), "the record stays while the freeze may still happen");
@@ -113,11 +117,11 @@ class TimeLimitsTest {
                 }
             });
             write.get(30, TimeUnit.SECONDS); // a frozen file system would block this
-            assertEquals(1, service.createSet(session(), List.of("fs"), null).copies().size());
+            assertEquals(1, service.sessions().createSet(session(), List.of("fs"), null).copies().size());
             assertEquals(0, service.catalog().sets().stream().filter(s -> s.state().equals("creating")).count());
         } finally {
             Host.run("umount", mnt.toString());
-            service.detach("fs", false);
+            service.volumes().detach("fs", false);
         }
     }
 
@@ -132,15 +136,15 @@ class TimeLimitsTest {
         Host.run("mount", "-o", "loop", img.toString(), mnt.toString());
         try {
             Host.run("btrfs", "subvolume", "create", mnt.resolve("data").toString());
-            service.btrfs().add("bt", mnt.resolve("data"));
-            service.createVolume(VolumeConfig.sparse("a", 8L << 20));
+            service.volumes().registerBtrfs("bt", mnt.resolve("data"));
+            service.volumes().create(VolumeConfig.sparse("a", 8L << 20));
             ManagedVolume a = service.volumes().get("a");
             Host.run("fsfreeze", "-f", mnt.toString()); // a snapshot of a frozen btrfs waits in the kernel
             boolean frozen = true;
             try {
                 Instant t0 = Instant.now();
                 ServiceException e = assertThrows(ServiceException.class,
-                        () -> service.createSet(session(), List.of("a", "bt"), null));
+                        () -> service.sessions().createSet(session(), List.of("a", "bt"), null));
                 assertEquals(VssError.HOLD_WRITES_TIMEOUT, e.error(), e.getMessage());
                 assertTrue(e.getMessage().contains("bt"), e.getMessage());
                 assertTrue(Duration.between(t0, Instant.now()).compareTo(LIMIT.plusSeconds(4)) < 0,
@@ -170,12 +174,12 @@ class TimeLimitsTest {
             try (var list = Files.list(snapshots)) {
                 assertFalse(list.findAny().isPresent(), "no snapshot left behind");
             }
-            assertTrue(service.shadows().isEmpty());
-            assertEquals(2, service.createSet(session(), List.of("a", "bt"), null).copies().size(),
+            assertTrue(service.shadows().list().isEmpty());
+            assertEquals(2, service.sessions().createSet(session(), List.of("a", "bt"), null).copies().size(),
                     "the next set works");
         } finally {
-            for (var c : service.shadows()) {
-                service.deleteShadows(new Service.Selector(c.id(), null, null, false, false));
+            for (var c : service.shadows().list()) {
+                service.shadows().delete(dev.shadowcopy.service.ops.ShadowCopies.Selector.shadow(c.id().toString()));
             }
             Host.run("umount", mnt.toString());
         }

@@ -1,6 +1,7 @@
 package dev.shadowcopy.attach.keep;
 
 import dev.shadowcopy.attach.sys.Linux;
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.attach.sys.UnixSocket;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -32,7 +33,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Version 1. A newer service must keep speaking version 1 to a holder left by an older one.
  */
 public final class HolderProcess {
-    static final int VERSION = 1;
+    static final int VERSION = Formats.HOLDER_PROTOCOL_VERSION;
     private static final int IDLE_EXIT_MS = 60_000;
 
     private final UnixSocket listener;

@@ -1,5 +1,6 @@
 package dev.shadowcopy.provider.row;
 
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.provider.store.CheckpointFile;
 import dev.shadowcopy.provider.store.VersionIndex;
@@ -15,7 +16,7 @@ import java.util.UUID;
  * -1 zeros, -3 base).
  */
 final class RowCheckpoint {
-    static final long MAGIC = 0x3150434f57524353L; // "SCROWCP1" little-endian
+    static final long MAGIC = Formats.ROW_CHECKPOINT_MAGIC; // "SCROWCP1"
 
     private RowCheckpoint() {}
 

@@ -1,5 +1,6 @@
 package dev.shadowcopy.provider.store;
 
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.Storage;
 import java.io.IOException;
 import java.nio.BufferUnderflowException;
@@ -18,8 +19,9 @@ import java.util.zip.CRC32C;
  *
  * <pre>
  * Header, 64 bytes:
- *   0  8  magic, one per layout ("SCCHKPT1" copy-on-write, "SCROWCP1" redirect-on-write, "SCMIRCP1" mirror)
- *   8  4  format version (1)
+ *   0  8  magic, one per layout: "SCCHKPT1" copy-on-write ({@link Formats#COW_CHECKPOINT_MAGIC}), "SCROWCP1"
+ *         redirect-on-write ({@link Formats#ROW_CHECKPOINT_MAGIC}); the other layouts keep no checkpoint
+ *   8  4  format version ({@link Formats#CHECKPOINT_VERSION}: 1)
  *  12  4  header length (64)
  *  16 16  volume UUID
  *  32  8  next journal generation (replay starts there)
@@ -39,7 +41,7 @@ import java.util.zip.CRC32C;
  */
 public final class CheckpointFile {
     public static final String FILE_NAME = "checkpoint";
-    static final int VERSION = 1;
+    static final int VERSION = Formats.CHECKPOINT_VERSION;
     static final int HEADER_SIZE = 64;
 
     private CheckpointFile() {}

@@ -1,9 +1,10 @@
 package dev.shadowcopy.provider.store;
 
+import dev.shadowcopy.device.VolumeException;
+import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.VolumeException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -15,8 +16,10 @@ import java.util.zip.CRC32C;
 
 /**
  * The whole metadata of providers whose copies are files of their own (reflink clones, split mirrors): the list
- * of copies, CRC'd, replaced atomically and durably with {@link Storage#publish} on every change. Format: magic,
- * version 1, count, then per copy its id, sequence, creation instant, persistence and size; CRC32C last.
+ * of copies, CRC'd, replaced atomically and durably with {@link Storage#publish} on every change. Big-endian: magic
+ * (4; {@link Formats#REFLINK_COPY_LIST_MAGIC} or {@link Formats#MIRROR_COPY_LIST_MAGIC}), version (4;
+ * {@link Formats#COPY_LIST_VERSION}), count (4), then per copy: id length (2) and id (ASCII), sequence (4), creation
+ * instant in seconds (8) and nanoseconds (4), persistent (1), size (8); CRC32C (4) of everything before it.
  */
 public final class CopyList {
     private final Storage storage;
@@ -49,7 +52,7 @@ public final class CopyList {
             total += b.capacity();
         }
         ByteBuffer out = ByteBuffer.allocate(total + 4);
-        out.putInt(magic).putInt(1).putInt(recs.size());
+        out.putInt(magic).putInt(Formats.COPY_LIST_VERSION).putInt(recs.size());
         recs.forEach(out::put);
         CRC32C crc = new CRC32C();
         crc.update(out.array(), 0, out.position());
@@ -62,7 +65,7 @@ public final class CopyList {
             ByteBuffer b = ByteBuffer.wrap(data);
             CRC32C crc = new CRC32C();
             crc.update(data, 0, data.length - 4);
-            if (data.length < 16 || b.getInt() != magic || b.getInt() != 1
+            if (data.length < 16 || b.getInt() != magic || b.getInt() != Formats.COPY_LIST_VERSION
                     || (int) crc.getValue() != ByteBuffer.wrap(data, data.length - 4, 4).getInt()) {
                 throw new VolumeException(VolumeException.Code.CORRUPT, file + " is damaged");
             }

@@ -1,5 +1,6 @@
 package dev.shadowcopy.provider.store;
 
+import dev.shadowcopy.platform.Formats;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -12,12 +13,13 @@ import java.util.zip.CRC32C;
  *
  * <pre>
  * File header, 64 bytes:
- *   0  8  magic "SCJOURNL"
- *   8  4  format version (1)
+ *   0  8  magic "SCJOURNL" ({@link Formats#JOURNAL_MAGIC})
+ *   8  4  format version ({@link Formats#JOURNAL_VERSION}: 1)
  *  12  4  header length (64)
  *  16 16  volume UUID (most significant long, least significant long)
  *  32  8  generation
- *  40  4  kind: the engine layout whose records follow (1 copy-on-write, 2 redirect-on-write, 3 split mirror)
+ *  40  4  kind: the engine layout whose records follow ({@link Formats#JOURNAL_KIND_COPY_ON_WRITE} 1,
+ *         {@link Formats#JOURNAL_KIND_REDIRECT_ON_WRITE} 2; the split mirror and reflink keep no journal)
  *  44 16  reserved, zero
  *  60  4  CRC32C of bytes 0..59
  *
@@ -34,8 +36,8 @@ import java.util.zip.CRC32C;
  * an fdatasync that covered it, so a dropped tail never held anything acknowledged.
  */
 public final class JournalFraming {
-    static final long MAGIC = 0x4c4e52554f4a4353L; // "SCJOURNL" little-endian
-    static final int VERSION = 1;
+    static final long MAGIC = Formats.JOURNAL_MAGIC;
+    static final int VERSION = Formats.JOURNAL_VERSION;
     public static final int HEADER_SIZE = 64;
     static final int RECORD_HEADER = 8;
     public static final int MAX_RECORD = 65536;

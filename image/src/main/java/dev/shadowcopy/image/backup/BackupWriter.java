@@ -45,7 +45,7 @@ public final class BackupWriter {
                      .name("backup-", 0).factory())) {
             KnownChunks known = KnownChunks.load(repo);
             List<String> warnings = new ArrayList<>(known.warnings);
-            BackupStore.Pending pending = repo.backups().begin(req.created());
+            BackupStore.Pending pending = BackupStore.of(repo).begin(req.created());
             boolean committed = false;
             try {
                 List<Manifest.VolumeEntry> entries = new ArrayList<>();
@@ -105,7 +105,7 @@ public final class BackupWriter {
                         + baseEntry.sequence() + ") than this one (" + v.sequence() + ")";
             } else {
                 try {
-                    baseIndex = repo.backups().index(base, baseEntry);
+                    baseIndex = BackupStore.of(repo).index(base, baseEntry);
                     BitSet changed = new BitSet(n);
                     v.changes().mapChangesSince(baseEntry.sequence(), 0, size, (off, len, flags) -> {
                         if ((flags & 1) != 0 && len > 0) {

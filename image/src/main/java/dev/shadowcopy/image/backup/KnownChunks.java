@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.backup;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.VolumeIndex;
 import dev.shadowcopy.image.repository.ChunkId;
@@ -23,10 +24,10 @@ final class KnownChunks {
 
     static KnownChunks load(Repository repo) throws IOException {
         KnownChunks k = new KnownChunks();
-        for (String id : repo.backups().ids()) {
+        for (String id : BackupStore.of(repo).ids()) {
             Manifest m;
             try {
-                m = repo.backups().manifest(id);
+                m = BackupStore.of(repo).manifest(id);
             } catch (IOException e) {
                 k.warnings.add("backup " + id + " is unreadable and is not used as a base: " + e.getMessage());
                 continue;
@@ -34,7 +35,7 @@ final class KnownChunks {
             boolean ok = true;
             for (Manifest.VolumeEntry v : m.volumes()) {
                 try {
-                    VolumeIndex idx = repo.backups().index(m, v);
+                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
                     for (ChunkId c : idx.chunks()) {
                         if (!c.isZero()) {
                             k.committed.add(c);

@@ -1,15 +1,17 @@
 package dev.shadowcopy.image.export;
 
 import dev.shadowcopy.image.backup.Progress;
-import dev.shadowcopy.platform.NativeFile;
+import dev.shadowcopy.platform.Formats;
+import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.OpenMode;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.platform.Storage;
+import dev.shadowcopy.platform.StorageFile;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -19,7 +21,7 @@ import java.nio.file.Path;
  * refcount table, all with refcount 1 (the image has no snapshots, so every L1/L2 entry carries
  * QCOW_OFLAG_COPIED). The layout follows QEMU's docs/interop/qcow2.txt; {@code qemu-img check} finds it clean.
  * Durable (fsync) on return; written to {@code target.tmp} and renamed, so a crash never leaves a half image
- * under the target's name.
+ * under the target's name. Every file operation goes through a {@link Storage} (the engine's durability seam).
  */
 public final class Qcow2Writer {
     private static final int CLUSTER_BITS = 16;
@@ -38,6 +40,12 @@ public final class Qcow2Writer {
     private Qcow2Writer() {}
 
     public static Result write(BlockDevice source, Path target, Progress progress) throws IOException {
+        return write(LocalStorage.INSTANCE, source, target, progress);
+    }
+
+    /** Writes {@code source} as a qcow2 image at {@code target} on {@code storage}. */
+    public static Result write(Storage storage, BlockDevice source, Path target, Progress progress)
+            throws IOException {
         long size = source.size();
         long guestClusters = (virtualSize(size) + CLUSTER - 1) / CLUSTER;
         long l1Size = (guestClusters + L2_ENTRIES - 1) / L2_ENTRIES;
@@ -46,9 +54,9 @@ public final class Qcow2Writer {
         }
         long[] hostOf = new long[(int) guestClusters]; // guest cluster → host offset, 0 = unallocated
         Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
-        Files.deleteIfExists(tmp);
+        storage.delete(tmp);
         boolean done = false;
-        try (NativeFile out = NativeFile.open(tmp, OpenMode.CREATE_NEW); Arena arena = Arena.ofConfined()) {
+        try (StorageFile out = storage.open(tmp, OpenMode.CREATE_NEW); Arena arena = Arena.ofConfined()) {
             int piece = 16 * CLUSTER;
             MemorySegment buf = arena.allocate(piece, 4096);
             MemorySegment zeros = arena.allocate(CLUSTER, 4096);
@@ -160,8 +168,8 @@ public final class Qcow2Writer {
             }
             out.write(rtOffset, rtab);
             cl.fill((byte) 0);
-            cl.set(BE_INT, 0, 0x514649fb);       // magic "QFI\xfb"
-            cl.set(BE_INT, 4, 3);                // version
+            cl.set(BE_INT, 0, Formats.QCOW2_MAGIC);   // "QFI\xfb"
+            cl.set(BE_INT, 4, Formats.QCOW2_VERSION);
             cl.set(BE_INT, 20, CLUSTER_BITS);
             cl.set(BE_LONG, 24, virtualSize(size));
             cl.set(BE_INT, 36, (int) l1Size);
@@ -174,13 +182,12 @@ public final class Qcow2Writer {
             out.truncate(total * CLUSTER);
             out.sync();
             done = true;
-            Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-            NativeFile.syncDirectory(target.toAbsolutePath().getParent());
+            storage.rename(tmp, target);
+            storage.syncDirectory(target.toAbsolutePath().getParent());
             return new Result(virtualSize(size), dataClusters, total * CLUSTER);
         } finally {
             if (!done) {
-                Files.deleteIfExists(tmp);
+                storage.delete(tmp);
             }
         }
     }
@@ -198,7 +205,7 @@ public final class Qcow2Writer {
      * not a multiple of the cluster is written short; the file grows over the rest when the metadata after it
      * is written.
      */
-    private static void writeRun(NativeFile out, MemorySegment s, int from, int to, long at) throws IOException {
+    private static void writeRun(StorageFile out, MemorySegment s, int from, int to, long at) throws IOException {
         long start = (long) from * CLUSTER;
         long end = Math.min(s.byteSize(), (long) to * CLUSTER);
         out.write(at, s.asSlice(start, end - start));

@@ -8,8 +8,6 @@ import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.repository.RepositoryLock;
 import java.io.IOException;
-import java.nio.file.DirectoryStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -37,11 +35,11 @@ public final class GarbageCollector {
 
     static Result collectLocked(Repository repo) throws IOException {
         Set<ChunkId> live = new HashSet<>();
-        for (String id : repo.backups().ids()) {
+        for (String id : BackupStore.of(repo).ids()) {
             try {
-                Manifest m = repo.backups().manifest(id);
+                Manifest m = BackupStore.of(repo).manifest(id);
                 for (Manifest.VolumeEntry v : m.volumes()) {
-                    VolumeIndex idx = repo.backups().index(m, v);
+                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
                     for (ChunkId c : idx.chunks()) {
                         live.add(c);
                     }
@@ -72,15 +70,18 @@ public final class GarbageCollector {
             }
         }
         for (Path p : leftovers) {
-            if (p.getFileName().toString().endsWith(".tmp") && Files.deleteIfExists(p)) {
+            if (p.getFileName().toString().endsWith(".tmp") && repo.storage().exists(p)) {
+                repo.storage().delete(p);
                 removed[2]++;
             }
         }
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(repo.tmpDir())) {
-            for (Path p : ds) {
-                BackupStore.deleteTree(p);
-                removed[2]++;
-            }
+        for (Path p : BackupStore.of(repo).uncommitted()) { // interrupted backups and deletes
+            repo.deleteTree(p, BackupStore.PARTIAL);
+            removed[2]++;
+        }
+        for (String n : repo.storage().list(repo.tmpDir())) { // serve overlays, and older versions' partials
+            repo.deleteTree(repo.tmpDir().resolve(n), null);
+            removed[2]++;
         }
         return new Result(removed[0], removed[1], removed[2], removed[3]);
     }

@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.maintenance;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryLock;
@@ -35,10 +36,10 @@ public final class Pruner {
             Map<String, List<Retention.Point>> groups = new TreeMap<>();
             Map<String, String> groupOf = new LinkedHashMap<>();
             List<Decision> decisions = new ArrayList<>();
-            for (String id : repo.backups().ids()) {
+            for (String id : BackupStore.of(repo).ids()) {
                 Manifest m;
                 try {
-                    m = repo.backups().manifest(id);
+                    m = BackupStore.of(repo).manifest(id);
                 } catch (IOException e) {
                     decisions.add(new Decision(id, "?", true, List.of("unreadable: " + e.getMessage())));
                     continue;
@@ -62,7 +63,7 @@ public final class Pruner {
             GarbageCollector.Result gc = null;
             if (!dryRun) {
                 for (String id : delete) {
-                    repo.backups().delete(id);
+                    BackupStore.of(repo).delete(id);
                 }
                 if (collect) {
                     gc = GarbageCollector.collectLocked(repo);

@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.maintenance;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.VolumeIndex;
@@ -46,14 +47,14 @@ public final class Verifier {
             throws IOException {
         long t0 = System.nanoTime();
         try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.SHARED, lockWait, "verify")) {
-            List<String> chosen = ids == null || ids.isEmpty() ? repo.backups().ids() : resolveAll(repo, ids);
+            List<String> chosen = ids == null || ids.isEmpty() ? BackupStore.of(repo).ids() : resolveAll(repo, ids);
             Map<String, List<String>> bad = new TreeMap<>();
             Map<ChunkId, List<Use>> uses = new LinkedHashMap<>();
             long[] total = {0}; // bytes of the distinct chunks, for progress
             for (String id : chosen) {
                 Manifest m;
                 try {
-                    m = repo.backups().manifest(id);
+                    m = BackupStore.of(repo).manifest(id);
                 } catch (IOException e) {
                     bad.computeIfAbsent(id, k -> new ArrayList<>()).add(e.getMessage());
                     continue;
@@ -61,7 +62,7 @@ public final class Verifier {
                 for (Manifest.VolumeEntry v : m.volumes()) {
                     VolumeIndex idx;
                     try {
-                        idx = repo.backups().index(m, v);
+                        idx = BackupStore.of(repo).index(m, v);
                     } catch (IOException e) {
                         bad.computeIfAbsent(id, k -> new ArrayList<>()).add(e.getMessage());
                         continue;
@@ -122,7 +123,7 @@ public final class Verifier {
     private static List<String> resolveAll(Repository repo, List<String> ids) throws IOException {
         List<String> out = new ArrayList<>();
         for (String id : ids) {
-            out.add(repo.backups().resolve(id));
+            out.add(BackupStore.of(repo).resolve(id));
         }
         return out;
     }

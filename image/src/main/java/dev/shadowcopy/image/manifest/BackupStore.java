@@ -5,14 +5,10 @@ import dev.shadowcopy.image.repository.Keys;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.repository.RepositoryJson;
-import dev.shadowcopy.platform.NativeFile;
 import java.io.IOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -22,25 +18,38 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * The backup points of a repository: {@code backups/<id>/manifest} and {@code backups/<id>/<n>.index}.
  *
- * <p>A backup point appears atomically: its files are written in {@code tmp/<id>.partial/}, the repository's
- * file system is synced (chunks, indexes, manifest), and the directory is renamed into {@code backups/} and
- * that directory fsync'd. A crash before the rename leaves no backup point (the partial directory and any
- * chunks only it needed are garbage); after it the point is complete.
+ * <p>A backup point appears atomically, through file operations only (the {@link dev.shadowcopy.platform.Storage}
+ * seam has no directory renames): {@code backups/<id>/} is made with a {@link #PARTIAL} marker in it, durable
+ * before anything else is written there; the indexes and the manifest are written; the repository's file system is
+ * synced (chunks, indexes, manifest); then the marker is deleted, durably — that deletion is the commit. A
+ * directory with the marker, or with nothing in it, is no backup point (garbage collection removes it); a crash
+ * before the commit leaves none, after it the point is complete. Deleting a point puts the marker back first
+ * (durably), then removes the files, the marker last.
+ *
+ * <p>Repositories written before the marker (points written in {@code tmp/<id>.partial/} and renamed into
+ * {@code backups/}) read the same: their committed points have no marker, their leftovers are in {@code tmp/}.
  */
 public final class BackupStore {
     private static final Pattern ID = Pattern.compile("\\d{8}-\\d{6}-[0-9a-f]{4}");
     private static final DateTimeFormatter ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
             .withZone(ZoneOffset.UTC);
 
+    /** The marker of a backup directory that is not (or no longer) a backup point. */
+    public static final String PARTIAL = ".partial";
+
     private final Repository repo;
 
-    public BackupStore(Repository repo) {
+    private BackupStore(Repository repo) {
         this.repo = repo;
+    }
+
+    /** The backup points of {@code repo} (the store keeps no state of its own: any number may be made). */
+    public static BackupStore of(Repository repo) {
+        return new BackupStore(repo);
     }
 
     private Path dir() {
@@ -58,16 +67,33 @@ public final class BackupStore {
      */
     public List<String> ids() throws IOException {
         List<String> out = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir())) {
-            for (Path p : ds) {
-                String n = p.getFileName().toString();
-                if (validId(n) && Files.isDirectory(p)) {
-                    out.add(n);
-                }
+        for (String n : repo.storage().list(dir())) {
+            if (validId(n) && committed(dir().resolve(n))) {
+                out.add(n);
             }
         }
         out.sort(Comparator.naturalOrder());
         return out;
+    }
+
+    /** Backup directories that are no point: being written, cut short by a crash, or being deleted. */
+    public List<Path> uncommitted() throws IOException {
+        List<Path> out = new ArrayList<>();
+        for (String n : repo.storage().list(dir())) {
+            Path p = dir().resolve(n);
+            if (repo.storage().isDirectory(p) && !committed(p)) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    private boolean committed(Path d) throws IOException {
+        if (!repo.storage().isDirectory(d)) {
+            return false;
+        }
+        List<String> files = repo.storage().list(d);
+        return !files.isEmpty() && !files.contains(PARTIAL);
     }
 
     /** Accepts an id, a unique prefix of one, or {@code latest}. */
@@ -135,7 +161,7 @@ public final class BackupStore {
         Manifest updated = new Manifest(m.format(), m.id(), m.created(), m.finished(), m.host(), m.label(), m.setId(),
                 m.context(), m.consistency(), m.volumes(), writers, m.components());
         byte[] plain = RepositoryJson.MAPPER.writeValueAsBytes(updated);
-        Repository.publishPrivate(dir().resolve(id).resolve("manifest"),
+        repo.publish(dir().resolve(id).resolve("manifest"),
                 repo.codec().encode(BlobCodec.MANIFEST, plain, plain.length, id + "/manifest"));
         return updated;
     }
@@ -161,10 +187,11 @@ public final class BackupStore {
         }
         byte[] blob;
         try {
-            blob = Files.readAllBytes(dir().resolve(id).resolve(file));
+            blob = repo.read(dir().resolve(id).resolve(file));
         } catch (NoSuchFileException e) {
-            throw new RepositoryException(Files.isDirectory(dir().resolve(id)) ? RepositoryException.Code.CORRUPT
-                    : RepositoryException.Code.NOT_FOUND, "backup " + id + ": " + file + " is missing");
+            throw new RepositoryException(repo.storage().isDirectory(dir().resolve(id))
+                    ? RepositoryException.Code.CORRUPT : RepositoryException.Code.NOT_FOUND, "backup " + id + ": "
+                    + file + " is missing");
         }
         return repo.codec().decode(kind, blob, blob.length, id + "/" + file, null);
     }
@@ -176,18 +203,22 @@ public final class BackupStore {
         for (int attempt = 0; ; attempt++) {
             String id = ID_TIME.format(created) + "-"
                     + String.format("%04x", ThreadLocalRandom.current().nextInt(0x10000));
-            Path d = repo.tmpDir().resolve(id + ".partial");
-            if (Files.exists(dir().resolve(id))) {
+            Path d = dir().resolve(id);
+            if (repo.storage().exists(d)) {
+                if (attempt > 100) {
+                    throw new RepositoryException(RepositoryException.Code.EXISTS, "no free backup id for " + created);
+                }
                 continue;
             }
+            repo.makeDirectory(d);
             try {
-                Files.createDirectory(d, Repository.PRIVATE_DIR);
-                return new Pending(id, d);
+                repo.writeNew(d.resolve(PARTIAL), new byte[0]);
             } catch (FileAlreadyExistsException e) {
-                if (attempt > 100) {
-                    throw e;
-                }
+                continue; // another backup of the same second chose the same id
             }
+            repo.storage().syncDirectory(d); // the marker is durable before anything else is written here
+            repo.storage().syncDirectory(dir());
+            return new Pending(id, d);
         }
     }
 
@@ -221,43 +252,32 @@ public final class BackupStore {
             byte[] plain = RepositoryJson.MAPPER.writeValueAsBytes(m);
             write("manifest", repo.codec().encode(BlobCodec.MANIFEST, plain, plain.length, id + "/manifest"));
             repo.syncAll(); // chunks (written without fsync), their names, the indexes and the manifest
-            Files.move(dir, dir().resolve(id), StandardCopyOption.ATOMIC_MOVE);
-            NativeFile.syncDirectory(dir());
+            repo.storage().delete(dir.resolve(PARTIAL)); // the commit: durable on return
         }
 
         /** Removes what was written (the chunks stay until garbage collection). */
         public void abandon() {
-            deleteTree(dir);
+            repo.deleteTree(dir, PARTIAL);
         }
 
         private void write(String file, byte[] blob) throws IOException {
-            Repository.writeFile(dir.resolve(file), blob);
+            repo.writeNew(dir.resolve(file), blob);
         }
     }
 
     /**
-     * Deletes a backup point: renamed out of {@code backups/} (durable with the directory fsync), then its files
-     * removed. Its chunks stay until garbage collection.
+     * Deletes a backup point: marked partial again (durable with the fsync of its directory: from then on it is no
+     * point), then its files removed, the marker last. Its chunks stay until garbage collection.
      */
     public void delete(String id) throws IOException {
         Path d = dir().resolve(id);
-        if (!validId(id) || !Files.isDirectory(d)) {
+        if (!validId(id) || !repo.storage().isDirectory(d)) {
             throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "no backup " + id);
         }
-        Path trash = repo.tmpDir().resolve(id + ".deleted-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-        Files.move(d, trash, StandardCopyOption.ATOMIC_MOVE);
-        NativeFile.syncDirectory(dir());
-        deleteTree(trash);
-    }
-
-    /** Removes a directory tree; what cannot be removed is left for garbage collection. */
-    public static void deleteTree(Path p) {
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(q);
-            }
-        } catch (IOException e) {
-            // leftovers in tmp/ are removed by garbage collection
+        if (!repo.storage().exists(d.resolve(PARTIAL))) {
+            repo.writeNew(d.resolve(PARTIAL), new byte[0]);
         }
+        repo.storage().syncDirectory(d);
+        repo.deleteTree(d, PARTIAL);
     }
 }

@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.manifest;
 
+import dev.shadowcopy.platform.Formats;
 import java.util.List;
 import java.util.Map;
 
@@ -16,7 +17,7 @@ import java.util.Map;
 public record Manifest(int format, String id, String created, String finished, String host, String label,
                        String setId, String context, String consistency, List<VolumeEntry> volumes,
                        List<WriterEntry> writers, Map<String, Object> components) {
-    public static final int FORMAT = 1;
+    public static final int FORMAT = Formats.MANIFEST_FORMAT;
 
     public Manifest {
         volumes = volumes == null ? List.of() : List.copyOf(volumes);

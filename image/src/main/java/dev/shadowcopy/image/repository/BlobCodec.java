@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.repository;
 
+import dev.shadowcopy.platform.Formats;
 import com.github.luben.zstd.Zstd;
 import com.github.luben.zstd.ZstdCompressCtx;
 import com.github.luben.zstd.ZstdDecompressCtx;
@@ -31,7 +32,7 @@ public final class BlobCodec {
     public static final byte INDEX = 2;
     public static final byte MANIFEST = 3;
     static final int MAX_PLAIN = 64 << 20;
-    private static final int MAGIC = 0x53434231; // "SCB1"
+    private static final int MAGIC = Formats.REPOSITORY_BLOB_MAGIC; // "SCB1", big-endian
     private static final int F_ZSTD = 1;
     private static final int F_AES = 2;
 

@@ -1,19 +1,17 @@
 package dev.shadowcopy.image.repository;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.shadowcopy.image.manifest.BackupStore;
-import dev.shadowcopy.platform.NativeFile;
+import dev.shadowcopy.platform.LocalStorage;
+import dev.shadowcopy.platform.OpenMode;
+import dev.shadowcopy.platform.Storage;
+import dev.shadowcopy.platform.StorageFile;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.DirectoryStream;
-import java.nio.file.FileAlreadyExistsException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -28,11 +26,13 @@ import java.util.function.Consumer;
  * A backup repository: a directory holding {@code repository.json}, content-addressed chunks under
  * {@code chunks/<3 hex>/<64 hex>}, backup points under {@code backups/<id>/} and work files under {@code tmp/}.
  *
- * <p>Durability: a chunk is written to a temporary name in its directory and renamed, without an fsync of
- * its own; {@link #syncAll} (syncfs) before a backup point is committed makes every chunk and name durable at
- * once (see {@link BackupStore#commit}). A chunk file is trusted only when a committed backup names it: a
- * chunk left by an interrupted backup may be torn, so a later backup writes it again rather than reuse it,
- * and garbage collection removes it.
+ * <p>Durability: every file operation goes through a {@link Storage} (the engine's one durability seam; the real
+ * file system, or a simulated disk that fails the N-th operation and forgets unsynced data in the crash tests). A
+ * chunk is written to a temporary name in its directory and renamed, without an fsync of its own; {@link #syncAll}
+ * (syncfs) before a backup point is committed makes every chunk and name durable at once (see
+ * {@code BackupStore.Pending#commit} in {@code image.manifest}, the layer above). A chunk file is trusted only when a
+ * committed backup names it: a chunk left by an interrupted backup may be torn, so a later backup writes it again
+ * rather than reuse it, and garbage collection removes it.
  *
  * <p>Privacy: whatever the umask, a repository's directories are created 0700 and its files 0600 (an unencrypted
  * repository holds the volumes' data in the clear); only its owner (root for the daemon's backups) reads it.
@@ -52,16 +52,16 @@ public final class Repository {
     public static final FileAttribute<Set<PosixFilePermission>> PRIVATE_FILE =
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
+    private final Storage storage;
     private final Path root;
     private final RepositoryConfig config;
     private final BlobCodec codec;
-    private final BackupStore backups;
 
-    private Repository(Path root, RepositoryConfig config, Keys keys) {
+    private Repository(Storage storage, Path root, RepositoryConfig config, Keys keys) {
+        this.storage = storage;
         this.root = root;
         this.config = config;
         this.codec = new BlobCodec(keys, config.compressionLevel());
-        this.backups = new BackupStore(this);
     }
 
     /** Options of a new repository. A null passphrase makes an unencrypted one. */
@@ -75,19 +75,23 @@ public final class Repository {
         return Files.isRegularFile(dir.resolve(CONFIG));
     }
 
-    /** Creates a repository in {@code dir} (which may exist but must be empty). */
+    /** Creates a repository in {@code dir} (which may exist but must be empty) on the real file system. */
     public static Repository init(Path dir, InitOptions o) throws IOException {
+        return init(LocalStorage.INSTANCE, dir, o);
+    }
+
+    /** Creates a repository in {@code dir} (which may exist but must be empty) on {@code storage}. */
+    public static Repository init(Storage storage, Path dir, InitOptions o) throws IOException {
         RepositoryConfig.checkChunkSize(o.chunkSize());
         if (o.compressionLevel() < -7 || o.compressionLevel() > 19) {
             throw new RepositoryException(RepositoryException.Code.INVALID, "zstd level must be between -7 and 19");
         }
-        Files.createDirectories(dir, PRIVATE_DIR);
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            if (ds.iterator().hasNext()) {
-                throw new RepositoryException(exists(dir) ? RepositoryException.Code.EXISTS
-                        : RepositoryException.Code.INVALID, dir + (exists(dir) ? " is already a repository"
-                        : " is not empty; a repository needs an empty directory"));
-            }
+        makeDirectory(storage, dir);
+        if (!storage.list(dir).isEmpty()) {
+            boolean repository = storage.exists(dir.resolve(CONFIG));
+            throw new RepositoryException(repository ? RepositoryException.Code.EXISTS
+                    : RepositoryException.Code.INVALID, dir + (repository ? " is already a repository"
+                    : " is not empty; a repository needs an empty directory"));
         }
         String id = UUID.randomUUID().toString();
         Keys keys = Keys.plain();
@@ -99,21 +103,28 @@ public final class Repository {
         }
         RepositoryConfig cfg = new RepositoryConfig(RepositoryConfig.FORMAT, id, Instant.now().toString(),
                 o.chunkSize(), "zstd", o.compressionLevel(), enc);
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------")); // it may have existed
-        for (String d : new String[] {"chunks", "backups", "tmp"}) {
-            Files.createDirectories(dir.resolve(d), PRIVATE_DIR);
+        if (storage instanceof LocalStorage) {
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------")); // it may have existed
         }
-        Files.createFile(dir.resolve(RepositoryLock.FILE), PRIVATE_FILE);
+        for (String d : new String[] {"chunks", "backups", "tmp"}) {
+            makeDirectory(storage, dir.resolve(d));
+        }
+        writeNew(storage, dir.resolve(RepositoryLock.FILE), new byte[0]);
         // The config goes last and durably: a directory without it is not a repository yet.
-        publishPrivate(dir.resolve(CONFIG), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(cfg));
-        return new Repository(dir, cfg, keys);
+        storage.publish(dir.resolve(CONFIG), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(cfg));
+        return new Repository(storage, dir, cfg, keys);
     }
 
-    /** Opens an existing repository; {@code passphrase} may be null for an unencrypted one. */
+    /** Opens an existing repository on the real file system; {@code passphrase} may be null for an unencrypted one. */
     public static Repository open(Path dir, char[] passphrase) throws IOException {
+        return open(LocalStorage.INSTANCE, dir, passphrase);
+    }
+
+    /** Opens an existing repository on {@code storage}; {@code passphrase} may be null for an unencrypted one. */
+    public static Repository open(Storage storage, Path dir, char[] passphrase) throws IOException {
         RepositoryConfig cfg;
         try {
-            cfg = JSON.readValue(Files.readAllBytes(dir.resolve(CONFIG)), RepositoryConfig.class);
+            cfg = JSON.readValue(storage.readAll(dir.resolve(CONFIG)), RepositoryConfig.class);
         } catch (NoSuchFileException e) {
             throw new RepositoryException(RepositoryException.Code.NOT_A_REPOSITORY, dir + " is not a backup "
                     + "repository (no " + CONFIG + "); create one with `shadowcopy backups init --repo " + dir + "`");
@@ -140,12 +151,17 @@ public final class Repository {
                     + "passphrase then encrypts");
         }
         for (String d : new String[] {"chunks", "backups", "tmp"}) {
-            Files.createDirectories(dir.resolve(d), PRIVATE_DIR);
+            makeDirectory(storage, dir.resolve(d));
         }
-        if (!Files.exists(dir.resolve(RepositoryLock.FILE))) {
-            Files.createFile(dir.resolve(RepositoryLock.FILE), PRIVATE_FILE);
+        if (!storage.exists(dir.resolve(RepositoryLock.FILE))) {
+            writeNew(storage, dir.resolve(RepositoryLock.FILE), new byte[0]);
         }
-        return new Repository(dir, cfg, keys);
+        return new Repository(storage, dir, cfg, keys);
+    }
+
+    /** Where the repository's files live (the real file system, or a simulated disk in tests). */
+    public Storage storage() {
+        return storage;
     }
 
     public Path root() {
@@ -168,16 +184,16 @@ public final class Repository {
         return codec.keys();
     }
 
-    public BackupStore backups() {
-        return backups;
-    }
-
     public Path tmpDir() {
         return root.resolve("tmp");
     }
 
+    /**
+     * The repository lock. On a simulated disk there is no other process to exclude, so only the threads of this
+     * process are ordered (the record lock needs a real file).
+     */
     public RepositoryLock lock(RepositoryLock.Mode mode, Duration wait, String purpose) throws IOException {
-        return RepositoryLock.acquire(root, mode, wait, purpose);
+        return RepositoryLock.acquire(root, mode, wait, purpose, storage instanceof LocalStorage);
     }
 
     // ------------------------------------------------------------------ chunks
@@ -196,12 +212,12 @@ public final class Repository {
         Path tmp = target.resolveSibling(target.getFileName() + "." + Long.toHexString(
                 ThreadLocalRandom.current().nextLong()) + ".tmp");
         try {
-            writeFile(tmp, blob);
+            writeNew(tmp, blob);
         } catch (NoSuchFileException e) {
-            Files.createDirectories(target.getParent(), PRIVATE_DIR);
-            writeFile(tmp, blob);
+            makeDirectory(target.getParent());
+            writeNew(tmp, blob);
         }
-        move(tmp, target);
+        storage.rename(tmp, target);
     }
 
     /**
@@ -211,7 +227,7 @@ public final class Repository {
     public int readChunk(ChunkId id, byte[] dst) throws IOException {
         byte[] blob;
         try {
-            blob = Files.readAllBytes(chunkPath(id));
+            blob = storage.readAll(chunkPath(id));
         } catch (NoSuchFileException e) {
             throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "chunk " + id + " is missing");
         }
@@ -232,83 +248,112 @@ public final class Repository {
     }
 
     public long chunkFileSize(ChunkId id) throws IOException {
-        try {
-            return Files.size(chunkPath(id));
+        try (StorageFile f = storage.open(chunkPath(id), OpenMode.READ)) {
+            return f.size();
         } catch (NoSuchFileException e) {
             return -1;
         }
     }
 
+    /** Removes a chunk file; true if it was there. Durable on return. */
     public boolean deleteChunk(ChunkId id) throws IOException {
-        return Files.deleteIfExists(chunkPath(id));
+        Path p = chunkPath(id);
+        if (!storage.exists(p)) {
+            return false;
+        }
+        storage.delete(p);
+        return true;
     }
 
     /** Every chunk file (and leftover temporary file) in the store; {@code tmp} receives the latter. */
     public void forEachChunkFile(Consumer<ChunkId> chunk, Consumer<Path> leftover) throws IOException {
-        try (DirectoryStream<Path> dirs = Files.newDirectoryStream(root.resolve("chunks"))) {
-            for (Path d : dirs) {
-                if (!Files.isDirectory(d)) {
-                    leftover.accept(d);
-                    continue;
-                }
-                try (DirectoryStream<Path> files = Files.newDirectoryStream(d)) {
-                    for (Path f : files) {
-                        ChunkId id = ChunkId.parse(f.getFileName().toString());
-                        if (id != null && !id.isZero()) {
-                            chunk.accept(id);
-                        } else {
-                            leftover.accept(f);
-                        }
-                    }
+        Path chunks = root.resolve("chunks");
+        for (String dn : storage.list(chunks)) {
+            Path d = chunks.resolve(dn);
+            if (!storage.isDirectory(d)) {
+                leftover.accept(d);
+                continue;
+            }
+            for (String fn : storage.list(d)) {
+                ChunkId id = ChunkId.parse(fn);
+                if (id != null && !id.isZero()) {
+                    chunk.accept(id);
+                } else {
+                    leftover.accept(d.resolve(fn));
                 }
             }
         }
     }
 
-    // ------------------------------------------------------------------ durability helpers
+    // ------------------------------------------------------------------ the repository's files, through storage
 
     /** syncfs of the repository's file system: every chunk and file written and renamed so far is durable. */
     public void syncAll() throws IOException {
-        NativeFile.syncFileSystem(root);
+        storage.syncFileSystem(root);
     }
 
-    /** Writes a new file of the repository (mode 0600), not synced. */
-    public static void writeFile(Path p, byte[] data) throws IOException {
-        try (FileChannel ch = FileChannel.open(p, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-                PRIVATE_FILE)) {
-            ByteBuffer b = ByteBuffer.wrap(data);
-            while (b.hasRemaining()) {
-                ch.write(b);
+    /** Writes a new file of the repository (mode 0600), not synced; fails if it exists. */
+    public void writeNew(Path p, byte[] data) throws IOException {
+        writeNew(storage, p, data);
+    }
+
+    private static void writeNew(Storage storage, Path p, byte[] data) throws IOException {
+        try (StorageFile f = storage.open(p, OpenMode.CREATE_NEW); Arena arena = Arena.ofConfined()) {
+            if (data.length > 0) {
+                MemorySegment s = arena.allocate(data.length);
+                MemorySegment.copy(data, 0, s, ValueLayout.JAVA_BYTE, 0, data.length);
+                f.write(0, s);
             }
         }
+    }
+
+    /** Reads a whole file of the repository. */
+    public byte[] read(Path p) throws IOException {
+        return storage.readAll(p);
     }
 
     /** Publishes a file durably and privately: temporary name (0600), fsync, rename, fsync of the directory. */
-    public static void publishPrivate(Path file, byte[] data) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.deleteIfExists(tmp);
-        try (FileChannel ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-                PRIVATE_FILE)) {
-            ByteBuffer b = ByteBuffer.wrap(data);
-            while (b.hasRemaining()) {
-                ch.write(b);
-            }
-            ch.force(true);
-        } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
-        }
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        NativeFile.syncDirectory(file.getParent());
+    public void publish(Path file, byte[] data) throws IOException {
+        storage.publish(file, data);
     }
 
-    static void move(Path from, Path to) throws IOException {
+    /** Creates a directory of the repository (mode 0700, with any missing parents). */
+    public void makeDirectory(Path dir) throws IOException {
+        makeDirectory(storage, dir);
+    }
+
+    private static void makeDirectory(Storage storage, Path dir) throws IOException {
+        if (storage instanceof LocalStorage) {
+            Files.createDirectories(dir, PRIVATE_DIR); // modes are the real file system's
+            return;
+        }
+        storage.createDirectories(dir);
+    }
+
+    /**
+     * Removes a directory tree, files first and {@code last} (a marker, or null) after them, then the directories;
+     * what cannot be removed is left for garbage collection.
+     */
+    public void deleteTree(Path dir, String last) {
         try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            throw new IOException("cannot rename " + from + " atomically", e);
-        } catch (FileAlreadyExistsException e) {
-            throw new RepositoryException(RepositoryException.Code.EXISTS, to + " already exists");
+            if (!storage.isDirectory(dir)) {
+                storage.delete(dir);
+                return;
+            }
+            for (String n : storage.list(dir)) {
+                Path p = dir.resolve(n);
+                if (storage.isDirectory(p)) {
+                    deleteTree(p, null);
+                } else if (!n.equals(last)) {
+                    storage.delete(p);
+                }
+            }
+            if (last != null) {
+                storage.delete(dir.resolve(last));
+            }
+            storage.delete(dir);
+        } catch (IOException e) {
+            // leftovers are removed by garbage collection
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.shadowcopy.image.repository;
 
+import dev.shadowcopy.platform.Formats;
+
 /**
  * {@code repository.json}: written once at init (tmp + fsync + rename + directory fsync), read at every open.
  *
@@ -11,7 +13,7 @@ package dev.shadowcopy.image.repository;
  */
 public record RepositoryConfig(int format, String id, String created, int chunkSize, String compression,
                                int compressionLevel, Encryption encryption) {
-    public static final int FORMAT = 1;
+    public static final int FORMAT = Formats.REPOSITORY_FORMAT;
     public static final int MIN_CHUNK = 4 << 10;
     public static final int MAX_CHUNK = 16 << 20;
 

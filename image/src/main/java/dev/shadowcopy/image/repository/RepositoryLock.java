@@ -25,6 +25,8 @@ public final class RepositoryLock implements AutoCloseable {
     public enum Mode { SHARED, EXCLUSIVE }
 
     private static final Map<Path, Holder> HOLDERS = new ConcurrentHashMap<>();
+    /** Repositories on a simulated disk: no file to lock, only this process's threads to order. */
+    private static final Map<Path, Holder> IN_PROCESS = new ConcurrentHashMap<>();
 
     private static final class Holder {
         final ReentrantReadWriteLock rw = new ReentrantReadWriteLock(true);
@@ -42,9 +44,11 @@ public final class RepositoryLock implements AutoCloseable {
         this.mode = mode;
     }
 
-    static RepositoryLock acquire(Path root, Mode mode, Duration wait, String purpose) throws IOException {
+    /** @param processes also exclude other processes (a record lock on {@code DIR/lock}, a real file) */
+    static RepositoryLock acquire(Path root, Mode mode, Duration wait, String purpose, boolean processes)
+            throws IOException {
         Path key = root.toAbsolutePath().normalize();
-        Holder h = HOLDERS.computeIfAbsent(key, k -> new Holder());
+        Holder h = (processes ? HOLDERS : IN_PROCESS).computeIfAbsent(key, k -> new Holder());
         long deadline = System.nanoTime() + wait.toNanos();
         var jvmLock = mode == Mode.SHARED ? h.rw.readLock() : h.rw.writeLock();
         try {
@@ -57,7 +61,7 @@ public final class RepositoryLock implements AutoCloseable {
         }
         try {
             synchronized (h) {
-                if (mode == Mode.EXCLUSIVE || h.shared++ == 0) {
+                if (processes && (mode == Mode.EXCLUSIVE || h.shared++ == 0)) {
                     try {
                         if (h.channel == null) {
                             h.channel = FileChannel.open(key.resolve(FILE), java.util.Set.of(StandardOpenOption.READ,
@@ -117,7 +121,7 @@ public final class RepositoryLock implements AutoCloseable {
         closed = true;
         try {
             synchronized (holder) {
-                if (mode == Mode.EXCLUSIVE || --holder.shared == 0) {
+                if (holder.fileLock != null && (mode == Mode.EXCLUSIVE || --holder.shared == 0)) {
                     holder.fileLock.release();
                     holder.fileLock = null;
                 }

@@ -1,11 +1,12 @@
 package dev.shadowcopy.image.restore;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.VolumeIndex;
 import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Repository;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.ReadOnlyException;
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.ReadOnlyException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -30,7 +31,7 @@ public final class RepositoryDevice implements BlockDevice {
 
     public RepositoryDevice(Repository repo, Manifest m, Manifest.VolumeEntry v) throws IOException {
         this.repo = repo;
-        this.index = repo.backups().index(m, v);
+        this.index = BackupStore.of(repo).index(m, v);
         this.name = "volume " + v.name() + " of backup " + m.id();
         this.cacheChunks = Math.max(2, CACHE_BYTES / index.chunkSize());
         this.cache = new LinkedHashMap<>(16, 0.75f, true) {

@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.restore;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.VolumeIndex;
@@ -7,7 +8,7 @@ import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.repository.RepositoryLock;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -41,14 +42,14 @@ public final class Restorer {
                                  Progress progress) throws IOException {
         long t0 = System.nanoTime();
         try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.SHARED, o.lockWait(), "the restore")) {
-            Manifest m = repo.backups().manifest(repo.backups().resolve(backupId));
+            Manifest m = BackupStore.of(repo).manifest(BackupStore.of(repo).resolve(backupId));
             Manifest.VolumeEntry v = m.volume(volume);
             if (v == null) {
                 throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "backup " + m.id() + " has no volume "
                         + volume + " (it has " + String.join(", ", m.volumes().stream().map(Manifest.VolumeEntry::name)
                         .toList()) + ")");
             }
-            VolumeIndex idx = repo.backups().index(m, v);
+            VolumeIndex idx = BackupStore.of(repo).index(m, v);
             if (target.size() < idx.size()) {
                 throw new RepositoryException(RepositoryException.Code.INVALID, "target " + target.name() + " has "
                         + target.size() + " bytes, the volume needs " + idx.size());

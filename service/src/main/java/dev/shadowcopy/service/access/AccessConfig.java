@@ -1,7 +1,7 @@
 package dev.shadowcopy.service.access;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;

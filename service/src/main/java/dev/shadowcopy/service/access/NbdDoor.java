@@ -1,5 +1,6 @@
 package dev.shadowcopy.service.access;
 
+import dev.shadowcopy.service.peer.Caller;
 import dev.shadowcopy.nbd.export.ExportRegistry;
 import dev.shadowcopy.nbd.export.VolumeExports;
 import dev.shadowcopy.nbd.server.PeerAccess;

@@ -1,5 +1,7 @@
 package dev.shadowcopy.service.access;
 
+import dev.shadowcopy.service.peer.Role;
+import dev.shadowcopy.service.peer.Caller;
 import dev.shadowcopy.service.http.Gate;
 import dev.shadowcopy.service.http.HttpException;
 import java.io.IOException;

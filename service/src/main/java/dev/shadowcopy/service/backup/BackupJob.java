@@ -1,13 +1,16 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
-import dev.shadowcopy.service.Service;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.EventLog;
+import dev.shadowcopy.service.ops.Sessions;
+import dev.shadowcopy.service.ops.Volumes;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.Session;
@@ -50,77 +53,78 @@ public final class BackupJob {
 
     private BackupJob() {}
 
-    public static Result run(Service service, Request req, Progress progress) throws IOException {
+    static Result run(Volumes volumes, Sessions sessions, EventLog events, Request req, Progress progress) throws IOException {
         if (req.volumes().isEmpty()) {
             throw new ServiceException(VssError.INVALID_ARGUMENT, "name at least one volume to back up (--for VOL)");
         }
         for (String v : req.volumes()) {
-            if (service.btrfs().find(v) != null) {
+            if (volumes.btrfs(v) != null) {
                 throw new ServiceException(VssError.VOLUME_NOT_SUPPORTED, "volume " + v + " is a btrfs subvolume (a "
                         + "file tree); image backups read block volumes. Back up its snapshots with file tools, or "
                         + "put the data on a managed volume");
             }
             // fails clearly for an unknown or incomplete volume before anything is frozen
-            Service.requireComplete(service.volumes().get(v), "backed up");
+            Volumes.requireComplete(volumes.get(v), "backed up");
         }
         Repository repo = RepositoryAccess.openOrCreate(req.repository(), req.passphrase());
         // VSS backup type, as writers and the components document see it: incremental only when every volume has a
         // backup to be incremental to (its first backup is a full one, whatever was asked)
         boolean full = req.full();
         for (String v : req.volumes()) {
-            full |= !repo.backups().holdsVolume(service.volumes().get(v).id().toString());
+            full |= !BackupStore.of(repo).holdsVolume(volumes.get(v).id().toString());
         }
-        Session s = service.openSession(Context.BACKUP, full ? "full" : "incremental",
+        Session s = sessions.open(Context.BACKUP, full ? "full" : "incremental",
                 req.excludeWriters() == null ? Set.of() : req.excludeWriters(), Set.of(), "backup to "
                         + req.repository(), Duration.ofDays(1));
         try {
             progress.update("shadow copy set of " + String.join(", ", req.volumes()), 0, 0);
-            SnapshotSetCreator.CreatedSet set = service.createSet(s, req.volumes(), null);
+            SnapshotSetCreator.CreatedSet set = sessions.createSet(s, req.volumes(), null);
             List<VolumeSource> sources = new ArrayList<>();
             for (ShadowRecord r : set.copies()) {
-                ManagedVolume vol = service.volumes().get(r.volume());
-                ShadowCopyDevice dev = vol.shadowCopy(ShadowCopyId.parse(r.id()));
+                ManagedVolume vol = volumes.get(r.volume());
+                ShadowCopyDevice dev = vol.shadowCopy(r.id());
                 List<long[]> recovered = new ArrayList<>();
                 dev.mapRecoveryChanges((off, len, flags) -> recovered.add(new long[] {off, len}));
-                sources.add(new VolumeSource(r.volume(), vol.id().toString(), r.id(), dev.info().sequence(), dev,
+                sources.add(new VolumeSource(r.volume(), vol.id().toString(), r.id().toString(), dev.info().sequence(), dev,
                         dev::mapChangesSince, recovered));
             }
             ShadowRecord first = set.copies().getFirst();
             String consistency = writersOf(s).isEmpty() ? "crash-consistent"
-                    : "application".equals(first.consistency()) ? "application-consistent" : "inconsistent";
+                    : first.consistency() == ShadowRecord.Consistency.APPLICATION ? "application-consistent"
+                    : "inconsistent";
             Map<String, Object> components = new LinkedHashMap<>();
             components.put("backup_type", s.backupType());
             components.put("context", s.context().wireName());
             components.put("writers", s.components().snapshot());
             BackupWriter.Result r;
             try {
-                r = BackupWriter.write(repo, new BackupWriter.Request(sources, Instant.parse(first.created()),
-                        set.set().id(), s.context().wireName(), consistency, writersOf(s), components,
+                r = BackupWriter.write(repo, new BackupWriter.Request(sources, first.created(),
+                        set.set().id().toString(), s.context().wireName(), consistency, writersOf(s), components,
                         first.originatingMachine(), req.label(), req.full(), req.threads(), Duration.ofMinutes(10)),
                         progress);
             } catch (IOException e) {
                 throw repositoryFull(e, req.repository());
             }
-            List<String> bcFailures = service.backupComplete(s).stream().map(o -> o.writer().name() + ": "
+            List<String> bcFailures = sessions.backupComplete(s).stream().map(o -> o.writer().name() + ": "
                     + o.message()).toList();
             Manifest finalStates = r.manifest();
             if (!writersOf(s).isEmpty()) {
                 try (var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode.SHARED,
                         Duration.ofMinutes(10), "recording the writers' final states")) {
-                    finalStates = repo.backups().recordWriters(r.manifest().id(), writersOf(s));
+                    finalStates = BackupStore.of(repo).recordWriters(r.manifest().id(), writersOf(s));
                 }
             }
-            service.events().append("backup-complete", "info", "backup " + r.manifest().id() + " of "
+            events.append("backup-complete", "info", "backup " + r.manifest().id() + " of "
                     + String.join(", ", req.volumes()) + " written to " + req.repository() + " (" + consistency + ")",
                     Map.of("backup", r.manifest().id(), "repository", req.repository().toString()));
             return new Result(finalStates, r.warnings(), r.elapsed(), bcFailures);
         } catch (IOException | RuntimeException e) {
-            service.events().append("backup-failed", "error", "backup of " + String.join(", ", req.volumes()) + " to "
+            events.append("backup-failed", "error", "backup of " + String.join(", ", req.volumes()) + " to "
                     + req.repository() + " failed: " + e.getMessage(), Map.of("repository",
                     req.repository().toString()));
             throw e;
         } finally {
-            service.release(s, "backup finished");
+            sessions.release(s, "backup finished");
         }
     }
 

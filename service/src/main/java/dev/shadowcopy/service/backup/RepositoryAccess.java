@@ -2,8 +2,8 @@ package dev.shadowcopy.service.backup;
 
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

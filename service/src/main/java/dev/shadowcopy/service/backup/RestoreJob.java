@@ -1,13 +1,15 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.restore.Restorer;
-import dev.shadowcopy.service.Service;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.EventLog;
+import dev.shadowcopy.service.ops.Volumes;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
 import java.io.IOException;
@@ -37,16 +39,16 @@ public final class RestoreJob {
 
     private RestoreJob() {}
 
-    public static Result run(Service service, Request req, Progress progress) throws IOException {
+    static Result run(Volumes volumes, EventLog events, Request req, Progress progress) throws IOException {
         Repository repo = RepositoryAccess.open(req.repository(), req.passphrase());
         try {
-            String id = repo.backups().resolve(req.backup());
-            Manifest m = repo.backups().manifest(id);
+            String id = BackupStore.of(repo).resolve(req.backup());
+            Manifest m = BackupStore.of(repo).manifest(id);
             Manifest.VolumeEntry v = m.volume(req.volume());
             if (v == null) {
                 throw new ServiceException(VssError.OBJECT_NOT_FOUND, "backup " + id + " has no volume " + req.volume());
             }
-            Optional<ManagedVolume> existing = service.volumes().find(req.target());
+            Optional<ManagedVolume> existing = volumes.find(req.target());
             boolean created = existing.isEmpty();
             String why = "a restore of volume " + v.name() + " of backup " + id + " from repository "
                     + req.repository() + " into it, started " + Instant.now() + ", did not finish. Run it again "
@@ -55,13 +57,13 @@ public final class RestoreJob {
                     + "or delete the volume (shadowcopy volume delete " + req.target() + ")";
             ManagedVolume target;
             if (created) {
-                target = service.createVolume(VolumeConfig.sparse(req.target(), (v.size() + 511) / 512 * 512), why);
+                target = volumes.create(VolumeConfig.sparse(req.target(), (v.size() + 511) / 512 * 512), why);
             } else {
                 target = existing.get();
-                if (service.attachment(target.name()).isPresent()) {
-                    java.util.List<String> uses = service.users(target.name());
+                if (volumes.attachment(target.name()).isPresent()) {
+                    java.util.List<String> uses = volumes.users(target.name());
                     throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + target.name() + " is attached as "
-                            + service.attachment(target.name()).get().loopDevice() + (uses.isEmpty() ? "" : " and in use ("
+                            + volumes.attachment(target.name()).get().loopDevice() + (uses.isEmpty() ? "" : " and in use ("
                             + String.join("; ", uses) + ")") + "; a restore replaces its data: unmount it and detach it "
                             + "first (shadowcopy volume detach " + target.name() + ")");
                 }
@@ -77,13 +79,13 @@ public final class RestoreJob {
                 r = Restorer.restore(repo, id, v.name(), target, new Restorer.Options(created, req.verify(),
                         req.threads(), Duration.ofMinutes(10)), progress); // flushed (and verified) on return
             } catch (IOException | RuntimeException e) {
-                service.events().append("restore-failed", "error", "restore of volume " + v.name() + " of backup " + id
+                events.append("restore-failed", "error", "restore of volume " + v.name() + " of backup " + id
                         + " into volume " + target.name() + " failed: " + e.getMessage() + ". The volume stays marked "
                         + "incomplete: " + why, Map.of("backup", id, "volume", target.name()));
                 throw e;
             }
             target.markComplete(); // only now: every byte is durable
-            service.events().append("restore-complete", "info", "volume " + v.name() + " of backup " + id
+            events.append("restore-complete", "info", "volume " + v.name() + " of backup " + id
                     + " restored into volume " + target.name(), Map.of("backup", id, "volume", target.name()));
             return new Result(id, v.name(), target.name(), created, r);
         } catch (RepositoryException e) {

@@ -1,17 +1,21 @@
 package dev.shadowcopy.service.catalog;
 
+import dev.shadowcopy.platform.Formats;
 import com.fasterxml.jackson.core.type.TypeReference;
 import dev.shadowcopy.platform.LocalStorage;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import dev.shadowcopy.shadow.ShadowCopyId;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.function.UnaryOperator;
 
 /**
@@ -24,18 +28,22 @@ import java.util.function.UnaryOperator;
  * anything, and as {@code created} only after the engine made the copies durable; deletes remove the engine's
  * copy first and the record after. The {@link Reconciler} resolves whatever a crash left between the two.
  *
+ * <p>Format: {@code {"version":1,"sets":[…],"copies":[…],"writers":[…]}}, snake_case, the fields of
+ * {@link SetRecord}, {@link ShadowRecord} and {@link WriterRecord} with ids and times as text; unchanged since
+ * version 1 (the records became typed, their JSON did not).
+ *
  * <p>Thread-safety: all methods synchronise on the catalog; publishing happens under that lock (the file is
  * small: a few hundred bytes per copy).
  */
 public final class Catalog {
-    static final int VERSION = 1;
+    static final int VERSION = Formats.CATALOG_VERSION;
 
     /** The file's content. */
     public record Data(int version, List<SetRecord> sets, List<ShadowRecord> copies, List<WriterRecord> writers) {}
 
     private final Path file;
-    private final Map<String, SetRecord> sets = new LinkedHashMap<>();
-    private final Map<String, ShadowRecord> copies = new LinkedHashMap<>();
+    private final Map<UUID, SetRecord> sets = new LinkedHashMap<>();
+    private final Map<ShadowCopyId, ShadowRecord> copies = new LinkedHashMap<>();
     private final Map<String, WriterRecord> writers = new LinkedHashMap<>();
     private final List<String> problems = new ArrayList<>();
 
@@ -89,7 +97,7 @@ public final class Catalog {
         publish();
     }
 
-    public synchronized Optional<SetRecord> set(String id) {
+    public synchronized Optional<SetRecord> set(UUID id) {
         return Optional.ofNullable(sets.get(id));
     }
 
@@ -97,7 +105,7 @@ public final class Catalog {
         return List.copyOf(sets.values());
     }
 
-    public synchronized Optional<ShadowRecord> copy(String id) {
+    public synchronized Optional<ShadowRecord> copy(ShadowCopyId id) {
         return Optional.ofNullable(copies.get(id));
     }
 
@@ -110,7 +118,7 @@ public final class Catalog {
         publish();
     }
 
-    public synchronized void updateCopy(String id, UnaryOperator<ShadowRecord> change) throws IOException {
+    public synchronized void updateCopy(ShadowCopyId id, UnaryOperator<ShadowRecord> change) throws IOException {
         ShadowRecord r = copies.get(id);
         if (r != null) {
             copies.put(id, change.apply(r));
@@ -119,19 +127,19 @@ public final class Catalog {
     }
 
     /** Removes copy records (after the engine deleted the data), and sets left with no copies. */
-    public synchronized void removeCopies(List<String> ids) throws IOException {
+    public synchronized void removeCopies(Collection<ShadowCopyId> ids) throws IOException {
         boolean changed = false;
-        for (String id : ids) {
+        for (ShadowCopyId id : ids) {
             changed |= copies.remove(id) != null;
         }
-        changed |= sets.values().removeIf(s -> s.state().equals("created")
+        changed |= sets.values().removeIf(s -> s.state() == SetRecord.State.CREATED
                 && copies.values().stream().noneMatch(c -> s.id().equals(c.setId())));
         if (changed) {
             publish();
         }
     }
 
-    public synchronized void removeSet(String id) throws IOException {
+    public synchronized void removeSet(UUID id) throws IOException {
         if (sets.remove(id) != null) {
             publish();
         }

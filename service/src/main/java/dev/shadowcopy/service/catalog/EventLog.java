@@ -2,7 +2,7 @@ package dev.shadowcopy.service.catalog;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;

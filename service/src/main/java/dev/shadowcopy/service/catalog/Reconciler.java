@@ -1,7 +1,6 @@
 package dev.shadowcopy.service.catalog;
 
-import dev.shadowcopy.service.sequence.Attributes;
-import dev.shadowcopy.service.sequence.SnapshotSetCreator;
+import dev.shadowcopy.service.provider.Providers;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.volume.ManagedVolume;
@@ -35,39 +34,39 @@ public final class Reconciler {
     private Reconciler() {}
 
     public static List<String> reconcile(Catalog catalog, VolumeManager volumes, EventLog events) throws IOException {
-        return reconcile(catalog, volumes, dev.shadowcopy.service.sequence.ForeignVolumes.NONE, events);
+        return reconcile(catalog, volumes, dev.shadowcopy.service.provider.ForeignVolumes.NONE, events);
     }
 
     /** As above, with kernel-snapshotted volumes (btrfs) whose snapshots are their own record of existence. */
     public static List<String> reconcile(Catalog catalog, VolumeManager volumes,
-                                         dev.shadowcopy.service.sequence.ForeignVolumes foreign, EventLog events)
+                                         dev.shadowcopy.service.provider.ForeignVolumes foreign, EventLog events)
             throws IOException {
         List<String> findings = new ArrayList<>();
-        Map<String, ShadowCopyInfo> engine = new HashMap<>();
-        Map<String, ManagedVolume> owner = new HashMap<>();
+        Map<ShadowCopyId, ShadowCopyInfo> engine = new HashMap<>();
+        Map<ShadowCopyId, ManagedVolume> owner = new HashMap<>();
         for (ManagedVolume v : volumes.list()) {
             for (ShadowCopyInfo c : v.shadowCopies()) {
-                engine.put(c.id().toString(), c);
-                owner.put(c.id().toString(), v);
+                engine.put(c.id(), c);
+                owner.put(c.id(), v);
             }
         }
         for (SetRecord s : catalog.sets()) {
-            if (!s.state().equals("creating")) {
+            if (s.state() != SetRecord.State.CREATING) {
                 continue;
             }
             List<String> deleted = new ArrayList<>();
             for (var e : s.copies().entrySet()) {
                 var f = foreign.find(e.getKey());
-                if (f != null && f.exists(ShadowCopyId.parse(e.getValue()))) {
-                    f.delete(ShadowCopyId.parse(e.getValue()));
-                    deleted.add(e.getValue());
+                if (f != null && f.exists(e.getValue())) {
+                    f.delete(e.getValue());
+                    deleted.add(e.getValue().toString());
                     continue;
                 }
                 ManagedVolume v = owner.get(e.getValue());
                 if (v != null) {
-                    v.deleteShadowCopy(ShadowCopyId.parse(e.getValue()));
+                    v.deleteShadowCopy(e.getValue());
                     engine.remove(e.getValue());
-                    deleted.add(e.getValue());
+                    deleted.add(e.getValue().toString());
                 }
             }
             catalog.removeCopies(List.copyOf(s.copies().values()));
@@ -75,66 +74,68 @@ public final class Reconciler {
             String m = "shadow copy set " + s.id() + " was being created when the service stopped; the "
                     + deleted.size() + " cop" + (deleted.size() == 1 ? "y" : "ies") + " made of it were deleted";
             findings.add(m);
-            events.append("reconcile-incomplete-set", "warning", m, Map.of("set", s.id(), "deleted", deleted));
+            events.append("reconcile-incomplete-set", "warning", m, Map.of("set", s.id().toString(), "deleted",
+                    deleted));
         }
-        List<String> finished = new ArrayList<>();
+        List<ShadowCopyId> finished = new ArrayList<>();
         for (ShadowRecord r : catalog.copies()) {
-            if (!"releasing".equals(r.state())) {
+            if (r.state() != ShadowRecord.State.RELEASING) {
                 continue;
             }
             ManagedVolume v = owner.get(r.id());
             if (v != null) {
-                v.deleteShadowCopy(ShadowCopyId.parse(r.id())); // data first, then the record
+                v.deleteShadowCopy(r.id()); // data first, then the record
                 engine.remove(r.id());
             }
             finished.add(r.id());
             String m = "shadow copy " + r.id() + " of volume " + r.volume() + " was being released to make room in "
                     + "shadow storage when the service stopped; the release was finished";
             findings.add(m);
-            events.append("reconcile-released-copy", "warning", m, Map.of("shadow", r.id(), "volume", r.volume(),
-                    "protected", false));
+            events.append("reconcile-released-copy", "warning", m, Map.of("shadow", r.id().toString(), "volume",
+                    r.volume(), "protected", false));
         }
         if (!finished.isEmpty()) {
             catalog.removeCopies(finished);
         }
-        List<String> released = new ArrayList<>();
+        List<ShadowCopyId> released = new ArrayList<>();
         for (ShadowRecord r : catalog.copies()) {
             boolean persistent = (r.attributes() & Attributes.PERSISTENT) != 0;
             var f = foreign.find(r.volume());
-            if (f != null && !persistent && f.exists(ShadowCopyId.parse(r.id()))) {
-                f.delete(ShadowCopyId.parse(r.id())); // non-persistent: released at restart, like the engine's
+            if (f != null && !persistent && f.exists(r.id())) {
+                f.delete(r.id()); // non-persistent: released at restart, like the engine's
             }
-            boolean present = engine.containsKey(r.id()) || f != null && f.exists(ShadowCopyId.parse(r.id()));
+            boolean present = engine.containsKey(r.id()) || f != null && f.exists(r.id());
             if (present) {
                 continue;
             }
             if (!persistent) {
                 released.add(r.id());
-            } else if (!"missing".equals(r.state())) {
-                catalog.updateCopy(r.id(), c -> c.withState("missing"));
+            } else if (r.state() != ShadowRecord.State.MISSING) {
+                catalog.updateCopy(r.id(), c -> c.withState(ShadowRecord.State.MISSING));
                 String m = "persistent shadow copy " + r.id() + " of volume " + r.volume() + " is in the catalog but "
                         + "its data is gone from the engine; it is listed as missing (delete it to drop the record)";
                 findings.add(m);
-                events.append("reconcile-missing-copy", "warning", m, Map.of("shadow", r.id(), "volume", r.volume()));
+                events.append("reconcile-missing-copy", "warning", m, Map.of("shadow", r.id().toString(), "volume",
+                        r.volume()));
             }
         }
         if (!released.isEmpty()) {
             catalog.removeCopies(released);
             events.append("reconcile-released", "info", released.size() + " non-persistent shadow cop"
                     + (released.size() == 1 ? "y was" : "ies were") + " released by the restart", Map.of("shadows",
-                    released));
+                    released.stream().map(ShadowCopyId::toString).toList()));
         }
         for (var e : engine.entrySet()) {
             if (catalog.copy(e.getKey()).isEmpty()) {
                 ShadowCopyInfo c = e.getValue();
-                catalog.putCopy(new ShadowRecord(c.id().toString(), null, c.volume(), SnapshotSetCreator.PROVIDER,
-                        c.created().toString(), "unknown", c.persistent() ? Attributes.PERSISTENT : 0, "unknown", List.of(), null, 1,
-                        null, "untracked", null, null));
+                catalog.putCopy(new ShadowRecord(c.id(), null, c.volume(), Providers.SOFTWARE, c.created(), "unknown",
+                        c.persistent() ? Attributes.PERSISTENT : 0, ShadowRecord.Consistency.UNKNOWN, List.of(), null,
+                        1, null, ShadowRecord.State.UNTRACKED, null, null));
                 String m = "shadow copy " + c.id() + " of volume " + c.volume() + " (taken " + c.created()
                         + ") is in the engine but not in the catalog; it is kept and listed as untracked";
                 findings.add(m);
-                events.append("reconcile-untracked-copy", "warning", m, Map.of("shadow", e.getKey(), "volume",
-                        c.volume()));
+                events.append("reconcile-untracked-copy", "warning", m, Map.of("shadow", e.getKey().toString(),
+                        "volume", c.volume()));
             }
         }
         return findings;

@@ -1,7 +1,7 @@
 package dev.shadowcopy.service.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.http.HttpReader;
 import dev.shadowcopy.service.http.HttpResponse;
 import dev.shadowcopy.service.http.HttpWriter;

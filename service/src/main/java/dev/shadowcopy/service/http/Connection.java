@@ -1,6 +1,6 @@
 package dev.shadowcopy.service.http;
 
-import dev.shadowcopy.service.access.Caller;
+import dev.shadowcopy.service.peer.Caller;
 import java.io.IOException;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;

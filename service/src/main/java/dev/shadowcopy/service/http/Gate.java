@@ -1,6 +1,6 @@
 package dev.shadowcopy.service.http;
 
-import dev.shadowcopy.service.access.Caller;
+import dev.shadowcopy.service.peer.Caller;
 import jdk.net.UnixDomainPrincipal;
 
 /** Decides who may use the API, from the peer credentials the kernel gives for each accepted connection. */

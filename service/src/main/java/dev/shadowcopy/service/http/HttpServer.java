@@ -1,7 +1,7 @@
 package dev.shadowcopy.service.http;
 
 import dev.shadowcopy.platform.AcceptBackoff;
-import dev.shadowcopy.service.access.Caller;
+import dev.shadowcopy.service.peer.Caller;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;

@@ -2,10 +2,9 @@ package dev.shadowcopy.service.provider;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import dev.shadowcopy.platform.LocalStorage;
-import dev.shadowcopy.service.Json;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
-import dev.shadowcopy.service.sequence.ForeignVolumes;
+import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.volume.VolumeConfig;
 import java.io.IOException;

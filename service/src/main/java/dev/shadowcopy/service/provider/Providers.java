@@ -1,7 +1,7 @@
 package dev.shadowcopy.service.provider;
 
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeLayout;
 import dev.shadowcopy.volume.VolumeManager;

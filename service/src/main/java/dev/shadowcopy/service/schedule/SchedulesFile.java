@@ -2,7 +2,7 @@ package dev.shadowcopy.service.schedule;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import dev.shadowcopy.platform.Storage;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

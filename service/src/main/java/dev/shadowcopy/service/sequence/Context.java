@@ -1,7 +1,8 @@
 package dev.shadowcopy.service.sequence;
 
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.catalog.Attributes;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import java.util.Locale;
 
 /**

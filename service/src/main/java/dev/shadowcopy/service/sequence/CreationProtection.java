@@ -1,5 +1,6 @@
 package dev.shadowcopy.service.sequence;
 
+import dev.shadowcopy.shadow.ShadowCopyId;
 import java.time.Instant;
 import java.util.Collection;
 
@@ -10,15 +11,15 @@ import java.util.Collection;
 public interface CreationProtection {
     CreationProtection NONE = new CreationProtection() {
         @Override
-        public void begin(Collection<String> copyIds, Instant until) {}
+        public void begin(Collection<ShadowCopyId> copyIds, Instant until) {}
 
         @Override
-        public void end(Collection<String> copyIds) {}
+        public void end(Collection<ShadowCopyId> copyIds) {}
     };
 
     /** Before the provider makes anything: these copies are protected until {@code until}. */
-    void begin(Collection<String> copyIds, Instant until);
+    void begin(Collection<ShadowCopyId> copyIds, Instant until);
 
     /** After the set was recorded (the catalog carries the protection) or abandoned. */
-    void end(Collection<String> copyIds);
+    void end(Collection<ShadowCopyId> copyIds);
 }

@@ -3,7 +3,7 @@ package dev.shadowcopy.service.sequence;
 import com.fasterxml.jackson.core.type.TypeReference;
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.NativeFile;
-import dev.shadowcopy.service.Json;
+import dev.shadowcopy.service.json.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,7 +1,7 @@
 package dev.shadowcopy.service.sequence;
 
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;

@@ -15,7 +15,7 @@
  *       <td>the delete unmounts lazily and aborts the overlay's connection: the reader gets I/O errors for a
  *       version that no longer exists, the delete never waits on smbd or a listing</td></tr>
  *   <tr><td>explicit {@code expose} and an automatic mount of the same copy</td>
- *       <td>the expose unexposes the automatic mount first (Service.expose), and the keeper leaves copies exposed
+ *       <td>the expose unexposes the automatic mount first (ShadowCopies.expose), and the keeper leaves copies exposed
  *       elsewhere alone</td></tr>
  *   <tr><td>{@code samba-share} add/remove and the keeper</td>
  *       <td>{@code SambaShares} is synchronized and published whole; the keeper reads a snapshot of it</td></tr>

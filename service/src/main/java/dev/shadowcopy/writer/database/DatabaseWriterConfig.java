@@ -1,9 +1,9 @@
 package dev.shadowcopy.writer.database;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
-import dev.shadowcopy.service.Json;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.writer.VolumeLocator;
 import dev.shadowcopy.writer.Writer;
 import java.io.IOException;

@@ -3,8 +3,8 @@ package dev.shadowcopy.service.http;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.shadowcopy.service.access.Caller;
-import dev.shadowcopy.service.access.Role;
+import dev.shadowcopy.service.peer.Caller;
+import dev.shadowcopy.service.peer.Role;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;

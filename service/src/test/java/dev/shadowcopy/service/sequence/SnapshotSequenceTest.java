@@ -6,9 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.shadowcopy.service.DaemonConfig;
 import dev.shadowcopy.service.Service;
-import dev.shadowcopy.service.ServiceException;
-import dev.shadowcopy.service.VssError;
+import dev.shadowcopy.service.error.ServiceException;
+import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.catalog.SetRecord;
+import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.writer.EventContext;
@@ -26,6 +27,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -35,13 +37,13 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** The coordinator with Java writers that fail, hang or succeed at every phase. */
-class SnapshotSequenceTest {
+public class SnapshotSequenceTest {
     @TempDir
     Path tmp;
     Service service;
 
     /** A writer that records its events and fails (or hangs) at one of them. */
-    static final class ScriptedWriter implements Writer {
+    public static final class ScriptedWriter implements Writer {
         final String name;
         final WriterEvent failAt;
         final boolean hang;
@@ -49,7 +51,7 @@ class SnapshotSequenceTest {
         /** Where its files are: volume names (none: it describes no files). */
         List<String> volumes = List.of();
 
-        ScriptedWriter(String name, WriterEvent failAt, boolean hang) {
+        public ScriptedWriter(String name, WriterEvent failAt, boolean hang) {
             this.name = name;
             this.failAt = failAt;
             this.hang = hang;
@@ -101,8 +103,8 @@ class SnapshotSequenceTest {
         Timeouts t = new Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(10), Duration.ofSeconds(2),
                 Duration.ofSeconds(2));
         service = Service.start(new DaemonConfig(tmp.resolve("state"), null, null, t, null));
-        service.createVolume(VolumeConfig.sparse("a", 8 << 20));
-        service.createVolume(VolumeConfig.sparse("b", 8 << 20));
+        service.volumes().create(VolumeConfig.sparse("a", 8 << 20));
+        service.volumes().create(VolumeConfig.sparse("b", 8 << 20));
     }
 
     @AfterEach
@@ -111,7 +113,7 @@ class SnapshotSequenceTest {
     }
 
     Session session(Context c) throws ServiceException {
-        return service.openSession(c, "full", Set.of(), Set.of(), "test", null);
+        return service.sessions().open(c, "full", Set.of(), Set.of(), "test", null);
     }
 
     @Test
@@ -119,16 +121,16 @@ class SnapshotSequenceTest {
         ScriptedWriter w = new ScriptedWriter("good", null, false);
         service.writers().addBuiltin(w);
         Session s = session(Context.BACKUP);
-        var set = service.createSet(s, List.of("b", "a"), null);
+        var set = service.sessions().createSet(s, List.of("b", "a"), null);
         assertEquals(2, set.copies().size());
-        assertEquals("application", set.copies().getFirst().consistency());
+        assertEquals(ShadowRecord.Consistency.APPLICATION, set.copies().getFirst().consistency());
         assertEquals(WriterState.WAITING_FOR_BACKUP_COMPLETE, s.writerStatus().getFirst().state());
-        service.backupComplete(s);
+        service.sessions().backupComplete(s);
         assertEquals(WriterState.STABLE, s.writerStatus().getFirst().state());
-        service.release(s, "test");
+        service.sessions().release(s, "test");
         assertEquals(List.of("identify", "prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
                 "backup-complete", "backup-shutdown"), w.seen);
-        assertEquals(0, service.shadows().size(), "backup context copies are released with the session");
+        assertEquals(0, service.shadows().list().size(), "backup context copies are released with the session");
     }
 
     /** Every phase's failure aborts the whole set: Abort to every writer, no copy, no set left creating. */
@@ -141,21 +143,21 @@ class SnapshotSequenceTest {
         service.writers().addBuiltin(bad);
         service.writers().addBuiltin(good);
         Session s = session(Context.APP_ROLLBACK);
-        ServiceException e = assertThrows(ServiceException.class, () -> service.createSet(s, List.of("a", "b"), null));
+        ServiceException e = assertThrows(ServiceException.class, () -> service.sessions().createSet(s, List.of("a", "b"), null));
         assertEquals(VssError.WRITERERROR_RETRYABLE, e.error());
         assertEquals("bad", e.writer());
         assertTrue(e.retryable());
         assertTrue(good.seen.contains("abort") && bad.seen.contains("abort"), good.seen + " / " + bad.seen);
         assertEquals(0, service.volumes().get("a").shadowCopies().size(), "no half-made copy");
         assertEquals(0, service.volumes().get("b").shadowCopies().size());
-        assertEquals(0, service.shadows().size());
-        assertTrue(service.catalog().sets().stream().noneMatch(x -> x.state().equals("creating")));
+        assertEquals(0, service.shadows().list().size());
+        assertTrue(service.catalog().sets().stream().noneMatch(x -> x.state() == SetRecord.State.CREATING));
         WriterStatus st = s.writerStatus().stream().filter(x -> x.name().equals("bad")).findFirst().orElseThrow();
         assertEquals(phase.failedState(), st.state());
         assertEquals(WriterFailure.RETRYABLE, st.failure());
         // volumes were released: a new session succeeds once the writer behaves
         service.writers().addBuiltin(new ScriptedWriter("bad", null, false));
-        assertEquals(2, service.createSet(session(Context.APP_ROLLBACK), List.of("a", "b"), null).copies().size());
+        assertEquals(2, service.sessions().createSet(session(Context.APP_ROLLBACK), List.of("a", "b"), null).copies().size());
     }
 
     /**
@@ -168,22 +170,22 @@ class SnapshotSequenceTest {
         ScriptedWriter onA = new ScriptedWriter("on-a", null, false).on("a");
         service.writers().addBuiltin(onA);
         Session s = session(Context.BACKUP);
-        var set = service.createSet(s, List.of("b"), null);
-        assertEquals("crash", set.copies().getFirst().consistency(), "no writer's data is in the set");
+        var set = service.sessions().createSet(s, List.of("b"), null);
+        assertEquals(ShadowRecord.Consistency.CRASH, set.copies().getFirst().consistency(), "no writer's data is in the set");
         assertEquals(List.of(), set.copies().getFirst().writers());
-        service.backupComplete(s);
-        service.release(s, "test");
+        service.sessions().backupComplete(s);
+        service.sessions().release(s, "test");
         assertEquals(List.of("identify"), onA.seen);
 
         onA.seen.clear();
         Session t = session(Context.BACKUP);
-        var setA = service.createSet(t, List.of("a"), null);
-        assertEquals("application", setA.copies().getFirst().consistency());
+        var setA = service.sessions().createSet(t, List.of("a"), null);
+        assertEquals(ShadowRecord.Consistency.APPLICATION, setA.copies().getFirst().consistency());
         assertEquals(List.of("on-a"), setA.copies().getFirst().writers().stream()
                 .map(dev.shadowcopy.service.catalog.ShadowRecord.WriterOutcome::name).toList());
-        service.backupComplete(t);
+        service.sessions().backupComplete(t);
         assertEquals(WriterState.STABLE, t.participantStatus().getFirst().state(), "its final state");
-        service.release(t, "test");
+        service.sessions().release(t, "test");
         assertEquals(List.of("identify", "prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
                 "backup-complete", "backup-shutdown"), onA.seen);
     }
@@ -195,27 +197,26 @@ class SnapshotSequenceTest {
         var all = java.lang.foreign.Arena.ofAuto().allocate(8 << 20);
         all.fill((byte) 1);
         v.write(0, all, true);
-        var set = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), Instant.now().plusSeconds(3600));
-        String id = set.copies().getFirst().id();
+        var set = service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("a"), Instant.now().plusSeconds(3600));
+        String id = set.copies().getFirst().id().toString();
         var two = java.lang.foreign.Arena.ofAuto().allocate(2 << 20);
         two.fill((byte) 7);
         v.write(0, two, true); // 2 MiB preserved for the protected copy
-        ServiceException e = assertThrows(ServiceException.class, () -> service.resizeShadowStorage("a",
+        ServiceException e = assertThrows(ServiceException.class, () -> service.volumes().resizeShadowStorage("a",
                 dev.shadowcopy.volume.ShadowStorageLimit.ofBytes(1L << 20)));
         assertEquals(VssError.PROTECTED, e.error());
         assertTrue(e.getMessage().contains(id) && e.getMessage().contains("2 MiB"), e.getMessage());
         assertTrue(service.events().since(0, 2000).stream().anyMatch(x -> x.path("type").asText()
                 .equals("resize-refused")));
         assertEquals(dev.shadowcopy.volume.ShadowStorageLimit.unbounded(), v.config().shadowStorage(), "unchanged");
-        service.resizeShadowStorage("a", dev.shadowcopy.volume.ShadowStorageLimit.ofBytes(3L << 20));
+        service.volumes().resizeShadowStorage("a", dev.shadowcopy.volume.ShadowStorageLimit.ofBytes(3L << 20));
         // When it fills, the write that needs room only the protected copy could give is refused, and said so.
-        var refused = assertThrows(dev.shadowcopy.volume.ShadowStorageFullException.class,
+        var refused = assertThrows(dev.shadowcopy.device.ShadowStorageFullException.class,
                 () -> v.write(4L << 20, two, true));
         assertEquals(List.of(id), refused.keptCopies());
         assertTrue(service.events().since(0, 2000).stream().anyMatch(x -> x.path("type").asText()
                 .equals("write-refused") && x.path("level").asText().equals("error")));
-        assertEquals(List.of(id), service.shadows().stream().map(dev.shadowcopy.service.catalog.ShadowRecord::id)
-                .toList());
+        assertEquals(List.of(id), service.shadows().list().stream().map(r -> r.id().toString()).toList());
     }
 
     @Test
@@ -223,11 +224,11 @@ class SnapshotSequenceTest {
         service.writers().addBuiltin(new ScriptedWriter("stuck", WriterEvent.FREEZE, true));
         Instant t0 = Instant.now();
         ServiceException e = assertThrows(ServiceException.class,
-                () -> service.createSet(session(Context.APP_ROLLBACK), List.of("a"), null));
+                () -> service.sessions().createSet(session(Context.APP_ROLLBACK), List.of("a"), null));
         assertEquals(VssError.WRITERERROR_TIMEOUT, e.error());
         assertEquals("stuck", e.writer());
         assertTrue(Duration.between(t0, Instant.now()).compareTo(Duration.ofSeconds(15)) < 0);
-        assertEquals(0, service.shadows().size());
+        assertEquals(0, service.shadows().list().size());
     }
 
     @Test
@@ -236,32 +237,32 @@ class SnapshotSequenceTest {
         ScriptedWriter mute = new ScriptedWriter("mute", WriterEvent.IDENTIFY, false);
         service.writers().addBuiltin(w);
         service.writers().addBuiltin(mute);
-        var crash = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), null);
-        assertEquals("crash", crash.copies().getFirst().consistency());
+        var crash = service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("a"), null);
+        assertEquals(ShadowRecord.Consistency.CRASH, crash.copies().getFirst().consistency());
         assertEquals(List.of(), w.seen);
-        service.createSet(session(Context.APP_ROLLBACK), List.of("a"), null);
+        service.sessions().createSet(session(Context.APP_ROLLBACK), List.of("a"), null);
         assertEquals(List.of("identify"), mute.seen, "a writer that fails identify takes no part");
     }
 
     @Test
     void limitsAndBadRequestsAreClearErrors() throws Exception {
         assertEquals(VssError.OBJECT_NOT_FOUND, assertThrows(ServiceException.class,
-                () -> service.createSet(session(Context.BACKUP), List.of("zz"), null)).error());
+                () -> service.sessions().createSet(session(Context.BACKUP), List.of("zz"), null)).error());
         assertEquals(VssError.OBJECT_ALREADY_EXISTS, assertThrows(ServiceException.class,
-                () -> service.createSet(session(Context.BACKUP), List.of("a", "a"), null)).error());
+                () -> service.sessions().createSet(session(Context.BACKUP), List.of("a", "a"), null)).error());
         List<String> many = new ArrayList<>();
         for (int i = 0; i < 65; i++) {
             many.add("v" + i);
         }
         assertEquals(VssError.MAXIMUM_NUMBER_OF_VOLUMES_REACHED, assertThrows(ServiceException.class,
-                () -> service.createSet(session(Context.BACKUP), many, null)).error());
-        service.createVolume(VolumeConfig.sparse("few", 8 << 20).withMaxShadowCopies(2));
-        service.createSet(session(Context.NAS_ROLLBACK), List.of("few"), null);
-        service.createSet(session(Context.NAS_ROLLBACK), List.of("few"), null);
+                () -> service.sessions().createSet(session(Context.BACKUP), many, null)).error());
+        service.volumes().create(VolumeConfig.sparse("few", 8 << 20).withMaxShadowCopies(2));
+        service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("few"), null);
+        service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("few"), null);
         assertEquals(VssError.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, assertThrows(ServiceException.class,
-                () -> service.createSet(session(Context.NAS_ROLLBACK), List.of("few"), null)).error());
+                () -> service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("few"), null)).error());
         for (Session s : service.sessions().list()) {
-            service.release(s, "test");
+            service.sessions().release(s, "test");
         }
         for (int i = 0; i < SessionManager.MAX_SESSIONS; i++) {
             session(Context.BACKUP);
@@ -273,12 +274,13 @@ class SnapshotSequenceTest {
     /** The engine decided to release a copy, the catalog recorded it, and a crash came before it was durable. */
     @Test
     void aReleaseACrashInterruptedIsFinishedAtStart() throws Exception {
-        String id = service.createSet(session(Context.NAS_ROLLBACK), List.of("a"), null).copies().getFirst().id();
-        service.catalog().updateCopy(id, r -> r.withState("releasing"));
+        var id = service.sessions().createSet(session(Context.NAS_ROLLBACK), List.of("a"), null).copies().getFirst()
+                .id();
+        service.catalog().updateCopy(id, r -> r.withState(ShadowRecord.State.RELEASING));
         service.close();
         service = Service.start(service.config());
         assertEquals(0, service.volumes().get("a").shadowCopies().size(), "released means gone");
-        assertTrue(service.shadows().isEmpty(), "not listed as missing");
+        assertTrue(service.shadows().list().isEmpty(), "not listed as missing");
         assertTrue(service.events().since(0, 2000).stream().anyMatch(e -> e.path("type").asText()
                 .equals("reconcile-released-copy")));
     }
@@ -287,16 +289,16 @@ class SnapshotSequenceTest {
     void aSetLeftCreatingByACrashIsUndoneAtStart() throws Exception {
         ShadowCopyId id = ShadowCopyId.random();
         service.volumes().get("a").createShadowCopy(id, true); // the engine made it ...
-        service.catalog().putSet(new SetRecord("11111111-2222-3333-4444-555555555555", "creating",
-                Instant.now().toString(), "app-rollback", Map.of("a", id.toString()), null, null)); // ... then a crash
+        service.catalog().putSet(new SetRecord(UUID.fromString("11111111-2222-3333-4444-555555555555"),
+                SetRecord.State.CREATING, Instant.now(), "app-rollback", Map.of("a", id), null, null)); // ... then a crash
         ShadowCopyId stray = ShadowCopyId.random();
         service.volumes().get("b").createShadowCopy(stray, true); // in the engine, never catalogued
         service.close();
         service = Service.start(service.config());
         assertEquals(0, service.volumes().get("a").shadowCopies().size(), "the half-made set was deleted");
         assertTrue(service.catalog().sets().isEmpty());
-        var untracked = service.shadow(stray.toString());
-        assertEquals("untracked", untracked.state(), "kept and reported, not guessed");
+        var untracked = service.shadows().get(stray.toString());
+        assertEquals(ShadowRecord.State.UNTRACKED, untracked.state(), "kept and reported, not guessed");
         assertTrue(service.events().since(0, 2000).stream().anyMatch(e -> e.path("type").asText()
                 .equals("reconcile-incomplete-set")));
     }
