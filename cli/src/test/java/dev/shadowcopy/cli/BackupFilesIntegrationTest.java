@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.testing.Host;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,7 +48,12 @@ class BackupFilesIntegrationTest {
         daemon.cli("volume", "create", name, "--size", "320M").ok();
         String dev = daemon.cli("volume", "attach", name).ok().out().trim();
         Path mnt = Files.createDirectories(tmp.resolve("mnt-" + name));
-        sh(mkfs + " " + dev + " >/dev/null && mount " + dev + " " + mnt).ok();
+        if (mkfs.startsWith("mkfs.btrfs ")) {
+            Host.mkfsBtrfs("-q", "-f", dev); // immune to dead mounts elsewhere on the machine
+        } else {
+            sh(mkfs + " " + dev + " >/dev/null").ok();
+        }
+        sh("mount " + dev + " " + mnt).ok();
         mounts.add(mnt);
         sh("mkdir -p " + mnt + "/etc/deep && echo 'hello from " + name + "' > " + mnt + "/etc/motd && "
                 + "head -c 200000 /dev/urandom > " + mnt + "/etc/deep/blob && chown 7:8 " + mnt + "/etc/deep/blob && "

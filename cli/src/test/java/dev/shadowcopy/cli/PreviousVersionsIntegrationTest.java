@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shadowcopy.attach.Mounts;
 import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.testing.Host;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -223,7 +224,8 @@ class PreviousVersionsIntegrationTest {
     @Test
     void aFileOnABtrfsSubvolumeVolumeHasVersionsReadFromItsSnapshotsWithoutMounts() throws Exception {
         Path img = tmp.resolve("btrfs.img");
-        sh("truncate -s 300M " + img + " && mkfs.btrfs -q " + img).ok();
+        sh("truncate -s 300M " + img).ok();
+        Host.mkfsBtrfs("-q", img.toString());
         String bl = sh("losetup -f --show " + img).ok().out().strip();
         Path bt = Files.createDirectories(tmp.resolve("btrfs"));
         try {

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shadowcopy.attach.Mounts;
 import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.testing.Host;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -22,6 +23,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,6 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code allinfo} lists the copies' {@code @GMT-} tokens and {@code get} of {@code @GMT-…/FILE} returns the old
  * content; copies appear and disappear in the snapshot directory with the shadow copies.
  */
+@Tag("host")
 class SambaPreviousVersionsTest {
     static final DateTimeFormatter GMT = DateTimeFormatter.ofPattern("'@GMT-'yyyy.MM.dd-HH.mm.ss")
             .withZone(ZoneOffset.UTC);
@@ -45,8 +48,9 @@ class SambaPreviousVersionsTest {
 
     @BeforeEach
     void start() throws Exception {
-        for (String tool : new String[] {"/usr/sbin/smbd", "/usr/bin/smbclient", "/usr/bin/smbpasswd"}) {
-            assertTrue(Files.isExecutable(Path.of(tool)), tool + " is missing: .ci/run installs samba and smbclient");
+        Host.requireRoot();
+        for (String tool : new String[] {"smbd", "smbclient", "smbpasswd"}) {
+            Host.requireProgram(tool); // .ci/run installs samba, smbclient and samba-vfs-modules
         }
         daemon = new DaemonProcess(tmp.resolve("state")).start();
         daemon.cli("volume", "create", "fs", "--size", "64M").ok();
