@@ -32,8 +32,13 @@ import java.util.Optional;
  */
 public final class RestoreJob {
 
-    public record Request(Path repository, char[] passphrase, String backup, String volume, String target,
-                          boolean verify, int threads) {}
+    public record Request(String repository, char[] passphrase, String backup, String volume, String target,
+                          boolean verify, int threads, String host) {
+        /** {@code host}: whose {@code latest} (null: this daemon's host). */
+        public String host() {
+            return host != null ? host : dev.shadowcopy.image.repository.Leases.HostName.current();
+        }
+    }
 
     public record Result(String backup, String volume, String target, boolean created, Restorer.Result restore) {}
 
@@ -41,8 +46,8 @@ public final class RestoreJob {
 
     static Result run(Volumes volumes, EventLog events, Request req, Progress progress) throws IOException {
         Repository repo = RepositoryAccess.open(req.repository(), req.passphrase());
-        try {
-            String id = BackupStore.of(repo).resolve(req.backup());
+        try (repo) {
+            String id = BackupStore.of(repo).resolve(req.backup(), req.host());
             Manifest m = BackupStore.of(repo).manifest(id);
             Manifest.VolumeEntry v = m.volume(req.volume());
             if (v == null) {
