@@ -135,7 +135,10 @@ class S3RepositoryTest {
     @Test
     void aBackupCutShortLeavesARepositoryThatVerifiesAndTheNextOneDoesNotUploadWhatIsThere() throws Exception {
         String loc = S3Server.shared().freshLocation("resume");
-        Path vol = S3Fixture.volume(dir.resolve("v.img"), SIZE, 7);
+        Path vol = dir.resolve("v.img"); // 64 chunks of random data: a HEAD and a PUT each
+        byte[] data = new byte[64 * S3Fixture.CHUNK];
+        new java.util.Random(7).nextBytes(data);
+        Files.write(vol, data);
         init(loc, null).close();
         FaultyHttpClient[] f = new FaultyHttpClient[1];
         long uploaded = 0;
@@ -144,7 +147,7 @@ class S3RepositoryTest {
         try (Repository repo = S3Fixture.open(loc, null, f, 1)) {
             System.clearProperty("shadowcopy.s3.attempts");
             System.clearProperty("shadowcopy.s3.backoff-ms");
-            f[0].crashAt = f[0].requests() + 30; // the process dies part way through the uploads
+            f[0].crashAt = f[0].requests() + 70; // the process dies part way through the uploads
             org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
                     () -> backup(repo, vol, "alpha", Instant.parse("2026-01-01T00:00:00Z")));
             uploaded = S3Fixture.counters(repo).putObjects();

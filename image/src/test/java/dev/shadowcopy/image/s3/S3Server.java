@@ -15,7 +15,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A real S3 server for the tests: {@code bin/dev-s3} (s3proxy, filesystem backend) as a child process on a free
- * loopback port, one per test JVM, stopped when the JVM exits. Its {@code export AWS_…} lines become the system
+ * loopback port, one per test JVM, stopped when the JVM exits. With {@code -Dshadowcopy.s3.server=ceph} it is
+ * {@code bin/dev-ceph} instead (a one-node Ceph cluster with radosgw: {@code CephRgwTest}); with
+ * {@code -Dshadowcopy.s3.env=FILE} a server already running, whose {@code export AWS_…} lines are in FILE. Its {@code export AWS_…} lines become the system
  * properties the AWS SDK reads ({@code aws.accessKeyId}, {@code aws.secretAccessKey}, {@code aws.region},
  * {@code aws.endpointUrl}), so the code under test configures itself as it does from the environment.
  */
@@ -26,18 +28,32 @@ public final class S3Server {
     public final Map<String, String> env = new LinkedHashMap<>();
     private final Process process;
 
+    private S3Server(Path env, boolean external) throws IOException {
+        process = null;
+        read(env);
+    }
+
     private S3Server(Path dir) throws IOException, InterruptedException {
         int port;
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             port = s.getLocalPort();
         }
-        Path script = Path.of("").toAbsolutePath().getParent().resolve("bin/dev-s3");
+        boolean ceph = "ceph".equals(System.getProperty("shadowcopy.s3.server"));
+        Path script = Path.of("").toAbsolutePath().getParent().resolve(ceph ? "bin/dev-ceph" : "bin/dev-s3");
         Path log = dir.resolveSibling("dev-s3.log");
         process = new ProcessBuilder(script.toString(), dir.toString(), Integer.toString(port))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        Runtime.getRuntime().addShutdownHook(new Thread(process::destroyForcibly));
+        Runtime.getRuntime().addShutdownHook(new Thread(process::destroy)); // dev-ceph stops its daemons on TERM
         Instant end = Instant.now().plus(Duration.ofMinutes(3)); // the first run downloads s3proxy
-        while (true) {
+        while (!ceph || !Files.readString(log).contains("AWS_REGION")) { // dev-ceph prints them once it serves
+            if (ceph) {
+                if (!process.isAlive() || Instant.now().isAfter(end)) {
+                    process.destroy();
+                    throw new IOException("bin/dev-ceph did not start: " + Files.readString(log));
+                }
+                TimeUnit.MILLISECONDS.sleep(500);
+                continue;
+            }
             if (!process.isAlive()) {
                 throw new IOException("bin/dev-s3 exited: " + Files.readString(log));
             }
@@ -52,7 +68,11 @@ public final class S3Server {
                 TimeUnit.MILLISECONDS.sleep(100);
             }
         }
-        for (String line : Files.readAllLines(log)) {
+        read(log);
+    }
+
+    private void read(Path log) throws IOException {
+        for (String line : Files.readAllLines(log, java.nio.charset.StandardCharsets.ISO_8859_1)) {
             if (line.startsWith("export ")) {
                 String kv = line.substring(7);
                 env.put(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
@@ -66,6 +86,10 @@ public final class S3Server {
 
     /** The server of this JVM, started on first use. */
     public static synchronized S3Server shared() throws IOException, InterruptedException {
+        String external = System.getProperty("shadowcopy.s3.env");
+        if (shared == null && external != null) {
+            shared = new S3Server(Path.of(external), true);
+        }
         if (shared == null) {
             Path dir = Files.createTempDirectory("shadowcopy-s3-").resolve("data");
             Files.createDirectories(dir);
