@@ -13,6 +13,7 @@ import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.retries.api.BackoffStrategy;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3Configuration;
 
 /**
  * Builds the S3 client from the AWS SDK's standard configuration: credentials and region from the environment
@@ -28,8 +29,10 @@ import software.amazon.awssdk.services.s3.S3Client;
  *       default 10 attempts) on network errors, 5xx and throttling; every request we send is idempotent (whole-object
  *       PUT, GET, HEAD, DELETE), so a request whose answer was lost is simply sent again. No circuit breaker: a
  *       backup retries each request rather than failing fast after a burst of errors.</li>
- *   <li>Checksums only where S3 requires them: the SDK's default trailing checksums (aws-chunked uploads) are not
- *       understood by every S3-compatible server; each object carries its own CRC32C or GCM tag anyway.</li>
+ *   <li>Checksums only where S3 requires them, and no aws-chunked uploads: the SDK's trailing checksums and chunked
+ *       signing are not understood by every S3-compatible server (Ceph RGW 16 answers 400 to an empty object sent
+ *       aws-chunked); each object is in memory, so its whole payload is signed at once, and carries its own CRC32C or
+ *       GCM tag anyway.</li>
  * </ul>
  */
 public final class S3Clients {
@@ -66,6 +69,7 @@ public final class S3Clients {
                 .credentialsProvider(DefaultCredentialsProvider.builder().build())
                 .region(region(endpoint))
                 .forcePathStyle(path)
+                .serviceConfiguration(S3Configuration.builder().chunkedEncodingEnabled(false).build())
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .overrideConfiguration(c -> c.retryStrategy(AwsRetryStrategy.standardRetryStrategy().toBuilder()
