@@ -15,6 +15,10 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 @EnabledIfSystemProperty(named = "shadowcopy.s3.server", matches = "ceph")
 class CephRgwTest {
     @Nested
+    class Backend extends S3BackendTest {
+    }
+
+    @Nested
     class Repository extends S3RepositoryTest {
     }
 
