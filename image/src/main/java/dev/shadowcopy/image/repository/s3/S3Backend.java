@@ -1,11 +1,14 @@
 package dev.shadowcopy.image.repository.s3;
 
 import dev.shadowcopy.image.repository.ChunkId;
+import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryBackend;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.Storage;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -428,7 +431,15 @@ public final class S3Backend implements RepositoryBackend {
 
     @Override
     public Path workDir() {
-        return ChunkCache.workDir(location);
+        Path d = ChunkCache.workDir(location);
+        try {
+            // a local directory made on first use: a repository on object storage has no tmp/ of its own
+            Files.createDirectories(d, Repository.PRIVATE_DIR);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the work directory " + d + " of " + location + " (" + e
+                    + "); point SHADOWCOPY_CACHE at a writable local directory", e);
+        }
+        return d;
     }
 
     @Override
