@@ -36,10 +36,35 @@ public final class Lease implements Closeable {
 
     /** How often a lease is rewritten and when it counts as dead; fixed per process (system properties in tests). */
     public record Timing(Duration heartbeat, Duration stale, Duration listingDelay) {
+        /**
+         * Heartbeat 60 s, stale after 10 min; the listing delay is 0 unless {@code SHADOWCOPY_S3_LISTING_DELAY_MS} (a
+         * store whose listings lag its writes) says otherwise. The system properties
+         * {@code shadowcopy.lease.heartbeat-ms}, {@code shadowcopy.lease.stale-ms} and
+         * {@code shadowcopy.s3.listing-delay-ms} override them (tests).
+         */
         public static Timing current() {
+            long delay = Long.getLong("shadowcopy.s3.listing-delay-ms", listingDelayFromEnvironment());
             return new Timing(Duration.ofMillis(Long.getLong("shadowcopy.lease.heartbeat-ms", 60_000)),
-                    Duration.ofMillis(Long.getLong("shadowcopy.lease.stale-ms", 600_000)),
-                    Duration.ofMillis(Long.getLong("shadowcopy.s3.listing-delay-ms", 0)));
+                    Duration.ofMillis(Long.getLong("shadowcopy.lease.stale-ms", 600_000)), Duration.ofMillis(delay));
+        }
+
+        private static long listingDelayFromEnvironment() {
+            String env = System.getenv("SHADOWCOPY_S3_LISTING_DELAY_MS");
+            if (env == null || env.isBlank()) {
+                return 0;
+            }
+            String wrong = "SHADOWCOPY_S3_LISTING_DELAY_MS is '" + env
+                    + "' (expected: milliseconds, 0 or more; unset for a store whose listings are consistent)";
+            long ms;
+            try {
+                ms = Long.parseLong(env.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(wrong, e);
+            }
+            if (ms < 0) {
+                throw new IllegalArgumentException(wrong);
+            }
+            return ms;
         }
     }
 
