@@ -7,7 +7,7 @@ import dev.shadowcopy.attach.keep.DescriptorStore;
 import dev.shadowcopy.attach.loop.DeviceUsers;
 import dev.shadowcopy.attach.loop.LoopDevices;
 import dev.shadowcopy.attach.sys.Linux;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;

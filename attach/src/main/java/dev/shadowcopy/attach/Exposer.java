@@ -1,9 +1,9 @@
 package dev.shadowcopy.attach;
 
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.shadow.ShadowCopyId;
-import dev.shadowcopy.volume.BlockDevice;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

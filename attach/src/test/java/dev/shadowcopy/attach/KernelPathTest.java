@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.shadowcopy.attach.keep.HolderStore;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Host;
 import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,16 +1,16 @@
 package dev.shadowcopy.bench;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.BlockDevice;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.volume.VolumeLayout;
-import dev.shadowcopy.volume.VolumeEngine;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import dev.shadowcopy.volume.WriteHold;
 import java.io.IOException;
@@ -290,8 +290,8 @@ public final class EngineBench {
         while (true) {
             try {
                 return v.createShadowCopy(ShadowCopyId.random(), persistent);
-            } catch (dev.shadowcopy.volume.VolumeException e) {
-                if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS || System.nanoTime() > end) {
+            } catch (dev.shadowcopy.device.VolumeException e) {
+                if (e.code() != dev.shadowcopy.device.VolumeException.Code.RESYNC_IN_PROGRESS || System.nanoTime() > end) {
                     throw e;
                 }
                 try {
@@ -461,8 +461,8 @@ public final class EngineBench {
             VolumeEngine.PendingShadowCopy p;
             try {
                 p = v.prepareShadowCopy(ShadowCopyId.random(), persistent);
-            } catch (dev.shadowcopy.volume.VolumeException e) {
-                if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS) {
+            } catch (dev.shadowcopy.device.VolumeException e) {
+                if (e.code() != dev.shadowcopy.device.VolumeException.Code.RESYNC_IN_PROGRESS) {
                     throw e;
                 }
                 i--; // a split mirror resynchronising: not a creation to time; wait and try again

@@ -1,10 +1,10 @@
 package dev.shadowcopy.bench;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.nbd.export.VolumeExports;
 import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,5 +1,6 @@
 package dev.shadowcopy.bench;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
@@ -17,7 +18,6 @@ import dev.shadowcopy.volume.FileDevice;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.Sizes;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.lang.foreign.Arena;

@@ -1,7 +1,7 @@
 package dev.shadowcopy.bench;
 
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.volume.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 

@@ -15,7 +15,7 @@ import dev.shadowcopy.nbd.export.DeviceExport;
 import dev.shadowcopy.nbd.export.ExportRegistry;
 import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.service.json.Json;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.volume.Sizes;
 import java.io.IOException;
 import java.nio.file.Files;

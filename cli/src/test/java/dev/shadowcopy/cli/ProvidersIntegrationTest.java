@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.testing.Host;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
@@ -170,7 +171,8 @@ class ProvidersIntegrationTest {
     @Test
     void btrfsSubvolumesGetReadOnlySnapshotsInTheSameSets() throws Exception {
         Path img = tmp.resolve("btrfs.img");
-        sh("truncate -s 300M " + img + " && mkfs.btrfs -q " + img).ok();
+        sh("truncate -s 300M " + img).ok();
+        Host.mkfsBtrfs("-q", img.toString());
         String bl = sh("losetup -f --show " + img).ok().out().strip();
         Path bt = Files.createDirectories(tmp.resolve("btrfs"));
         try {

@@ -1,10 +1,10 @@
 package dev.shadowcopy.overlay;
 
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.volume.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -196,13 +196,13 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
         int n = (int) ((blocks + 63) >>> 6);
         if (m.length != 20 + n * 8 + 4 || b.getInt() != MAP_MAGIC || b.getLong() != base.size() || b.getInt() != BLOCK
                 || b.getInt() != n) {
-            throw new dev.shadowcopy.volume.VolumeException(dev.shadowcopy.volume.VolumeException.Code.CORRUPT,
+            throw new dev.shadowcopy.device.VolumeException(dev.shadowcopy.device.VolumeException.Code.CORRUPT,
                     "overlay map " + mapPath + " does not match " + base.name());
         }
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         crc.update(m, 0, m.length - 4);
         if ((int) crc.getValue() != java.nio.ByteBuffer.wrap(m, m.length - 4, 4).getInt()) {
-            throw new dev.shadowcopy.volume.VolumeException(dev.shadowcopy.volume.VolumeException.Code.CORRUPT,
+            throw new dev.shadowcopy.device.VolumeException(dev.shadowcopy.device.VolumeException.Code.CORRUPT,
                     "overlay map " + mapPath + " fails its checksum");
         }
         long[] map = new long[n];
@@ -301,7 +301,7 @@ public final class OverlayDevice implements BlockDevice, AutoCloseable {
     /** Writes {@code src} (zeros if null) over the range, block by block. */
     private void change(long offset, long length, MemorySegment src) throws IOException {
         if (sealed) {
-            throw new dev.shadowcopy.volume.ReadOnlyException(name);
+            throw new dev.shadowcopy.device.ReadOnlyException(name);
         }
         long end = offset + length;
         long pos = offset;

@@ -65,6 +65,10 @@ public final class LocalStorage implements Storage {
         try (NativeFile from = NativeFile.open(source, OpenMode.READ);
              NativeFile to = NativeFile.open(target, OpenMode.CREATE)) {
             to.cloneFrom(from);
+            long size = from.size();
+            if (to.size() != size) {
+                to.truncate(size); // FICLONE shares the source's extents but leaves a longer target's tail
+            }
         } catch (IOException | RuntimeException e) {
             if (created) {
                 Files.deleteIfExists(target); // nothing changed: the name it made goes again

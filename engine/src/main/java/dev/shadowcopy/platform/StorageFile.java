@@ -63,6 +63,18 @@ public interface StorageFile extends Closeable {
     void zeroRange(long position, long length) throws IOException;
 
     /**
+     * Makes a range read as zeros: deallocated ({@link #punchHole}) when {@code deallocate}, else with the space kept
+     * ({@link #zeroRange}). What NBD's WRITE_ZEROES with and without NO_HOLE ask of a volume's file.
+     */
+    default void zero(long position, long length, boolean deallocate) throws IOException {
+        if (deallocate) {
+            punchHole(position, length);
+        } else {
+            zeroRange(position, length);
+        }
+    }
+
+    /**
      * The first offset ≥ {@code position} that holds data (SEEK_DATA), or -1 when there is none before the
      * end. Files without hole information report everything as data.
      */

@@ -1,5 +1,8 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.FileExtents;
+import dev.shadowcopy.device.ReadOnlyException;
 import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.StorageFile;
@@ -108,11 +111,8 @@ public final class FileDevice implements BlockDevice, AutoCloseable {
     public void writeZeroes(long offset, long length, boolean mayDeallocate, boolean fua) throws IOException {
         checkWritable();
         BlockDevice.checkRange(this, offset, length);
-        if (mayDeallocate && !file.isBlockDevice()) {
-            file.punchHole(offset, length);
-        } else {
-            file.zeroRange(offset, length);
-        }
+        // a block device is zeroed, never discarded
+        file.zero(offset, length, mayDeallocate && !file.isBlockDevice());
         if (fua) {
             file.sync();
         }
@@ -121,38 +121,7 @@ public final class FileDevice implements BlockDevice, AutoCloseable {
     @Override
     public void mapAllocation(long offset, long length, ExtentVisitor visitor) throws IOException {
         BlockDevice.checkRange(this, offset, length);
-        mapAllocation(file, offset, length, visitor);
-    }
-
-    /**
-     * Data and holes of a file (SEEK_DATA / SEEK_HOLE) as extents; a block device is all data. Shared by the
-     * providers whose copies are plain files.
-     */
-    public static void mapAllocation(StorageFile f, long offset, long length, ExtentVisitor visitor)
-            throws IOException {
-        long end = offset + length;
-        long pos = offset;
-        while (pos < end) {
-            long data = f.isBlockDevice() ? pos : f.nextData(pos);
-            if (data < 0 || data >= end) {
-                visitor.extent(pos, end - pos, EXTENT_HOLE | EXTENT_ZERO);
-                return;
-            }
-            if (data > pos) {
-                if (!visitor.extent(pos, data - pos, EXTENT_HOLE | EXTENT_ZERO)) {
-                    return;
-                }
-                pos = data;
-            }
-            long hole = f.isBlockDevice() ? end : Math.min(end, f.nextHole(pos));
-            if (hole <= pos) {
-                hole = end; // no hole information
-            }
-            if (!visitor.extent(pos, hole - pos, 0)) {
-                return;
-            }
-            pos = hole;
-        }
+        FileExtents.map(file, offset, length, visitor);
     }
 
     private void checkWritable() throws ReadOnlyException {

@@ -1,5 +1,8 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.shadow.ShadowCopyId;

@@ -1,5 +1,9 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.ReadOnlyException;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;

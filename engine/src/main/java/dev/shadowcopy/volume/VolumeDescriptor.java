@@ -1,5 +1,6 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.platform.Formats;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

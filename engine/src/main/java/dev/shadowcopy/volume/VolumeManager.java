@@ -1,12 +1,14 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
+import dev.shadowcopy.device.VolumeEngine;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.provider.store.EngineFiles;
-import dev.shadowcopy.provider.cow.CowRecovery;
-import dev.shadowcopy.provider.row.RowRecovery;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -27,6 +29,8 @@ import java.util.concurrent.ConcurrentSkipListMap;
  * (journal generations and checkpoint), {@code volumes/<name>/data.img} (sparse backing) and
  * {@code volumes/<name>/shadow-storage.dat} (shadow storage, unless placed elsewhere).
  *
+ * <p>Engines come from an {@link EngineFactory} (by the volume's layout): this package knows no provider.
+ *
  * <p>Locking: create, delete and resize run under the manager's monitor; lookups are lock-free.
  */
 public final class VolumeManager implements AutoCloseable {
@@ -39,6 +43,7 @@ public final class VolumeManager implements AutoCloseable {
     private final Path root;
     private final VolumeEvents events;
     private final Tuning tuning;
+    private final EngineFactory engines;
     private final ConcurrentSkipListMap<String, ManagedVolume> volumes = new ConcurrentSkipListMap<>();
     private final FileChannel lockChannel;
     private boolean closed;
@@ -50,12 +55,12 @@ public final class VolumeManager implements AutoCloseable {
      * @param inlineCheckpoints write checkpoints and prepare shadow storage on the calling thread (deterministic
      *                          tests) instead of in the background
      * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need
-     * @param intentRegionBytes copy-on-write write-intent granularity ({@link CowRecovery.Options})
+     * @param intentRegionBytes copy-on-write write-intent granularity ({@link EngineOptions})
      */
     public record Tuning(long checkpointBytes, boolean inlineCheckpoints, long prepareAheadBytes,
                          long intentRegionBytes) {
-        public static final Tuning DEFAULT = new Tuning(CowRecovery.Options.DEFAULT_CHECKPOINT_BYTES, false,
-                CowRecovery.Options.DEFAULT_PREPARE_AHEAD_BYTES);
+        public static final Tuning DEFAULT = new Tuning(EngineOptions.DEFAULT_CHECKPOINT_BYTES, false,
+                EngineOptions.DEFAULT_PREPARE_AHEAD_BYTES);
 
         public Tuning {
             if (checkpointBytes < 1 || prepareAheadBytes < 0 || intentRegionBytes < 1) {
@@ -66,8 +71,7 @@ public final class VolumeManager implements AutoCloseable {
         }
 
         public Tuning(long checkpointBytes, boolean inlineCheckpoints, long prepareAheadBytes) {
-            this(checkpointBytes, inlineCheckpoints, prepareAheadBytes,
-                    CowRecovery.Options.DEFAULT_INTENT_REGION_BYTES);
+            this(checkpointBytes, inlineCheckpoints, prepareAheadBytes, EngineOptions.DEFAULT_INTENT_REGION_BYTES);
         }
 
         /** Small, deterministic maintenance for tests on a simulated disk (intent regions of a few chunks). */
@@ -76,26 +80,33 @@ public final class VolumeManager implements AutoCloseable {
         }
     }
 
-    private VolumeManager(Storage storage, Path root, VolumeEvents events, Tuning tuning,
+    private VolumeManager(Storage storage, Path root, VolumeEvents events, Tuning tuning, EngineFactory engines,
                           FileChannel lockChannel) {
         this.storage = storage;
         this.root = root;
         this.events = events;
         this.tuning = tuning;
+        this.engines = engines;
         this.lockChannel = lockChannel;
     }
 
-    /** Opens the volumes under {@code dir} on the real file system. */
+    /** Opens the volumes under {@code dir} on the real file system, with the installed providers. */
     public static VolumeManager open(Path dir, VolumeEvents events) throws IOException {
-        return open(LocalStorage.INSTANCE, dir, events, Tuning.DEFAULT);
+        return open(LocalStorage.INSTANCE, dir, events, Tuning.DEFAULT, EngineFactory.installed());
+    }
+
+    /** Opens the volumes under {@code dir} on {@code storage}, with the installed providers. */
+    public static VolumeManager open(Storage storage, Path dir, VolumeEvents events, Tuning tuning)
+            throws IOException {
+        return open(storage, dir, events, tuning, EngineFactory.installed());
     }
 
     /**
-     * Opens the volumes under {@code dir} on {@code storage}. A volume whose metadata is damaged is not
-     * opened: the error names it, and nothing is changed on disk.
+     * Opens the volumes under {@code dir} on {@code storage}, their engines made by {@code engines}. A volume whose
+     * metadata is damaged is not opened: the error names it, and nothing is changed on disk.
      */
-    public static VolumeManager open(Storage storage, Path dir, VolumeEvents events, Tuning tuning)
-            throws IOException {
+    public static VolumeManager open(Storage storage, Path dir, VolumeEvents events, Tuning tuning,
+                                     EngineFactory engines) throws IOException {
         Path root = dir.toAbsolutePath();
         storage.createDirectories(root);
         FileChannel lockChannel = null;
@@ -108,7 +119,7 @@ public final class VolumeManager implements AutoCloseable {
                         + "Shadowcopy process (stop it first, or use another --state directory)");
             }
         }
-        VolumeManager m = new VolumeManager(storage, root, events, tuning, lockChannel);
+        VolumeManager m = new VolumeManager(storage, root, events, tuning, engines, lockChannel);
         try {
             for (String name : storage.list(root)) {
                 if (name.startsWith(".")) {
@@ -161,16 +172,10 @@ public final class VolumeManager implements AutoCloseable {
     }
 
     private VolumeEngine openEngine(VolumeConfig c, EngineFiles files) throws IOException {
-        long max = c.shadowStorage().resolve(c.size());
-        return switch (c.layout()) {
-            case COPY_ON_WRITE -> CowRecovery.open(files, new CowRecovery.Options(max, c.maxShadowCopies(),
-                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes(),
-                    tuning.intentRegionBytes()), events);
-            case REDIRECT_ON_WRITE -> RowRecovery.open(files, new RowRecovery.Options(max, c.maxShadowCopies(),
-                    tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes()), events);
-            case REFLINK -> dev.shadowcopy.provider.reflink.ReflinkEngine.open(files, c.maxShadowCopies(), events);
-            case SPLIT_MIRROR -> dev.shadowcopy.provider.mirror.MirrorEngine.open(files, c.maxShadowCopies(), events);
-        };
+        EngineOptions options = new EngineOptions(c.shadowStorage().resolve(c.size()), c.maxShadowCopies(),
+                tuning.checkpointBytes(), tuning.inlineCheckpoints(), tuning.prepareAheadBytes(),
+                tuning.intentRegionBytes());
+        return engines.open(c.layout(), files, options, events);
     }
 
     private Path diffPath(VolumeConfig c, UUID id) {

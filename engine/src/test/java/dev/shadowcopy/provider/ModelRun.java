@@ -3,6 +3,7 @@ package dev.shadowcopy.provider;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Segments;
@@ -11,7 +12,6 @@ import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowStorageLimit;
 import dev.shadowcopy.volume.VolumeConfig;
 import dev.shadowcopy.volume.VolumeLayout;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -200,8 +200,8 @@ final class ModelRun {
             while (true) {
                 try {
                     return volume.createShadowCopy(id, persistent);
-                } catch (dev.shadowcopy.volume.VolumeException e) {
-                    if (e.code() != dev.shadowcopy.volume.VolumeException.Code.RESYNC_IN_PROGRESS
+                } catch (dev.shadowcopy.device.VolumeException e) {
+                    if (e.code() != dev.shadowcopy.device.VolumeException.Code.RESYNC_IN_PROGRESS
                             || System.nanoTime() > end) {
                         throw e;
                     }
@@ -367,7 +367,7 @@ final class ModelRun {
         }
     }
 
-    static dev.shadowcopy.volume.VolumeEngine engineOf(ManagedVolume v) {
+    static dev.shadowcopy.device.VolumeEngine engineOf(ManagedVolume v) {
         return dev.shadowcopy.volume.EngineAccess.engine(v);
     }
 }

@@ -82,4 +82,34 @@ public final class Host {
             throw new IOException("interrupted: " + String.join(" ", command), e);
         }
     }
+
+    /**
+     * Runs mkfs.btrfs with these arguments, immune to dead mounts elsewhere on the machine. mkfs.btrfs looks at the
+     * backing file of every mounted loop device to see whether its target is in use, and one loop device over a FUSE
+     * file whose server died (anyone's killed test run) makes every mkfs.btrfs on the host fail with "cannot check
+     * mount status: Transport endpoint is not connected". So it runs in a private mount namespace where the mounts
+     * that cannot be looked at are lazily dropped first; the host's own mounts are not touched.
+     */
+    public static String mkfsBtrfs(String... args) throws IOException {
+        requireProgram("mkfs.btrfs");
+        requireProgram("unshare");
+        List<String> command = new java.util.ArrayList<>(List.of("unshare", "--mount", "--propagation", "private",
+                "sh", "-c", DROP_DEAD_MOUNTS + "exec mkfs.btrfs \"$@\"", "mkfs.btrfs"));
+        command.addAll(List.of(args));
+        return run(command);
+    }
+
+    /** Shell: lazily unmounts (in this namespace) every mount whose mount point or loop backing file fails stat. */
+    private static final String DROP_DEAD_MOUNTS = """
+            while read -r src mp rest; do
+              mp=$(printf '%b' "$mp")
+              dead=
+              stat "$mp" >/dev/null 2>&1 || dead=1
+              case "$src" in /dev/loop*)
+                b=$(cat "/sys/block/${src#/dev/}/loop/backing_file" 2>/dev/null) || b=
+                case "$b" in ''|*' (deleted)') ;; *) stat "$b" >/dev/null 2>&1 || dead=1 ;; esac ;;
+              esac
+              [ -z "$dead" ] || umount -l "$mp" 2>/dev/null || true
+            done < /proc/self/mounts
+            """;
 }

@@ -1,7 +1,7 @@
 package dev.shadowcopy.testing;
 
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.ReadOnlyException;
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.ReadOnlyException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 

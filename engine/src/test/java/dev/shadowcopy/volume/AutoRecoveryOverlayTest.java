@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.ReadOnlyException;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;

@@ -1,5 +1,7 @@
 package dev.shadowcopy.volume;
 
+import dev.shadowcopy.device.VolumeEngine;
+
 /** Test access to a volume's engine. */
 public final class EngineAccess {
     private EngineAccess() {}

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import java.io.RandomAccessFile;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import java.io.IOException;

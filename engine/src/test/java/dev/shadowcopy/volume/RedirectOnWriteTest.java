@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Segments;

@@ -5,9 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Host;
+import dev.shadowcopy.testing.XfsMount;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -35,27 +39,18 @@ class ReflinkLayoutTest {
     @TempDir
     Path tmp;
     Path mnt;
-    String loop;
+    XfsMount xfs;
 
     @BeforeEach
     void mountXfs() throws IOException {
-        Host.requireRoot();
-        Host.requireProgram("mkfs.xfs");
-        Path img = tmp.resolve("xfs.img");
-        Host.run("truncate", "-s", "320M", img.toString());
-        Host.run("mkfs.xfs", "-q", "-m", "reflink=1", img.toString());
-        loop = Host.run("losetup", "-f", "--show", img.toString()).strip();
-        mnt = Files.createDirectories(tmp.resolve("mnt"));
-        Host.run("mount", loop, mnt.toString());
+        xfs = XfsMount.create(tmp, "320M");
+        mnt = xfs.path();
     }
 
     @AfterEach
     void unmount() throws IOException {
-        if (mnt != null) {
-            Host.run("umount", mnt.toString());
-        }
-        if (loop != null) {
-            Host.run("losetup", "-d", loop);
+        if (xfs != null) {
+            xfs.close();
         }
     }
 

@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.ShadowStorageFullException;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.Segments;

@@ -181,7 +181,7 @@ class RepositoryProperties {
         }
     }
 
-    static void report(int[] epochOf, int since, int size, dev.shadowcopy.volume.BlockDevice.ExtentVisitor v,
+    static void report(int[] epochOf, int since, int size, dev.shadowcopy.device.BlockDevice.ExtentVisitor v,
                        boolean over) throws IOException {
         Random r = new Random(since);
         for (int t = 0; t < epochOf.length; t++) {

@@ -1,8 +1,8 @@
 package dev.shadowcopy.nbd;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.nbd.export.VolumeExports;
 import dev.shadowcopy.nbd.server.NbdServer;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.nio.file.Path;

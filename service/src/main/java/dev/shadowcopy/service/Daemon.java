@@ -30,7 +30,7 @@ public final class Daemon implements AutoCloseable {
                     config.doors().api(), new Api(new Api.Roles(service.volumes(), service.shadows(),
                     service.sessions(), service.writers(), service.backups(), service.status(), service.catalog(),
                     service.events()), access), t -> {
-                if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.volume.VolumeException)) {
+                if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.device.VolumeException)) {
                     LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
                 }
                 return Api.error(t);

@@ -132,7 +132,7 @@ class TimeLimitsTest {
         Path img = tmp.resolve("btrfs.img");
         Path mnt = Files.createDirectories(tmp.resolve("btrfs"));
         Host.run("truncate", "-s", "300M", img.toString());
-        Host.run("mkfs.btrfs", "-q", img.toString());
+        Host.mkfsBtrfs("-q", img.toString());
         Host.run("mount", "-o", "loop", img.toString(), mnt.toString());
         try {
             Host.run("btrfs", "subvolume", "create", mnt.resolve("data").toString());

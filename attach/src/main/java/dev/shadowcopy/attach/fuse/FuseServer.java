@@ -6,11 +6,11 @@ import static dev.shadowcopy.attach.fuse.FuseWire.u32;
 import static dev.shadowcopy.attach.fuse.FuseWire.u64;
 
 import dev.shadowcopy.attach.sys.Linux;
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.OutOfRangeException;
+import dev.shadowcopy.device.ReadOnlyException;
 import dev.shadowcopy.platform.NativeIOException;
 import dev.shadowcopy.platform.NoSpaceException;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.OutOfRangeException;
-import dev.shadowcopy.volume.ReadOnlyException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

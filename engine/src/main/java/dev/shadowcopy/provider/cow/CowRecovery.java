@@ -1,161 +1,59 @@
 package dev.shadowcopy.provider.cow;
 
-import dev.shadowcopy.provider.store.CheckpointFile;
-import dev.shadowcopy.provider.store.EngineFiles;
-import dev.shadowcopy.provider.store.VersionIndex;
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.platform.NativeFile;
 import dev.shadowcopy.provider.store.ChunkEpochs;
-import dev.shadowcopy.provider.store.SlotStore;
-import dev.shadowcopy.provider.store.ShadowRegistry;
-import dev.shadowcopy.provider.store.Maintenance;
 import dev.shadowcopy.provider.store.CorruptMetadataException;
+import dev.shadowcopy.provider.store.EpochEngine;
 import dev.shadowcopy.provider.store.Journal;
-import dev.shadowcopy.platform.OpenMode;
-import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
-import dev.shadowcopy.shadow.ShadowCopyId;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.provider.store.JournalRecord;
+import dev.shadowcopy.provider.store.Replay;
+import dev.shadowcopy.provider.store.ShadowRegistry;
+import dev.shadowcopy.provider.store.SlotStore;
+import dev.shadowcopy.provider.store.VersionIndex;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 
 /**
- * Opens a copy-on-write volume: loads the checkpoint, replays the journal generations after it in order,
- * drops what a crash left half-done, and finishes an interrupted revert.
- *
- * <p>Replay rules (each record is idempotent):
- * <ul>
- *   <li>A record's effect is applied in journal order; records are never freed during replay, because a
- *       shadow copy's creation record is written after the preservations made for it (the creation is durable
- *       only after the backing file was flushed). After the last record, every preservation no surviving
- *       copy needs is dropped.</li>
- *   <li>A slot claimed by a later record replaces an earlier owner: at runtime a slot is reused only after
- *       its previous record was freed.</li>
- *   <li>Only the last generation may end in a torn record; it is cut off and zeroed.</li>
- * </ul>
+ * Opens a copy-on-write volume: loads the checkpoint, replays the journal generations after it ({@link Replay}'s
+ * rules), counts the chunks of unresolved write intents as written, drops what a crash left half-done, and finishes an
+ * interrupted revert. A slot claimed by a later record replaces an earlier owner: at runtime a slot is reused only
+ * after its previous record was freed.
  */
 public final class CowRecovery {
     private static final System.Logger LOG = System.getLogger(CowRecovery.class.getName());
 
     private CowRecovery() {}
 
-    /** What the engine starts from. */
-    record Recovered(ChunkEpochs epochs, VersionIndex index, SlotStore diff, ShadowRegistry registry,
-                     Journal<JournalRecord> journal, int epoch, int trackingSince) {}
-
     /**
-     * Tuning of an engine.
-     *
-     * @param checkpointBytes   journal length that triggers a checkpoint
-     * @param inlineCheckpoints run checkpoints and shadow storage preparation on the writing thread instead of in
-     *                          the background (deterministic tests)
-     * @param prepareAheadBytes free shadow storage kept zero-filled ahead of need (see {@link SlotStore})
-     * @param intentRegionBytes granularity of write intents (see {@link JournalRecord.Intent}): a first touch not
-     *                          needed by a persistent copy syncs the journal only for the first write to its region
-     *                          in an epoch; after a crash, change tracking may over-report up to a region per write
+     * Opens (or, when the metadata directory holds nothing yet, initialises) the engine of a volume. On success the
+     * engine owns {@code files.origin()}.
      */
-    public record Options(long shadowStorageMaxBytes, int maxShadowCopies, long checkpointBytes,
-                          boolean inlineCheckpoints, long prepareAheadBytes, long intentRegionBytes) {
-        public static final long DEFAULT_CHECKPOINT_BYTES = 64L << 20;
-        public static final long DEFAULT_PREPARE_AHEAD_BYTES = 64L << 20;
-        public static final long DEFAULT_INTENT_REGION_BYTES = 64L << 20;
-    }
-
-    /**
-     * Opens (or, when the metadata directory holds nothing yet, initialises) the engine of a volume.
-     * The caller keeps ownership of nothing: on success the engine owns {@code files.origin()}.
-     */
-    public static CowEngine open(EngineFiles files, Options options, VolumeEvents events) throws IOException {
+    public static CowEngine open(EngineFiles files, EngineOptions options, VolumeEvents events) throws IOException {
         long chunks = (files.size() + files.chunkSize() - 1) / files.chunkSize();
-        Checkpoint.State cp = Checkpoint.read(files.storage(), files.metaDir(), files.volumeId(), chunks);
-        Replay st = cp == null ? new Replay(chunks) : new Replay(cp);
-
-        List<Long> generations = new ArrayList<>();
-        for (String name : files.storage().list(files.metaDir())) {
-            long g = Journal.generationOf(name);
-            if (g >= 0) {
-                if (g < st.nextGeneration) {
-                    files.storage().delete(files.metaDir().resolve(name)); // obsolete since the checkpoint
-                } else {
-                    generations.add(g);
-                }
-            }
-        }
-        generations.sort(Long::compare);
-        Journal<JournalRecord> journal = null;
+        CowCheckpoint.State cp = CowCheckpoint.read(files.storage(), files.metaDir(), files.volumeId(), chunks);
+        CowReplay st = new CowReplay(chunks, cp);
         Journal.ReplayStats stats = new Journal.ReplayStats();
-        try {
-            for (int i = 0; i < generations.size(); i++) {
-                long g = generations.get(i);
-                if (i > 0 && g != generations.get(i - 1) + 1) {
-                    throw new CorruptMetadataException(files.metaDir() + ": journal generation " + (generations.get(i - 1) + 1)
-                            + " is missing between " + generations.get(i - 1) + " and " + g);
-                }
-                if (journal != null) {
-                    journal.close();
-                }
-                try {
-                    journal = Journal.replay(files.storage(), files.metaDir(), files.volumeId(), g, CowRecords.CODEC,
-                            st::apply, stats);
-                } catch (IllegalStateException bad) {
-                    throw new CorruptMetadataException(files.metaDir().resolve(Journal.fileName(g)) + ": "
-                            + bad.getMessage());
-                }
-            }
-            if (!generations.isEmpty() && generations.getFirst() != st.nextGeneration) {
-                throw new CorruptMetadataException(files.metaDir() + ": the checkpoint continues at journal generation "
-                        + st.nextGeneration + " but the first one present is " + generations.getFirst());
-            }
-            if (journal == null) {
-                journal = Journal.create(files.storage(), files.metaDir(), files.volumeId(), st.nextGeneration,
-                        CowRecords.CODEC);
-            }
-        } catch (IOException | RuntimeException e) {
-            if (journal != null) {
-                journal.close();
-            }
-            throw e;
-        }
+        Journal<JournalRecord> journal = st.replayJournal(files, CowRecord.CODEC, stats);
         if (stats.tornTailBytes > 0) {
             LOG.log(System.Logger.Level.INFO, "volume {0}: dropped {1} bytes of a journal record torn by a crash",
                     files.volumeName(), stats.tornTailBytes);
         }
-
-        ShadowRegistry registry = new ShadowRegistry();
-        for (CheckpointFile.Shadow s : st.shadows.values()) {
-            registry.add(s.id(), s.epoch(), s.createdMillis(), s.persistent(), Phase.COMMITTED);
-        }
-        List<JournalRecord.Touch> unannounced = st.resolveIntents(registry);
+        ShadowRegistry registry = st.registry();
+        List<JournalRecord.Touch> unannounced = WriteIntents.resolve(st.intents, st.epochs, registry);
         // Preservations made for copies whose creation never became durable, or for deleted copies.
         st.index.removeIf((c, from, to, slot) -> !registry.anyLiveIn(from, to + 1));
+        SlotStore slots = Replay.shadowStorage(files, options, journal, st.index);
+        slots.opened();
 
-        boolean newDiffFile = !files.storage().exists(files.diffPath());
-        StorageFile diffFile = files.storage().open(files.diffPath(), OpenMode.CREATE);
-        if (newDiffFile) {
-            // the name must be durable before any preserved data in it is relied on
-            files.storage().syncDirectory(files.diffPath().getParent());
-        }
-        SlotStore diff;
-        try {
-            diff = new SlotStore(diffFile, files.chunkSize(), options.shadowStorageMaxBytes(),
-                    options.prepareAheadBytes(), options.inlineCheckpoints() ? null : Maintenance.EXECUTOR);
-        } catch (IOException | RuntimeException e) {
-            diffFile.close();
-            journal.close();
-            throw e;
-        }
-        st.index.forEach((id, c, from, to, slot) -> {
-            if (slot >= 0) {
-                diff.markUsed(slot);
-            }
-        });
-        diff.opened();
-
-        CowEngine engine = new CowEngine(files, new Recovered(st.epochs, st.index, diff, registry, journal,
-                st.epoch, st.trackingSince), events, options.maxShadowCopies(), options.checkpointBytes(),
-                options.inlineCheckpoints(), options.intentRegionBytes());
+        CowEngine engine = new CowEngine(files, new EpochEngine.Recovered(st.epochs, st.index, slots, registry,
+                journal, st.epoch(), st.trackingSince()), options, events);
         try {
             if (!unannounced.isEmpty()) {
                 engine.recordRecoveredTouches(unannounced);
@@ -166,31 +64,20 @@ public final class CowRecovery {
                     throw new CorruptMetadataException("volume " + files.volumeName() + ": an unfinished revert names "
                             + "shadow copy " + st.revertPending + ", which does not exist");
                 }
-                LOG.log(System.Logger.Level.INFO, "volume {0}: finishing the revert to {1} that a crash interrupted",
-                        files.volumeName(), target.id);
-                engine.revertInProgress = target.id;
-                Reverter.run(engine, target);
+                engine.resumeRevert(target);
             }
             // Written while closed? After a clean close nothing of ours writes the backing until this open, so a
             // changed modification time is someone else's write, which change tracking never saw. (After a crash
             // our own unjournalled rewrites also move it: a harmless false alarm, the next backup reads all.)
-            if (cp != null && cp.cleanClose() && cp.backingMtime() >= 0 && stats.records == 0) {
-                long now = backingMtime(files.origin());
+            if (cp != null && cp.header().cleanClose() && cp.backingMtime() >= 0 && stats.records == 0) {
+                long now = backingMtime(files);
                 if (now >= 0 && now != cp.backingMtime()) {
                     engine.trackingUntrusted("its backing file was modified while the volume was not open (the "
                             + "modification time changed)");
                 }
             }
-            for (ShadowRegistry.Shadow s : registry.inPhases(Phase.COMMITTED)) {
-                if (!s.persistent) {
-                    var info = engine.info(s);
-                    if (engine.deleteShadowCopy(new ShadowCopyId(s.id), "non-persistent")) {
-                        events.shadowCopyReleased(files.volumeName(), info,
-                                "non-persistent shadow copy released when the volume was reopened");
-                    }
-                }
-            }
-            if (cp != null && cp.cleanClose()) {
+            engine.opened();
+            if (cp != null && cp.header().cleanClose()) {
                 // Open now: the clean-close mark (and its modification time) must not outlive this open, or a
                 // crash of this run — whose writes to already-touched chunks journal nothing — would look like
                 // a write while closed at the next open and restart change tracking for nothing.
@@ -203,12 +90,11 @@ public final class CowRecovery {
         return engine;
     }
 
-    /** Modification time (ns) of a regular backing file; -1 for block devices and non-local storage. */
-    static long backingMtime(StorageFile origin) {
-        if (origin instanceof dev.shadowcopy.platform.NativeFile nf && !nf.isBlockDevice()) {
+    /** Modification time (ns) of a regular backing file; -1 for block devices and simulated storage. */
+    static long backingMtime(EngineFiles files) {
+        if (files.origin() instanceof NativeFile nf && !nf.isBlockDevice()) {
             try {
-                return java.nio.file.Files.getLastModifiedTime(nf.path())
-                        .to(java.util.concurrent.TimeUnit.NANOSECONDS);
+                return Files.getLastModifiedTime(files.originPath()).to(TimeUnit.NANOSECONDS);
             } catch (IOException e) {
                 return -1;
             }
@@ -231,53 +117,40 @@ public final class CowRecovery {
         }
     }
 
-    /** The state being rebuilt. */
-    private static final class Replay {
-        final long chunks;
+    /** The copy-on-write state being rebuilt. */
+    private static final class CowReplay extends Replay {
         final ChunkEpochs epochs;
         final VersionIndex index;
-        final Map<UUID, CheckpointFile.Shadow> shadows = new LinkedHashMap<>();
-        long nextGeneration;
-        int epoch;
-        int trackingSince;
         UUID revertPending;
         /**
          * Intents not followed by a creation or revert record. Records a crash lost are all after the last one
          * replayed, so an intent followed by such a barrier (after which no write of the intent's epoch is
          * journalled: the epoch moved, or writes were held for the revert) lost nothing.
          */
-        final List<JournalRecord.Intent> intents = new ArrayList<>();
+        final List<CowRecord.Intent> intents = new ArrayList<>();
 
-        Replay(long chunks) {
-            this.chunks = chunks;
-            this.epochs = new ChunkEpochs(chunks);
-            this.index = new VersionIndex(chunks);
-            this.nextGeneration = 1;
+        CowReplay(long chunks, CowCheckpoint.State cp) {
+            super(chunks, cp == null ? null : cp.header(), cp == null ? List.of() : cp.shadows());
+            this.epochs = cp == null ? new ChunkEpochs(chunks) : cp.epochs();
+            this.index = cp == null ? new VersionIndex(chunks) : cp.index();
+            this.revertPending = cp == null ? null : cp.revertPending();
         }
 
-        Replay(Checkpoint.State cp) {
-            this.chunks = cp.epochs().chunks();
-            this.epochs = cp.epochs();
-            this.index = cp.index();
-            for (CheckpointFile.Shadow s : cp.shadows()) {
-                shadows.put(s.id(), s);
-            }
-            this.nextGeneration = cp.nextGeneration();
-            this.epoch = cp.epoch();
-            this.trackingSince = cp.trackingSince();
-            this.revertPending = cp.revertPending();
+        @Override
+        protected void created() {
+            intents.clear();
         }
 
-        void apply(JournalRecord r) {
-            switch (r) {
-                case JournalRecord.ShadowCreate c -> {
-                    shadows.put(c.id(), new CheckpointFile.Shadow(c.id(), c.epoch(), c.createdMillis(), c.persistent()));
-                    epoch = Math.max(epoch, c.epoch() + 1);
-                    intents.clear();
-                }
-                case JournalRecord.ShadowDelete d -> shadows.remove(d.id());
-                case JournalRecord.Preserve p -> {
-                    checkChunk(p.chunk(), 1);
+        @Override
+        protected void touch(long c, int epoch) {
+            epochs.raise(c, epoch);
+        }
+
+        @Override
+        protected void applyOwn(JournalRecord r) {
+            switch ((CowRecord) r) {
+                case CowRecord.Preserve p -> {
+                    checkChunks(p.chunk(), 1);
                     if (p.from() < 0 || p.from() > p.to() || p.slot() < VersionIndex.ZERO) {
                         throw new IllegalStateException("impossible preservation record " + p);
                     }
@@ -285,74 +158,23 @@ public final class CowRecovery {
                     epochs.raise(p.chunk(), p.to() + 1);
                     epoch = Math.max(epoch, p.to() + 1);
                 }
-                case JournalRecord.Touch t -> {
-                    checkChunk(t.first(), t.count());
-                    for (long c = t.first(); c < t.first() + t.count(); c++) {
-                        epochs.raise(c, t.epoch());
-                    }
-                    epoch = Math.max(epoch, t.epoch());
-                }
-                case JournalRecord.Intent i -> {
-                    checkChunk(i.first(), i.count());
+                case CowRecord.Intent i -> {
+                    checkChunks(i.first(), i.count());
                     intents.add(i);
                     epoch = Math.max(epoch, i.epoch());
                 }
-                case JournalRecord.RevertBegin b -> {
+                case CowRecord.RevertBegin b -> {
                     revertPending = b.id();
                     intents.clear(); // and a pending revert must see the epochs as they were written
                 }
-                case JournalRecord.RevertEnd e -> {
-                    CheckpointFile.Shadow target = shadows.get(e.id());
-                    if (target == null) {
-                        throw new IllegalStateException("revert end names unknown shadow copy " + e.id());
-                    }
-                    applyRevertEnd(epochs, target.epoch(), e.newEpoch());
-                    epoch = Math.max(epoch, e.newEpoch());
-                    revertPending = null;
-                    intents.clear();
-                }
-                case JournalRecord.TrackingReset t -> trackingSince = Math.max(trackingSince, t.epoch());
             }
         }
 
-        /**
-         * The writes an unresolved intent announced may have reached the backing file while their records did not
-         * reach the journal. Counts them as written: each chunk of an unresolved intent's range is raised to the
-         * intent's epoch unless a persistent copy sees its current content (then it was not written: such a write
-         * preserves for that copy and syncs its record first). Copies that do not pin the chunk are unaffected:
-         * older ones read preserved versions, non-persistent ones are released at open. Returns the raised runs,
-         * which the caller makes durable as TOUCH records.
-         */
-        List<JournalRecord.Touch> resolveIntents(ShadowRegistry registry) {
-            List<JournalRecord.Touch> raised = new ArrayList<>();
-            for (JournalRecord.Intent i : intents) {
-                int x = i.epoch();
-                long runStart = -1;
-                for (long c = i.first(); c <= i.first() + i.count(); c++) {
-                    boolean raise = false;
-                    if (c < i.first() + i.count()) {
-                        int w = epochs.get(c);
-                        raise = w < x && !registry.anyPersistentLiveIn(w, x);
-                        if (raise) {
-                            epochs.raise(c, x);
-                        }
-                    }
-                    if (raise && runStart < 0) {
-                        runStart = c;
-                    } else if (!raise && runStart >= 0) {
-                        raised.add(new JournalRecord.Touch(runStart, (int) (c - runStart), x));
-                        runStart = -1;
-                    }
-                }
-            }
-            return raised;
-        }
-
-        private void checkChunk(long first, long count) {
-            if (first < 0 || count < 1 || first + count > chunks) {
-                throw new IllegalStateException("journal record names chunks " + first + ".." + (first + count - 1)
-                        + " of a volume with " + chunks + " chunks");
-            }
+        @Override
+        protected void reverted(int target, int newEpoch) {
+            applyRevertEnd(epochs, target, newEpoch);
+            revertPending = null;
+            intents.clear();
         }
     }
 }

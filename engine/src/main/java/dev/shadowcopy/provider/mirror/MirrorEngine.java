@@ -1,29 +1,19 @@
 package dev.shadowcopy.provider.mirror;
 
-import dev.shadowcopy.platform.StorageFile;
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
+import dev.shadowcopy.device.VolumeEvents;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.OpenMode;
-import dev.shadowcopy.platform.Storage;
-import dev.shadowcopy.provider.store.CopyList;
-import dev.shadowcopy.provider.store.EngineFiles;
-import dev.shadowcopy.shadow.ShadowCopyId;
-import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.FileDevice;
-import dev.shadowcopy.volume.VolumeEngine;
-import dev.shadowcopy.volume.VolumeEvents;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.platform.StorageFile;
+import dev.shadowcopy.provider.store.FileCopies;
+import dev.shadowcopy.provider.store.StripeLocks;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.time.Instant;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The full-copy provider (VSS's split mirror, attribute "Plex"): a mirror file is kept in step with the volume;
@@ -32,109 +22,58 @@ import java.util.concurrent.locks.ReentrantLock;
  * engine's metadata. The new mirror is a FICLONE clone of the split where the file system shares extents (in step
  * at once: nothing changed since the split), else it resynchronises in the background from the volume, region by
  * region (holes skipped); until it is complete, another split is refused (retryable, {@code RESYNC_IN_PROGRESS}).
+ * Copies are files of their own ({@link FileCopies}: durability and recovery) in {@code meta/mirror/}.
  *
  * <p>Write path: the volume, then the mirror if the region is already resynchronised (under the region's lock,
  * which the resync also takes, so a region is either copied after the write or written by it). Flush syncs both.
+ * After a crash the mirror's content is not trusted (the two writes of a request are not atomic together): it is
+ * resynchronised from scratch at open.
  *
- * <p>Durability: at completion the split file is fsync'd, renamed from its temporary name, the directory
- * fsync'd, and then the list of copies is published. After a crash the mirror's content is not trusted (the two
- * writes of a request are not atomic together): it is resynchronised from scratch at open. Split files that the
- * list does not name are deleted at open.
- *
- * <p>No change tracking (incremental backups of a mirror volume read everything) and no shadow storage maximum:
- * every copy is a full image, bounded by the file system's free space.
+ * <p>Locking: one region lock per 1 MiB region (striped), taken by writes and by the resync; the resync thread is one
+ * at a time, ever: a generation counter stops the old one, and {@link #stopResync} waits for it, before any switch of
+ * the mirror file.
  */
-public final class MirrorEngine implements VolumeEngine {
+public final class MirrorEngine extends FileCopies {
     private static final int REGION = 1 << 20;
-    private static final int STRIPES = 256;
+    private static final String MIRROR = "mirror.img";
     /**
      * Resync rate limit in MB/s (0: as fast as the disks go), like md's {@code speed_limit_max}: a resync competes
      * with the volume's own I/O. System property {@code shadowcopy.mirror.resync-mb-per-s}, read at open.
      */
     private final long resyncLimit = Long.getLong("shadowcopy.mirror.resync-mb-per-s", 0);
-
-    private final String volume;
-    private final Storage storage;
-    private final StorageFile origin;
-    private final Path dir;
-    private final CopyList list;
-    private final long size;
-    private final int chunkSize;
-    private final int maxCopies;
-    private final VolumeEvents events;
-    private final List<ShadowCopyInfo> copies = new CopyOnWriteArrayList<>();
-    private final Map<ShadowCopyId, StorageFile> open = new ConcurrentHashMap<>();
-    private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+    private final StripeLocks regions = new StripeLocks(256);
     private volatile StorageFile mirror;
     /** Regions below this are in step with the volume; the resync advances it. */
     private volatile long synced;
     private volatile Thread resync;
-    /** Which resync may run: a resync thread stops as soon as this is not its own (one at a time, ever). */
+    /** Which resync may run: a resync thread stops as soon as this is not its own. */
     private final AtomicInteger generation = new AtomicInteger();
     private volatile boolean closed;
     private volatile IOException resyncFailure;
-    private int nextSequence;
 
-    private MirrorEngine(EngineFiles f, StorageFile origin, Path dir, int maxCopies, VolumeEvents events) {
-        this.volume = f.volumeName();
-        this.storage = f.storage();
-        this.origin = origin;
-        this.dir = dir;
-        this.list = new CopyList(f.storage(), f.metaDir().resolve("mirror-copies"), Formats.MIRROR_COPY_LIST_MAGIC,
-                f.volumeName());
-        this.size = f.size();
-        this.chunkSize = f.chunkSize();
-        this.maxCopies = maxCopies;
-        this.events = events;
-        for (int i = 0; i < STRIPES; i++) {
-            stripes[i] = new ReentrantLock();
-        }
+    private MirrorEngine(EngineFiles f, Path dir, EngineOptions options, VolumeEvents events) {
+        super(f, dir, Formats.MIRROR_COPY_LIST_MAGIC, "mirror-copies", options, events);
     }
 
-    public static MirrorEngine open(EngineFiles f, int maxCopies, VolumeEvents events) throws IOException {
+    public static MirrorEngine open(EngineFiles f, EngineOptions options, VolumeEvents events) throws IOException {
         Path dir = f.metaDir().resolve("mirror");
         f.storage().createDirectories(dir);
-        MirrorEngine e = new MirrorEngine(f, f.origin(), dir, maxCopies, events);
+        MirrorEngine e = new MirrorEngine(f, dir, options, events);
         e.recover();
+        // The mirror is not trusted after a restart: start it over (see the class comment).
+        e.storage.delete(dir.resolve(MIRROR));
+        e.mirror = e.freshMirror();
         e.startResync();
         return e;
     }
 
-    private Path fileOf(ShadowCopyId id) {
-        return dir.resolve(id + ".img");
-    }
-
-    private void recover() throws IOException {
-        List<ShadowCopyInfo> listed = list.read();
-        boolean changed = false;
-        for (ShadowCopyInfo c : listed) {
-            nextSequence = Math.max(nextSequence, c.sequence() + 1);
-            if (!storage.exists(fileOf(c.id()))) {
-                events.warning(volume, "split mirror " + c.id() + " lost its file " + fileOf(c.id()) + "; dropped");
-                changed = true;
-            } else if (!c.persistent()) {
-                storage.delete(fileOf(c.id()));
-                events.shadowCopyReleased(volume, c, "non-persistent shadow copies do not survive a restart");
-                changed = true;
-            } else {
-                copies.add(c);
-            }
-        }
-        for (String n : storage.list(dir)) {
-            if (!n.equals("mirror.img") && copies.stream().noneMatch(c -> n.equals(c.id() + ".img"))) {
-                storage.delete(dir.resolve(n));
-            }
-        }
-        if (changed) {
-            publish();
-        }
-        // The mirror is not trusted after a restart: start it over (see the class comment).
-        storage.delete(dir.resolve("mirror.img"));
-        mirror = freshMirror();
+    @Override
+    protected boolean ownFile(String name) {
+        return name.equals(MIRROR);
     }
 
     private StorageFile freshMirror() throws IOException {
-        StorageFile m = storage.open(dir.resolve("mirror.img"), OpenMode.CREATE_NEW);
+        StorageFile m = storage.open(dir.resolve(MIRROR), OpenMode.CREATE_NEW);
         m.truncate(size);
         synced = 0;
         return m;
@@ -170,8 +109,8 @@ public final class MirrorEngine implements VolumeEngine {
             while (!closed && generation.get() == g && synced < size) {
                 long off = synced;
                 int n = (int) Math.min(REGION, size - off);
-                ReentrantLock l = stripes[(int) ((off / REGION) % STRIPES)];
-                l.lock();
+                long region = off / REGION;
+                regions.lock(region, region);
                 try {
                     if (generation.get() != g) {
                         return;
@@ -184,7 +123,7 @@ public final class MirrorEngine implements VolumeEngine {
                     }
                     synced = off + n;
                 } finally {
-                    l.unlock();
+                    regions.unlock(region, region);
                 }
                 copied += n;
                 if (resyncLimit > 0) {
@@ -210,21 +149,6 @@ public final class MirrorEngine implements VolumeEngine {
     // ---------------------------------------------------------------- data path
 
     @Override
-    public long size() {
-        return size;
-    }
-
-    @Override
-    public int chunkSize() {
-        return chunkSize;
-    }
-
-    @Override
-    public void read(long offset, MemorySegment dst) throws IOException {
-        origin.read(offset, dst);
-    }
-
-    @Override
     public void write(long offset, MemorySegment src) throws IOException {
         change(offset, src.byteSize(), (f, off, len) -> f.write(off, src.asSlice(off - offset, len)));
     }
@@ -236,13 +160,7 @@ public final class MirrorEngine implements VolumeEngine {
 
     @Override
     public void writeZeroes(long offset, long length, boolean mayDeallocate) throws IOException {
-        change(offset, length, (f, off, len) -> {
-            if (mayDeallocate) {
-                f.punchHole(off, len);
-            } else {
-                f.zeroRange(off, len);
-            }
-        });
+        change(offset, length, (f, off, len) -> f.zero(off, len, mayDeallocate));
     }
 
     private interface Op {
@@ -254,16 +172,16 @@ public final class MirrorEngine implements VolumeEngine {
         long end = offset + length;
         long pos = offset;
         while (pos < end) {
-            long regionEnd = Math.min(end, (pos / REGION + 1) * REGION);
-            ReentrantLock l = stripes[(int) ((pos / REGION) % STRIPES)];
-            l.lock();
+            long region = pos / REGION;
+            long regionEnd = Math.min(end, (region + 1) * REGION);
+            regions.lock(region, region);
             try {
                 op.apply(origin, pos, regionEnd - pos);
                 if (pos < synced) { // the resync has passed this region: keep it in step
                     op.apply(mirror, pos, regionEnd - pos);
                 }
             } finally {
-                l.unlock();
+                regions.unlock(region, region);
             }
             pos = regionEnd;
         }
@@ -272,31 +190,13 @@ public final class MirrorEngine implements VolumeEngine {
     @Override
     public void flush() throws IOException {
         origin.sync();
-        mirror.sync();
+        mirror.sync(); // most of a split's data is on disk before writes are held
     }
-
-    @Override
-    public void mapAllocation(long offset, long length, BlockDevice.ExtentVisitor visitor) throws IOException {
-        FileDevice.mapAllocation(origin, offset, length, visitor);
-    }
-
 
     // ---------------------------------------------------------------- splits
 
-    private record Pending(ShadowCopyId id, boolean persistent, Path tmp, Instant[] instant) implements
-            PendingShadowCopy {}
-
     @Override
-    public List<ShadowCopyInfo> shadowCopies() {
-        return List.copyOf(copies);
-    }
-
-    @Override
-    public PendingShadowCopy prepareShadowCopy(ShadowCopyId id, boolean persistent) throws IOException {
-        if (copies.size() >= maxCopies) {
-            throw new VolumeException(VolumeException.Code.MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, "volume " + volume
-                    + " has " + copies.size() + " split mirrors, its maximum");
-        }
+    protected void checkCanCopy() throws IOException {
         if (resyncFailure != null) {
             startResync(); // a failed resync is retried by the next attempt, from where it stopped
         }
@@ -305,23 +205,19 @@ public final class MirrorEngine implements VolumeEngine {
                     + "resynchronising (" + (synced * 100 / size) + "% done); a split is possible when it is in step "
                     + "again — retry later");
         }
-        origin.sync(); // a creation flushes the volume (what every layout promises)
-        mirror.sync(); // and most of the split's data is on disk before writes are held
-        return new Pending(id, persistent, dir.resolve(id + ".img.tmp"), new Instant[1]);
     }
 
+    /** Writes are held: the mirror holds exactly the volume now. It becomes the copy; a new mirror starts. */
     @Override
-    public void commitShadowCopy(PendingShadowCopy pending) throws IOException {
-        Pending p = (Pending) pending;
+    protected void makeCopy(Path tmp) throws IOException {
         stopResync(); // finished already (prepare checked), but no thread may hold the old mirror any more
         StorageFile old = mirror;
-        // Writes are held: the mirror holds exactly the volume now. It becomes the copy; a new mirror starts.
-        storage.rename(dir.resolve("mirror.img"), p.tmp());
+        storage.rename(dir.resolve(MIRROR), tmp);
         mirror = freshMirror();
         // Where the file system shares extents (XFS reflink, btrfs), the new mirror starts as a clone of the split:
         // nothing has changed since the split (writes are held), so it is in step at once and no resync runs.
         try {
-            storage.clone(p.tmp(), dir.resolve("mirror.img"));
+            storage.clone(tmp, dir.resolve(MIRROR));
             synced = size;
         } catch (IOException e) {
             // No FICLONE here (CloneUnsupportedException), or the clone failed: the clone is only a shortcut, the
@@ -329,78 +225,19 @@ public final class MirrorEngine implements VolumeEngine {
             synced = 0;
         }
         old.close();
-        p.instant()[0] = Instant.now();
     }
 
     @Override
-    public synchronized ShadowCopyInfo completeShadowCopy(PendingShadowCopy pending) throws IOException {
-        Pending p = (Pending) pending;
-        if (synced < size) {
-            startResync();
-        }
-        try (StorageFile split = storage.open(p.tmp(), OpenMode.READ_WRITE)) {
-            split.sync();
-        }
-        storage.rename(p.tmp(), fileOf(p.id()));
-        storage.syncDirectory(dir);
-        ShadowCopyInfo info = new ShadowCopyInfo(p.id(), volume, nextSequence++, p.instant()[0], p.persistent(), size);
-        copies.add(info);
-        try {
-            publish();
-        } catch (IOException | RuntimeException e) {
-            copies.remove(info);
-            storage.delete(fileOf(p.id()));
-            throw e;
-        }
-        return info;
-    }
-
-    @Override
-    public void abortShadowCopy(PendingShadowCopy pending) {
-        Pending p = (Pending) pending;
-        try {
-            storage.delete(p.tmp());
-            if (copies.stream().noneMatch(c -> c.id().equals(p.id()))) {
-                storage.delete(fileOf(p.id()));
-            }
-        } catch (IOException e) {
-            events.warning(volume, "cannot remove an abandoned split: " + e.getMessage());
-        }
-        if ((resync == null || !resync.isAlive()) && synced < size) {
+    protected void creationEnded() {
+        if (synced < size && (resync == null || !resync.isAlive())) {
             startResync();
         }
     }
 
+    /** A full copy back (writes are held): not instant, but the split stays an independent image. */
     @Override
-    public synchronized boolean deleteShadowCopy(ShadowCopyId id, String reason) throws IOException {
-        ShadowCopyInfo c = find(id);
-        if (c == null) {
-            return false;
-        }
-        copies.remove(c);
-        publish();
-        StorageFile f = open.remove(id);
-        if (f != null) {
-            f.close();
-        }
-        storage.delete(fileOf(id));
-        return true;
-    }
-
-    @Override
-    public synchronized void revert(ShadowCopyId id) throws IOException {
-        ShadowCopyInfo c = find(id);
-        if (c == null) {
-            throw new VolumeException(VolumeException.Code.OBJECT_NOT_FOUND, "no shadow copy " + id + " on volume "
-                    + volume);
-        }
-        for (ShadowCopyInfo later : List.copyOf(copies)) {
-            if (later.sequence() > c.sequence()) {
-                deleteShadowCopy(later.id(), "deleted by a revert to an earlier copy");
-            }
-        }
-        // A full copy back (writes are held): not instant, but the split stays an independent image.
-        try (StorageFile src = storage.open(fileOf(id), OpenMode.READ); Arena a = Arena.ofConfined()) {
+    protected void restore(Path copy) throws IOException {
+        try (StorageFile src = storage.open(copy, OpenMode.READ); Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(REGION, 4096);
             for (long off = 0; off < size; off += REGION) {
                 int n = (int) Math.min(REGION, size - off);
@@ -415,101 +252,27 @@ public final class MirrorEngine implements VolumeEngine {
             }
         }
         origin.sync();
+        if (mirror == null) {
+            return; // finishing an interrupted revert at open: the mirror is started over right after
+        }
         stopResync();
         StorageFile old = mirror;
-        storage.delete(dir.resolve("mirror.img"));
+        storage.delete(dir.resolve(MIRROR));
         mirror = freshMirror();
         old.close();
         startResync();
     }
 
+    /** The mirror itself, allocated beside the splits. */
     @Override
-    public void readShadowCopy(ShadowCopyId id, long offset, MemorySegment dst) throws IOException {
-        split(id).read(offset, dst);
-    }
-
-    @Override
-    public void mapShadowAllocation(ShadowCopyId id, long offset, long length, BlockDevice.ExtentVisitor visitor)
-            throws IOException {
-        FileDevice.mapAllocation(split(id), offset, length, visitor);
-    }
-
-    private StorageFile split(ShadowCopyId id) throws IOException {
-        StorageFile f = open.get(id);
-        if (f != null) {
-            return f;
-        }
-        synchronized (this) {
-            if (find(id) == null) {
-                throw new VolumeException(VolumeException.Code.OBJECT_NOT_FOUND, "no shadow copy " + id + " on volume "
-                        + volume);
-            }
-            StorageFile n = open.get(id);
-            if (n == null) {
-                n = storage.open(fileOf(id), OpenMode.READ);
-                open.put(id, n);
-            }
-            return n;
-        }
-    }
-
-    private ShadowCopyInfo find(ShadowCopyId id) {
-        for (ShadowCopyInfo c : copies) {
-            if (c.id().equals(id)) {
-                return c;
-            }
-        }
-        return null;
+    protected long ownBytes() {
+        return size;
     }
 
     @Override
-    public ShadowStorageUsage shadowStorage() throws IOException {
-        long used = 0;
-        for (ShadowCopyInfo c : copies) {
-            used += split(c.id()).size();
-        }
-        return new ShadowStorageUsage(used, used + size, -1, dir.toString());
-    }
-
-    @Override
-    public void setShadowStorageLimit(long maxBytes) throws IOException {
-        if (maxBytes != Long.MAX_VALUE) {
-            throw new VolumeException(VolumeException.Code.INVALID_ARGUMENT, "volume " + volume + " keeps full "
-                    + "split mirrors; the file system's free space is their limit (no shadow storage maximum)");
-        }
-    }
-
-    @Override
-    public void mapChanges(int sinceSequence, ShadowCopyId asOf, long offset, long length,
-                           BlockDevice.ExtentVisitor visitor) throws IOException {
-        throw new VolumeException(VolumeException.Code.BAD_STATE, "volume " + volume + " is a split-mirror volume "
-                + "and keeps no change tracking; read the whole volume");
-    }
-
-    @Override
-    public int trackingSince() {
-        return Integer.MAX_VALUE;
-    }
-
-    @Override
-    public void checkpoint() {
-        // the list of copies is published on every change; the mirror is resynchronised at open
-    }
-
-    @Override
-    public void close() throws IOException {
+    protected void closeOwn() throws IOException {
         closed = true;
         stopResync();
-        origin.sync(); // a clean close leaves every write durable
-        for (StorageFile f : open.values()) {
-            f.close();
-        }
-        open.clear();
         mirror.close();
-        origin.close();
-    }
-
-    private void publish() throws IOException {
-        list.publish(List.copyOf(copies));
     }
 }

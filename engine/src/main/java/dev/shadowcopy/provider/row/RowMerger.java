@@ -1,6 +1,10 @@
 package dev.shadowcopy.provider.row;
 
+import dev.shadowcopy.platform.StorageFile;
 import dev.shadowcopy.provider.store.Maintenance;
+import dev.shadowcopy.provider.store.MetaGate;
+import dev.shadowcopy.provider.store.SlotStore;
+import dev.shadowcopy.provider.store.StripeLocks;
 import dev.shadowcopy.provider.store.VersionIndex;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -8,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -23,14 +28,43 @@ final class RowMerger {
     private static final System.Logger LOG = System.getLogger(RowMerger.class.getName());
     private static final int BATCH = 256;
 
-    private final RowEngine engine;
+    /** What a merge needs from its engine. */
+    interface Engine {
+        /** Makes every queued change durable (only durable live locations may move). */
+        void commit() throws IOException;
+
+        /** Publishes chunk {@code c}'s live version in the base and queues its record; stripe and gate held. */
+        void mergedToBase(long c) throws IOException;
+    }
+
+    private final String volume;
+    private final Engine engine;
+    private final RowState state;
+    private final StripeLocks stripes;
+    private final MetaGate metaGate;
+    private final SlotStore slots;
+    private final StorageFile origin;
+    private final int chunkSize;
+    private final long size;
+    /** Creations between prepare and their end: a merge starts no batch, and cuts one short, while there are any. */
+    private final AtomicInteger creations;
     private final boolean inline;
     private final AtomicBoolean scheduled = new AtomicBoolean();
     private final ReentrantLock running = new ReentrantLock();
     private volatile boolean shutdown;
 
-    RowMerger(RowEngine engine, boolean inline) {
+    RowMerger(String volume, Engine engine, RowState state, StripeLocks stripes, MetaGate metaGate, SlotStore slots,
+              StorageFile origin, int chunkSize, long size, AtomicInteger creations, boolean inline) {
+        this.volume = volume;
         this.engine = engine;
+        this.state = state;
+        this.stripes = stripes;
+        this.metaGate = metaGate;
+        this.slots = slots;
+        this.origin = origin;
+        this.chunkSize = chunkSize;
+        this.size = size;
+        this.creations = creations;
         this.inline = inline;
     }
 
@@ -52,7 +86,7 @@ final class RowMerger {
     private void run() {
         running.lock();
         try {
-            while (!shutdown && engine.creationsInProgress.get() == 0) { // rescheduled when the creation ends
+            while (!shutdown && creations.get() == 0) { // rescheduled when the creation ends
                 // Only live versions whose location is durable may move: otherwise, after a crash, the base
                 // (the durable live location again) would hold new data no record accounts for.
                 engine.commit();
@@ -64,7 +98,7 @@ final class RowMerger {
             }
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "volume {0}: merging redirected chunks stopped: {1} (data is intact; "
-                    + "the merge is retried later)", engine.volume, e.toString());
+                    + "the merge is retried later)", volume, e.toString());
         } finally {
             running.unlock();
         }
@@ -73,11 +107,10 @@ final class RowMerger {
     /** Chunks live in a slot whose base version no copy needs: {chunk, slot, epoch}. */
     private List<long[]> candidates(int max) {
         List<long[]> out = new ArrayList<>();
-        for (long c = 0; c < engine.chunks && out.size() < max; c++) {
-            int slot = engine.state.location(c);
-            if (slot >= 0 && !engine.state.versions.references(c, VersionIndex.BASE)
-                    && !engine.state.versions.references(c, slot)) {
-                out.add(new long[] {c, slot, engine.state.liveEpoch.get(c)});
+        for (long c = 0; c < state.chunks && out.size() < max; c++) {
+            int slot = state.location(c);
+            if (slot >= 0 && !state.versions.references(c, VersionIndex.BASE) && !state.versions.references(c, slot)) {
+                out.add(new long[] {c, slot, state.liveEpoch.get(c)});
             }
         }
         return out;
@@ -85,22 +118,22 @@ final class RowMerger {
 
     private void mergeBatch(List<long[]> batch) throws IOException {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment buf = a.allocate(engine.chunkSize(), 4096);
+            MemorySegment buf = a.allocate(chunkSize, 4096);
             for (long[] candidate : batch) {
-                if (engine.creationsInProgress.get() > 0) {
+                if (creations.get() > 0) {
                     break; // a creation waits for the commit below: keep it short
                 }
                 long c = candidate[0];
-                engine.lockStripes(c, c);
+                stripes.lock(c, c);
                 try {
-                    engine.metaGate.lockShared();
+                    metaGate.lockShared();
                     try {
                         mergeOne(c, (int) candidate[1], (int) candidate[2], buf);
                     } finally {
-                        engine.metaGate.unlockShared();
+                        metaGate.unlockShared();
                     }
                 } finally {
-                    engine.unlockStripes(c, c);
+                    stripes.unlock(c, c);
                 }
             }
         }
@@ -112,15 +145,14 @@ final class RowMerger {
      * (its location durable) and no copy needs its base version. Caller holds its stripe and the metaGate.
      */
     private void mergeOne(long c, int slot, int epoch, MemorySegment buf) throws IOException {
-        if (engine.state.location(c) != slot || engine.state.liveEpoch.get(c) != epoch
-                || engine.state.versions.references(c, VersionIndex.BASE)
-                || engine.state.versions.references(c, slot)) {
+        if (state.location(c) != slot || state.liveEpoch.get(c) != epoch
+                || state.versions.references(c, VersionIndex.BASE) || state.versions.references(c, slot)) {
             return; // moved (its new location may not be durable yet) or needed by a copy
         }
-        long start = c << engine.shift;
-        MemorySegment content = buf.asSlice(0, Math.min(engine.chunkSize(), engine.size() - start));
-        engine.slots.read(slot, 0, content);
-        engine.base.write(start, content);
+        long start = c * chunkSize;
+        MemorySegment content = buf.asSlice(0, Math.min(chunkSize, size - start));
+        slots.read(slot, 0, content);
+        origin.write(start, content);
         engine.mergedToBase(c);
     }
 
@@ -131,16 +163,16 @@ final class RowMerger {
      */
     void mergeForRoom(long busy) throws IOException {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment buf = a.allocate(engine.chunkSize(), 4096);
+            MemorySegment buf = a.allocate(chunkSize, 4096);
             for (long[] candidate : candidates(Integer.MAX_VALUE)) {
                 long c = candidate[0];
-                if (c == busy || !engine.tryLockStripe(c)) {
+                if (c == busy || !stripes.tryLock(c)) {
                     continue;
                 }
                 try {
                     mergeOne(c, (int) candidate[1], (int) candidate[2], buf);
                 } finally {
-                    engine.unlockStripe(c);
+                    stripes.unlock(c);
                 }
             }
         }

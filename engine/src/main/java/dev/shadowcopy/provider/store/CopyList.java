@@ -1,10 +1,10 @@
 package dev.shadowcopy.provider.store;
 
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.VolumeException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;

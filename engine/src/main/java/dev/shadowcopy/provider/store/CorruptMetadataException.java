@@ -1,6 +1,6 @@
 package dev.shadowcopy.provider.store;
 
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.VolumeException;
 
 /**
  * A metadata file failed its checks (bad magic, checksum, version, or an impossible state) in a place

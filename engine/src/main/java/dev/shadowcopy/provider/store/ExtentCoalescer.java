@@ -1,6 +1,6 @@
 package dev.shadowcopy.provider.store;
 
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 
 /** Merges adjacent extents with equal flags before passing them on (per-chunk maps would flood NBD clients). */

@@ -1,10 +1,10 @@
 package dev.shadowcopy.provider.store;
 
+import dev.shadowcopy.device.ShadowStorageFullException;
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.provider.store.ShadowRegistry.Phase;
 import dev.shadowcopy.provider.store.ShadowRegistry.Shadow;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.ShadowStorageFullException;
-import dev.shadowcopy.volume.VolumeEvents;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.LockSupport;

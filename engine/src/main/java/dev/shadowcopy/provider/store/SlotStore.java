@@ -1,6 +1,9 @@
 package dev.shadowcopy.provider.store;
 
+import dev.shadowcopy.device.EngineFiles;
+import dev.shadowcopy.device.EngineOptions;
 import dev.shadowcopy.platform.GroupSync;
+import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.StorageFile;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -48,6 +51,25 @@ public final class SlotStore implements AutoCloseable {
     private int preparingFrom = -1;
     private int preparingTo = -1;
     private boolean prepareFailed;
+
+    /**
+     * Opens (creating it if missing) the shadow storage file of an engine. A new file's name is made durable before
+     * anything is written into it: preserved data is relied on as soon as it is synced.
+     */
+    public static SlotStore open(EngineFiles files, EngineOptions options) throws IOException {
+        boolean created = !files.storage().exists(files.diffPath());
+        StorageFile f = files.storage().open(files.diffPath(), OpenMode.CREATE);
+        try {
+            if (created) {
+                files.storage().syncDirectory(files.diffPath().getParent());
+            }
+            return new SlotStore(f, files.chunkSize(), options.shadowStorageMaxBytes(), options.prepareAheadBytes(),
+                    options.inlineMaintenance() ? null : Maintenance.EXECUTOR);
+        } catch (IOException | RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
 
     public SlotStore(StorageFile file, int chunkSize, long maxBytes, long prepareAhead, Executor maintenance)
             throws IOException {

@@ -2,6 +2,7 @@ package dev.shadowcopy.provider.cow;
 
 import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.provider.store.Journal;
+import dev.shadowcopy.provider.store.JournalRecord;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.UUID;
@@ -15,10 +16,10 @@ public final class JournalDump {
         long size = Long.parseLong(desc.lines().filter(l -> l.startsWith("size=")).findFirst().orElseThrow().substring(5));
         int chunk = Integer.parseInt(desc.lines().filter(l -> l.startsWith("chunkSize=")).findFirst().orElseThrow().substring(10));
         Path meta = dir.resolve("meta");
-        var cp = Checkpoint.read(LocalStorage.INSTANCE, meta, id, (size + chunk - 1) / chunk);
+        var cp = CowCheckpoint.read(LocalStorage.INSTANCE, meta, id, (size + chunk - 1) / chunk);
         if (cp != null) {
-            System.out.println("checkpoint: next=" + cp.nextGeneration() + " epoch=" + cp.epoch() + " clean="
-                    + cp.cleanClose() + " records=" + cp.index().size());
+            System.out.println("checkpoint: next=" + cp.header().nextGeneration() + " epoch=" + cp.header().epoch()
+                    + " clean=" + cp.header().cleanClose() + " records=" + cp.index().size());
             cp.shadows().forEach(s -> System.out.println("  shadow " + s));
         }
         for (String name : LocalStorage.INSTANCE.list(meta)) {
@@ -27,7 +28,7 @@ public final class JournalDump {
                 continue;
             }
             System.out.println("journal " + name);
-            Journal<JournalRecord> j = Journal.replay(LocalStorage.INSTANCE, meta, id, g, CowRecords.CODEC,
+            Journal<JournalRecord> j = Journal.replay(LocalStorage.INSTANCE, meta, id, g, CowRecord.CODEC,
                     r -> System.out.println("  " + r), new Journal.ReplayStats());
             j.close();
         }

@@ -4,12 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.ChangeTracking;
 import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.volume.ManagedVolume;
-import dev.shadowcopy.volume.VolumeEvents;
+import dev.shadowcopy.volume.VolumeLayout;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -25,7 +26,6 @@ import java.util.Random;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import dev.shadowcopy.volume.VolumeLayout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -38,7 +38,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * <p>A kill keeps the page cache, so this test proves the in-process side: that the engine's own files
  * (journal, checkpoint, shadow storage) are never left in a state recovery misreads, whatever instruction
  * the kill lands on, including in the middle of a background checkpoint. Lost unsynced writes (power loss)
- * are the simulated-disk tests' job ({@link CowCrashPointTest}).
+ * are the simulated-disk tests' job ({@code VolumeEngineContract}: every fault point).
  *
  * <p>{@code -Dshadowcopy.crash.points=N} sets the number of kills per layout (default 150).
  */

@@ -3,6 +3,7 @@ package dev.shadowcopy.provider.cow;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
 import dev.shadowcopy.testing.ChangeTracking;
@@ -10,7 +11,6 @@ import dev.shadowcopy.testing.Segments;
 import dev.shadowcopy.testing.SimulatedStorage;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.nio.file.Path;

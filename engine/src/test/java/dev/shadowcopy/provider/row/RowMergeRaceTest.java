@@ -5,6 +5,7 @@ import static dev.shadowcopy.testing.Segments.of;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.shadowcopy.device.VolumeEvents;
 import dev.shadowcopy.provider.store.VersionIndex;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
@@ -13,7 +14,6 @@ import dev.shadowcopy.testing.SimulatedStorage;
 import dev.shadowcopy.volume.EngineAccess;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEvents;
 import dev.shadowcopy.volume.VolumeLayout;
 import dev.shadowcopy.volume.VolumeManager;
 import java.nio.file.Path;

@@ -4,7 +4,7 @@ import dev.shadowcopy.image.manifest.VolumeIndex;
 import dev.shadowcopy.image.repository.BlobCodec;
 import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Repository;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -6,7 +6,7 @@ import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

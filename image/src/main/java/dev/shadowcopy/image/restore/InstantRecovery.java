@@ -5,7 +5,7 @@ import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.overlay.OverlayDevice;
 import dev.shadowcopy.platform.Storage;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.ThreadLocalRandom;

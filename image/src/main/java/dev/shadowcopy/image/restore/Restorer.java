@@ -8,7 +8,7 @@ import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.repository.RepositoryLock;
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,6 +1,6 @@
 package dev.shadowcopy.nbd.export;
 
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.util.List;
 
 /** Any block device as an export, without dirty bitmaps (an overlay, a backup point for instant recovery). */

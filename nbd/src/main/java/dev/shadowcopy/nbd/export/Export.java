@@ -1,6 +1,6 @@
 package dev.shadowcopy.nbd.export;
 
-import dev.shadowcopy.volume.BlockDevice;
+import dev.shadowcopy.device.BlockDevice;
 import java.io.IOException;
 import java.util.List;
 

@@ -1,13 +1,13 @@
 package dev.shadowcopy.nbd.export;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.VolumeException;
 import dev.shadowcopy.nbd.protocol.Nbd;
 import dev.shadowcopy.shadow.ShadowCopyId;
 import dev.shadowcopy.shadow.ShadowCopyInfo;
-import dev.shadowcopy.volume.BlockDevice;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowCopyDevice;
 import dev.shadowcopy.volume.Sizes;
-import dev.shadowcopy.volume.VolumeException;
 import dev.shadowcopy.volume.VolumeManager;
 import java.io.IOException;
 import java.util.ArrayList;

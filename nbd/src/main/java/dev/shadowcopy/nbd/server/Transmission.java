@@ -1,13 +1,13 @@
 package dev.shadowcopy.nbd.server;
 
+import dev.shadowcopy.device.BlockDevice;
+import dev.shadowcopy.device.OutOfRangeException;
+import dev.shadowcopy.device.ReadOnlyException;
 import dev.shadowcopy.nbd.export.Export;
 import dev.shadowcopy.nbd.protocol.Messages;
 import dev.shadowcopy.nbd.protocol.Nbd;
 import dev.shadowcopy.nbd.protocol.ProtocolException;
 import dev.shadowcopy.platform.NoSpaceException;
-import dev.shadowcopy.volume.BlockDevice;
-import dev.shadowcopy.volume.OutOfRangeException;
-import dev.shadowcopy.volume.ReadOnlyException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

@@ -17,7 +17,7 @@ import dev.shadowcopy.service.ops.ShadowCopies;
 import dev.shadowcopy.service.ops.Status;
 import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.ops.Writers;
-import dev.shadowcopy.volume.VolumeException;
+import dev.shadowcopy.device.VolumeException;
 
 /**
  * The HTTP/JSON API on {@code shadowcopy.sock}: a route table ({@link Routes}) filled by one class per resource,

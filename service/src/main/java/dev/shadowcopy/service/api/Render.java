@@ -15,7 +15,7 @@ import dev.shadowcopy.service.sequence.SnapshotSetCreator;
 import dev.shadowcopy.service.sequence.WriterStatus;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
-import dev.shadowcopy.volume.VolumeEngine;
+import dev.shadowcopy.device.VolumeEngine;
 import java.io.IOException;
 
 /** The API's JSON for the objects several resources answer with (volumes, copies, sessions, writers' states). */

@@ -55,7 +55,7 @@ public enum VssError {
     }
 
     /** The error an engine failure means to a requester; {@link #UNEXPECTED} for codes with no VSS name. */
-    public static VssError of(dev.shadowcopy.volume.VolumeException.Code code) {
+    public static VssError of(dev.shadowcopy.device.VolumeException.Code code) {
         return switch (code) {
             case OBJECT_NOT_FOUND -> OBJECT_NOT_FOUND;
             case OBJECT_ALREADY_EXISTS -> OBJECT_ALREADY_EXISTS;

@@ -211,7 +211,7 @@ public class SnapshotSequenceTest {
         assertEquals(dev.shadowcopy.volume.ShadowStorageLimit.unbounded(), v.config().shadowStorage(), "unchanged");
         service.volumes().resizeShadowStorage("a", dev.shadowcopy.volume.ShadowStorageLimit.ofBytes(3L << 20));
         // When it fills, the write that needs room only the protected copy could give is refused, and said so.
-        var refused = assertThrows(dev.shadowcopy.volume.ShadowStorageFullException.class,
+        var refused = assertThrows(dev.shadowcopy.device.ShadowStorageFullException.class,
                 () -> v.write(4L << 20, two, true));
         assertEquals(List.of(id), refused.keptCopies());
         assertTrue(service.events().since(0, 2000).stream().anyMatch(x -> x.path("type").asText()
