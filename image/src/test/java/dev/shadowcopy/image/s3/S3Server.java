@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -43,7 +44,8 @@ public final class S3Server {
         Path log = dir.resolveSibling("dev-s3.log");
         process = new ProcessBuilder(script.toString(), dir.toString(), Integer.toString(port))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        Runtime.getRuntime().addShutdownHook(new Thread(process::destroy)); // dev-ceph stops its daemons on TERM
+        Path top = dir.getParent();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(top))); // dev-ceph stops its daemons on TERM
         Instant end = Instant.now().plus(Duration.ofMinutes(3)); // the first run downloads s3proxy
         while (!ceph || !Files.readString(log).contains("AWS_REGION")) { // dev-ceph prints them once it serves
             if (ceph) {
@@ -69,6 +71,23 @@ public final class S3Server {
             }
         }
         read(log);
+    }
+
+    /** Stops the server (dev-ceph stops its daemons within 20 s of TERM), then removes its data and log. */
+    private void stop(Path top) {
+        process.destroy();
+        try {
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+            try (var files = Files.walk(top)) {
+                for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        } catch (IOException | InterruptedException e) {
+            System.err.println("S3Server: could not remove " + top + " after the server stopped: " + e);
+        }
     }
 
     private void read(Path log) throws IOException {
