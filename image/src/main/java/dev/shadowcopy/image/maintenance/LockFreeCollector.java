@@ -24,7 +24,7 @@ import java.util.Set;
 /**
  * Garbage collection on object storage, where nothing locks the repository: backups of many hosts, restores and
  * this collection run at once. Two phases apart, with the pending {@link Generation} as the fence between them
- * (docs/backup.md, "Many hosts, one repository", has the race cases):
+ * (docs/backup.md, "Many hosts and no lock", has the race cases):
  *
  * <ol>
  *   <li><b>Mark.</b> The chunks no backup point names (committed, or being written by a backup whose lease lives)
@@ -37,8 +37,8 @@ import java.util.Set;
  *       it. Dead backup directories go first, their chunks after.</li>
  * </ol>
  * At most one generation is pending and one collection runs: a collection that finds another's lease stops (two
- * that start together may both stop; never both go on). A collection killed while sweeping leaves {@code sweeping} under a lease that goes
- * stale; the next collection finishes the sweep.
+ * that start together may both stop; never both go on). A collection killed while sweeping leaves {@code sweeping}
+ * under a lease that goes stale; the next collection finishes the sweep.
  *
  * <p>Not done: deleting a candidate the moment it is found. A backup that started before the mark may be about to
  * commit a point naming it; only the wait for the leases seen at the mark makes that impossible.

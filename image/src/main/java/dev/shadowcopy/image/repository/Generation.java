@@ -11,7 +11,7 @@ import java.util.Set;
 
 /**
  * The garbage collector's pending generation on object storage, the object {@code gc/pending}: the fence between
- * a collection's mark and its sweep (docs/backup.md, "Many hosts, one repository"). At most one generation is
+ * a collection's mark and its sweep (docs/backup.md, "Many hosts and no lock"). At most one generation is
  * pending; it is deleted when its sweep ends.
  *
  * <p>Object body (a {@link BlobCodec#STATE} blob named {@code gc/pending}): JSON with

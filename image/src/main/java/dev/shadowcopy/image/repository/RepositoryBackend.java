@@ -37,7 +37,7 @@ public interface RepositoryBackend extends Closeable {
     /**
      * False for a directory: the repository lock (a POSIX record lock) orders backups against prune and garbage
      * collection. True for object storage, which has no lock: leases and the garbage collector's generation fence
-     * make every pair of operations safe without one (docs/backup.md, "Many hosts, one repository").
+     * make every pair of operations safe without one (docs/backup.md, "Many hosts and no lock").
      */
     boolean lockFree();
 
