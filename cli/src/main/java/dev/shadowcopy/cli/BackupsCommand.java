@@ -1,22 +1,23 @@
 package dev.shadowcopy.cli;
 
-import dev.shadowcopy.image.manifest.BackupStore;
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.image.export.Exporter;
 import dev.shadowcopy.image.location.RepositoryLocation;
-import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.maintenance.GarbageCollector;
 import dev.shadowcopy.image.maintenance.Pruner;
 import dev.shadowcopy.image.maintenance.Retention;
 import dev.shadowcopy.image.maintenance.Verifier;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.restore.InstantRecovery;
 import dev.shadowcopy.nbd.export.DeviceExport;
 import dev.shadowcopy.nbd.export.ExportRegistry;
 import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.service.json.Json;
-import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.volume.Sizes;
+import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -414,7 +415,7 @@ final class BackupsCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             Repository repo = r.openCached(); // on S3 a local chunk cache serves the guest's repeated reads
-            java.io.Closeable lease = repo.readLease("serve of a backup"); // held until stopped
+            Closeable lease = repo.readLease("serve of a backup"); // held until stopped
             InstantRecovery recovery = InstantRecovery.open(repo, host.resolve(repo, id), volume, writable);
             String backup = recovery.backup();
             BlockDevice served = recovery.device();

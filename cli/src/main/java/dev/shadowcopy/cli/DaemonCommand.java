@@ -1,5 +1,6 @@
 package dev.shadowcopy.cli;
 
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.service.Daemon;
 import dev.shadowcopy.service.DaemonConfig;
 import dev.shadowcopy.service.Doors;
@@ -101,7 +102,7 @@ final class DaemonCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--host must be 1 to 253 letters, digits, dots, hyphens or "
                         + "underscores, was '" + host + "'");
             }
-            dev.shadowcopy.image.repository.Leases.HostName.set(host);
+            Leases.HostName.set(host);
         }
         InetSocketAddress tcp = nbdTcp == null ? null : hostPort(nbdTcp);
         Timeouts t = new Timeouts(seconds(freezeTimeout, "--freeze-timeout"), seconds(commitTimeout, "--commit-timeout"),

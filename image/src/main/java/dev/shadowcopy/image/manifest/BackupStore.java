@@ -2,6 +2,7 @@ package dev.shadowcopy.image.manifest;
 
 import dev.shadowcopy.image.repository.BlobCodec;
 import dev.shadowcopy.image.repository.Keys;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.repository.RepositoryJson;
@@ -12,6 +13,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
@@ -266,7 +268,7 @@ public final class BackupStore {
         }
         if (repo.lockFree()) {
             // whoever reads an index relies on its chunks: claimed if a pending collection marked any
-            var gone = repo.protect(java.util.Arrays.asList(idx.chunks()));
+            var gone = repo.protect(Arrays.asList(idx.chunks()));
             if (!gone.isEmpty()) {
                 throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "backup " + m.id() + " was deleted "
                         + "while it was read: a garbage collection removed " + gone.size() + " of its chunks");
@@ -385,7 +387,7 @@ public final class BackupStore {
         }
         var n = RepositoryJson.MAPPER.createObjectNode();
         n.put("lease", Objects.requireNonNullElse(repo.currentLease(), ""));
-        n.put("host", dev.shadowcopy.image.repository.Leases.HostName.current());
+        n.put("host", Leases.HostName.current());
         return RepositoryJson.MAPPER.writeValueAsBytes(n);
     }
 }

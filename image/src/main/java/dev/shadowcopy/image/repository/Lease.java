@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.Closeable;
 import java.io.IOException;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -188,7 +189,7 @@ public final class Lease implements Closeable {
 
     static String newId(String kind) {
         byte[] r = new byte[8];
-        new java.security.SecureRandom().nextBytes(r);
+        new SecureRandom().nextBytes(r);
         return kind + "-" + HexFormat.of().formatHex(r);
     }
 

@@ -16,11 +16,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A real S3 server for the tests: {@code bin/dev-s3} (s3proxy, filesystem backend) as a child process on a free
- * loopback port, one per test JVM, stopped when the JVM exits. With {@code -Dshadowcopy.s3.server=ceph} it is
- * {@code bin/dev-ceph} instead (a one-node Ceph cluster with radosgw: {@code CephRgwTest}); with
- * {@code -Dshadowcopy.s3.env=FILE} a server already running, whose {@code export AWS_…} lines are in FILE. Its {@code export AWS_…} lines become the system
- * properties the AWS SDK reads ({@code aws.accessKeyId}, {@code aws.secretAccessKey}, {@code aws.region},
- * {@code aws.endpointUrl}), so the code under test configures itself as it does from the environment.
+ * loopback port, one per test JVM, stopped when the JVM exits (and its data removed). With
+ * {@code -Dshadowcopy.s3.server=ceph} it is {@code bin/dev-ceph} instead (a one-node Ceph cluster with radosgw:
+ * {@code CephRgwTest}); with {@code -Dshadowcopy.s3.env=FILE} a server already running, whose {@code export AWS_…}
+ * lines are in FILE. Its {@code export AWS_…} lines become the system properties the AWS SDK reads
+ * ({@code aws.accessKeyId}, {@code aws.secretAccessKey}, {@code aws.region}, {@code aws.endpointUrl}), so the code
+ * under test configures itself as it does from the environment.
  */
 public final class S3Server {
     private static S3Server shared;

@@ -1,9 +1,10 @@
 package dev.shadowcopy.service.access;
 
-import dev.shadowcopy.service.peer.Role;
-import dev.shadowcopy.service.peer.Caller;
+import dev.shadowcopy.image.location.RepositoryLocation;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
+import dev.shadowcopy.service.peer.Caller;
+import dev.shadowcopy.service.peer.Role;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -67,7 +68,7 @@ public final class ApiAccess {
         if (raw != null && raw.startsWith("s3://")) {
             admin(c, "backing up to or restoring from object storage (the daemon's AWS credentials)");
             try {
-                return dev.shadowcopy.image.location.RepositoryLocation.parse(raw).toString();
+                return RepositoryLocation.parse(raw).toString();
             } catch (IllegalArgumentException e) {
                 throw new ServiceException(VssError.INVALID_ARGUMENT, e.getMessage());
             }

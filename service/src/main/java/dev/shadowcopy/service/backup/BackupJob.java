@@ -1,17 +1,19 @@
 package dev.shadowcopy.service.backup;
 
-import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.image.repository.RepositoryLock;
 import dev.shadowcopy.service.catalog.EventLog;
-import dev.shadowcopy.service.ops.Sessions;
-import dev.shadowcopy.service.ops.Volumes;
+import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
-import dev.shadowcopy.service.catalog.ShadowRecord;
+import dev.shadowcopy.service.ops.Sessions;
+import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.Session;
 import dev.shadowcopy.service.sequence.SnapshotSetCreator;
@@ -105,7 +107,7 @@ public final class BackupJob {
             try {
                 r = BackupWriter.write(repo, new BackupWriter.Request(sources, first.created(),
                         set.set().id().toString(), s.context().wireName(), consistency, writersOf(s), components,
-                        dev.shadowcopy.image.repository.Leases.HostName.current(), req.label(), req.full(), req.threads(), Duration.ofMinutes(10)),
+                        Leases.HostName.current(), req.label(), req.full(), req.threads(), Duration.ofMinutes(10)),
                         progress);
             } catch (IOException e) {
                 throw repositoryFull(e, req.repository());
@@ -114,8 +116,8 @@ public final class BackupJob {
                     + o.message()).toList();
             Manifest finalStates = r.manifest();
             if (!writersOf(s).isEmpty()) {
-                try (var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode.SHARED,
-                        Duration.ofMinutes(10), "recording the writers' final states")) {
+                try (var lock = repo.lock(RepositoryLock.Mode.SHARED, Duration.ofMinutes(10),
+                        "recording the writers' final states")) {
                     finalStates = BackupStore.of(repo).recordWriters(r.manifest().id(), writersOf(s));
                 }
             }

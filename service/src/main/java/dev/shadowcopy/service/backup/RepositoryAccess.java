@@ -1,10 +1,10 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.image.location.RepositoryLocation;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
-import dev.shadowcopy.image.location.RepositoryLocation;
 import java.io.IOException;
 
 /** Opens repositories for jobs, creating one on first use, and maps repository errors to API errors. */
