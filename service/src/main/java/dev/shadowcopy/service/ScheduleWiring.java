@@ -134,23 +134,25 @@ final class ScheduleWiring implements ScheduleHost {
 
     @Override
     public String backup(List<String> names, Path repository, String label) throws IOException {
-        BackupJob.Result r = backups.backup(new BackupJob.Request(names, repository, false, null, label,
+        BackupJob.Result r = backups.backup(new BackupJob.Request(names, repository.toString(), false, null, label,
                 Math.max(1, Runtime.getRuntime().availableProcessors()), Set.of()), Progress.NONE);
         return r.manifest().id();
     }
 
     @Override
     public List<BackupPoint> backups(Path repository, String label) throws IOException {
-        BackupStore store = BackupStore.of(RepositoryAccess.open(repository, null));
         List<BackupPoint> out = new ArrayList<>();
-        for (String id : store.ids()) {
-            try {
-                Manifest m = store.manifest(id);
-                if (label.equals(m.label())) {
-                    out.add(new BackupPoint(id, Instant.parse(m.created())));
+        try (Repository repo = RepositoryAccess.open(repository.toString(), null)) {
+            BackupStore store = BackupStore.of(repo);
+            for (String id : store.ids()) {
+                try {
+                    Manifest m = store.manifest(id);
+                    if (label.equals(m.label())) {
+                        out.add(new BackupPoint(id, Instant.parse(m.created())));
+                    }
+                } catch (IOException e) {
+                    // an unreadable point is never pruned: verify reports it, the admin decides
                 }
-            } catch (IOException e) {
-                // an unreadable point is never pruned: verify reports it, the admin decides
             }
         }
         return out;
@@ -158,15 +160,16 @@ final class ScheduleWiring implements ScheduleHost {
 
     @Override
     public void deleteBackups(Path repository, List<String> ids) throws IOException {
-        Repository repo = RepositoryAccess.open(repository, null);
-        try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.EXCLUSIVE, Duration.ofMinutes(10),
-                "the retention of a schedule")) {
-            BackupStore store = BackupStore.of(repo);
-            for (String id : ids) {
-                store.delete(id);
+        try (Repository repo = RepositoryAccess.open(repository.toString(), null)) {
+            try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.EXCLUSIVE, Duration.ofMinutes(10),
+                    "the retention of a schedule")) {
+                BackupStore store = BackupStore.of(repo);
+                for (String id : ids) {
+                    store.delete(id);
+                }
             }
+            GarbageCollector.collect(repo, Duration.ofMinutes(10));
         }
-        GarbageCollector.collect(repo, Duration.ofMinutes(10));
     }
 
     @Override

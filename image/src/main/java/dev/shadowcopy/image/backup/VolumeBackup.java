@@ -154,9 +154,10 @@ final class VolumeBackup {
         ChunkId id = repo.keys().chunkId(b.heap(), 0, len);
         if (known.claim(id)) {
             byte[] blob = repo.codec().encode(BlobCodec.CHUNK, b.heap(), len, "chunk " + id.hex());
-            repo.writeChunk(id, blob);
-            newChunks.incrementAndGet();
-            stored.addAndGet(blob.length);
+            if (repo.writeChunk(id, blob)) { // false: object storage already had it (an interrupted backup's upload)
+                newChunks.incrementAndGet();
+                stored.addAndGet(blob.length);
+            }
         }
         return id;
     }

@@ -68,7 +68,8 @@ final class BackupsResource {
         String target = b.hasNonNull("target") ? b.get("target").asText() : text(b, "volume");
         access.volume(c, target);
         RestoreJob.Request req = new RestoreJob.Request(repository(b, c), passphrase(b), text(b, "backup"),
-                text(b, "volume"), target, b.path("verify").asBoolean(false), threads(b));
+                text(b, "volume"), target, b.path("verify").asBoolean(false), threads(b),
+                b.hasNonNull("host") ? b.get("host").asText() : null);
         run(ex, progress -> {
             RestoreJob.Result res = backups.restore(req, progress);
             ObjectNode o = Json.object().put("event", "result");
@@ -122,8 +123,8 @@ final class BackupsResource {
         }
     }
 
-    private Path repository(JsonNode b, Caller c) throws ServiceException {
-        return access.repository(c, text(b, "repository"));
+    private String repository(JsonNode b, Caller c) throws ServiceException {
+        return access.repositoryLocation(c, text(b, "repository"));
     }
 
     private static char[] passphrase(JsonNode b) {
