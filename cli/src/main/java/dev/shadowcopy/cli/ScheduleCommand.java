@@ -2,11 +2,11 @@ package dev.shadowcopy.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.shadowcopy.image.location.RepositoryLocation;
 import dev.shadowcopy.service.client.ApiClient;
 import dev.shadowcopy.service.json.Json;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -52,8 +52,9 @@ final class ScheduleCommand implements Runnable {
                 + "schedule's backup points).")
         boolean backup;
 
-        @Option(names = "--repo", paramLabel = "DIR", description = "Repository of --backup (unencrypted).")
-        Path repo;
+        @Option(names = "--repo", paramLabel = "DIR|s3://BUCKET/PREFIX", description = "Repository of --backup "
+                + "(unencrypted): a directory, or S3 with the daemon's AWS configuration.")
+        String repo;
 
         @Option(names = "--json", description = "Print the schedule as JSON.")
         boolean json;
@@ -66,7 +67,7 @@ final class ScheduleCommand implements Runnable {
             ObjectNode b = Json.object().put("name", name).put("calendar", calendar).put("keep", keep);
             volumes.forEach(b.putArray("volumes")::add);
             if (repo != null) {
-                b.put("repository", repo.toAbsolutePath().normalize().toString());
+                b.put("repository", RepositoryLocation.parse(repo).toString());
             }
             JsonNode r = c.post("/v1/schedules", b);
             if (json) {

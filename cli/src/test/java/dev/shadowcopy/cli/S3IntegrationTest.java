@@ -130,6 +130,30 @@ class S3IntegrationTest {
     }
 
     @Test
+    void aBackupScheduleIntoABucketKeepsItsNewestPointsOnly() throws Exception {
+        DaemonProcess d = daemon("alpha");
+        String repo = "s3://nightly/repo";
+        d.cli("backups", "init", "--repo", repo, "--chunk-size", "1M").ok();
+        d.cli("volume", "create", "v", "--size", "16M").ok();
+        d.cli("schedule", "add", "nightly", "--for", "v", "--calendar", "daily", "--keep", "2", "--backup",
+                "--repo", repo).ok();
+        List<String> made = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            write(d, "v", Map.of((long) i << 20, random("r" + i, "1M")));
+            JsonNode r = json(d.cli("schedule", "run", "nightly", "--json"));
+            assertTrue(r.path("ok").asBoolean(), r.toString());
+            made.add(r.path("backup").asText());
+        }
+        List<String> listed = new ArrayList<>();
+        for (JsonNode b : json(d.cli("backups", "list", "--repo", repo, "--json")).path("backups")) {
+            listed.add(b.path("id").asText());
+        }
+        assertEquals(List.of(made.get(1), made.get(2)), listed.stream().sorted(
+                java.util.Comparator.comparing(made::indexOf)).toList(), "the schedule pruned its oldest point");
+        d.cli("backups", "verify", "--repo", repo).ok();
+    }
+
+    @Test
     void twoHostsBackUpAtOnceIntoOneBucketWhileGcRunsAndBothRestoreExactly() throws Exception {
         DaemonProcess alpha = daemon("alpha");
         DaemonProcess beta = daemon("beta");

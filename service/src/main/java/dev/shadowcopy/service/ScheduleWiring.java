@@ -25,7 +25,6 @@ import dev.shadowcopy.service.sequence.Session;
 import dev.shadowcopy.service.sequence.SnapshotSetCreator;
 import dev.shadowcopy.volume.ManagedVolume;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -133,16 +132,16 @@ final class ScheduleWiring implements ScheduleHost {
     }
 
     @Override
-    public String backup(List<String> names, Path repository, String label) throws IOException {
-        BackupJob.Result r = backups.backup(new BackupJob.Request(names, repository.toString(), false, null, label,
+    public String backup(List<String> names, String repository, String label) throws IOException {
+        BackupJob.Result r = backups.backup(new BackupJob.Request(names, repository, false, null, label,
                 Math.max(1, Runtime.getRuntime().availableProcessors()), Set.of()), Progress.NONE);
         return r.manifest().id();
     }
 
     @Override
-    public List<BackupPoint> backups(Path repository, String label) throws IOException {
+    public List<BackupPoint> backups(String repository, String label) throws IOException {
         List<BackupPoint> out = new ArrayList<>();
-        try (Repository repo = RepositoryAccess.open(repository.toString(), null)) {
+        try (Repository repo = RepositoryAccess.open(repository, null)) {
             BackupStore store = BackupStore.of(repo);
             for (String id : store.ids()) {
                 try {
@@ -159,8 +158,8 @@ final class ScheduleWiring implements ScheduleHost {
     }
 
     @Override
-    public void deleteBackups(Path repository, List<String> ids) throws IOException {
-        try (Repository repo = RepositoryAccess.open(repository.toString(), null)) {
+    public void deleteBackups(String repository, List<String> ids) throws IOException {
+        try (Repository repo = RepositoryAccess.open(repository, null)) {
             try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.EXCLUSIVE, Duration.ofMinutes(10),
                     "the retention of a schedule")) {
                 BackupStore store = BackupStore.of(repo);

@@ -58,7 +58,7 @@ final class SchedulesResource {
         b.path("volumes").forEach(v -> volumes.add(v.asText()));
         String repo = Call.text(b, "repository", false);
         Schedule added = scheduler.add(Call.text(b, "name", true), volumes, Call.text(b, "calendar", true),
-                Call.text(b, "keep", true), repo == null ? null : access.repository(c.caller(), repo).toString());
+                Call.text(b, "keep", true), repo == null ? null : access.repositoryLocation(c.caller(), repo));
         ObjectNode o = schedule(added);
         o.put("next_run", added.due() == null ? null : added.due().toString());
         c.ok(201, o);

@@ -1,7 +1,6 @@
 package dev.shadowcopy.service.schedule;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 
@@ -36,14 +35,17 @@ public interface ScheduleHost {
     /** Deletes one copy through the service's delete path; refused for protected copies. */
     void delete(String copyId, String why) throws IOException;
 
-    /** One image backup of {@code volumes} into {@code repository}, labelled; returns the backup id. */
-    String backup(List<String> volumes, Path repository, String label) throws IOException;
+    /**
+     * One image backup of {@code volumes} into {@code repository} (a location: a directory or {@code s3://BUCKET/PREFIX}),
+     * labelled; returns the backup id.
+     */
+    String backup(List<String> volumes, String repository, String label) throws IOException;
 
     /** The backup points of {@code repository} carrying {@code label}. */
-    List<BackupPoint> backups(Path repository, String label) throws IOException;
+    List<BackupPoint> backups(String repository, String label) throws IOException;
 
     /** Deletes backup points of {@code repository} (under its exclusive lock). */
-    void deleteBackups(Path repository, List<String> ids) throws IOException;
+    void deleteBackups(String repository, List<String> ids) throws IOException;
 
     /** Appends an event to the service's log. */
     void event(String type, String level, String message, java.util.Map<String, Object> details);

@@ -271,7 +271,7 @@ public final class Scheduler implements AutoCloseable {
         try {
             if (s.backup()) {
                 s = update(name, x -> elapse == null ? x : x.withLastRun(elapse));
-                String id = host.backup(s.volumes(), Path.of(s.repository()), LABEL_PREFIX + name);
+                String id = host.backup(s.volumes(), s.repository(), LABEL_PREFIX + name);
                 List<String> deleted = backupRetention(s);
                 RunResult r = new RunResult(name, true, null, List.of(), id, List.of(), deleted, List.of(), null);
                 finish(name, r);
@@ -367,7 +367,7 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private List<String> backupRetention(Schedule s) throws IOException {
-        Path repo = Path.of(s.repository());
+        String repo = s.repository();
         List<ScheduleHost.BackupPoint> points = host.backups(repo, LABEL_PREFIX + s.name());
         Set<String> keep = s.rules().keep(points.stream().map(p -> new KeepRules.Point(p.id(), p.created())).toList(),
                 zone).keySet();
