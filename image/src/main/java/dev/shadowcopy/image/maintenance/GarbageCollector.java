@@ -45,24 +45,7 @@ public final class GarbageCollector {
         if (repo.lockFree()) {
             return LockFreeCollector.collect(repo);
         }
-        Set<ChunkId> live = new HashSet<>();
-        for (String id : BackupStore.of(repo).ids()) {
-            try {
-                Manifest m = BackupStore.of(repo).manifest(id);
-                for (Manifest.VolumeEntry v : m.volumes()) {
-                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
-                    for (ChunkId c : idx.chunks()) {
-                        live.add(c);
-                    }
-                }
-            } catch (RepositoryException e) {
-                throw new RepositoryException(e.code(), "garbage collection refused, nothing was removed: " + e
-                        .getMessage() + ". The chunks of backup " + id + " are unknown while it cannot be read, "
-                        + "and some of them may be its only copy. Put its files back from a copy of the repository, "
-                        + "or give that backup point up with `shadowcopy backups delete " + id + " --repo "
-                        + repo.location() + "`, then collect again", e);
-            }
-        }
+        Set<ChunkId> live = liveChunks(repo);
         long[] removed = new long[4];
         List<String> leftovers = new ArrayList<>();
         List<ChunkId> dead = new ArrayList<>();
@@ -95,5 +78,33 @@ public final class GarbageCollector {
             removed[2]++;
         }
         return new Result(removed[0], removed[1], removed[2], removed[3]);
+    }
+
+    /**
+     * Every chunk a committed backup point names (the zero chunk, never stored, left out); refuses, with nothing
+     * removed, when a point cannot be read. Both collections start from it.
+     */
+    static Set<ChunkId> liveChunks(Repository repo) throws IOException {
+        Set<ChunkId> live = new HashSet<>();
+        for (String id : BackupStore.of(repo).ids()) {
+            try {
+                Manifest m = BackupStore.of(repo).manifest(id);
+                for (Manifest.VolumeEntry v : m.volumes()) {
+                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
+                    for (ChunkId c : idx.chunks()) {
+                        if (!c.isZero()) {
+                            live.add(c);
+                        }
+                    }
+                }
+            } catch (RepositoryException e) {
+                throw new RepositoryException(e.code(), "garbage collection refused, nothing was removed: " + e
+                        .getMessage() + ". The chunks of backup " + id + " are unknown while it cannot be read, "
+                        + "and some of them may be its only copy. Put its files back from a copy of the repository, "
+                        + "or give that backup point up with `shadowcopy backups delete " + id + " --repo "
+                        + repo.location() + "`, then collect again", e);
+            }
+        }
+        return live;
     }
 }

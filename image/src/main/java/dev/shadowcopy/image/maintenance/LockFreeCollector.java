@@ -108,7 +108,7 @@ final class LockFreeCollector {
 
     /** Phase 1: the candidates and removals, or null when there is nothing to collect. */
     private static Generation mark(Repository repo, long number, Instant now, long[] stats) throws IOException {
-        Set<ChunkId> live = live(repo, stats);
+        Set<ChunkId> live = GarbageCollector.liveChunks(repo);
         List<String> removals = new ArrayList<>();
         Lease.Timing timing = Lease.Timing.current();
         for (String dir : BackupStore.of(repo).uncommitted()) {
@@ -150,10 +150,9 @@ final class LockFreeCollector {
                 // ended meanwhile: it claims nothing any more
             }
         }
-        long[] ignored = new long[4];
         Set<ChunkId> live;
         try {
-            live = live(repo, ignored);
+            live = GarbageCollector.liveChunks(repo);
         } catch (IOException e) {
             g.with(Generation.MARKED, null, g.waitingFor()).write(repo); // nothing deleted: leave it marked
             throw e;
@@ -186,31 +185,6 @@ final class LockFreeCollector {
         stats[0] += repo.backend().deleteChunks(delete);
         stats[3] = sizes.size() - delete.size();
         repo.backend().delete(Generation.KEY); // the generation has ended
-    }
-
-    /** Every chunk a committed point names; refuses (nothing removed) when a point cannot be read. */
-    private static Set<ChunkId> live(Repository repo, long[] stats) throws IOException {
-        Set<ChunkId> live = new HashSet<>();
-        for (String id : BackupStore.of(repo).ids()) {
-            try {
-                Manifest m = BackupStore.of(repo).manifest(id);
-                for (Manifest.VolumeEntry v : m.volumes()) {
-                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
-                    for (ChunkId c : idx.chunks()) {
-                        if (!c.isZero()) {
-                            live.add(c);
-                        }
-                    }
-                }
-            } catch (RepositoryException e) {
-                throw new RepositoryException(e.code(), "garbage collection refused, nothing was removed: " + e
-                        .getMessage() + ". The chunks of backup " + id + " are unknown while it cannot be read, "
-                        + "and some of them may be its only copy. Put its files back from a copy of the repository, "
-                        + "or give that backup point up with `shadowcopy backups delete " + id + " --repo "
-                        + repo.location() + "`, then collect again", e);
-            }
-        }
-        return live;
     }
 
     /** The chunks of the indexes a backup in flight has written so far (they are live: it is about to commit). */

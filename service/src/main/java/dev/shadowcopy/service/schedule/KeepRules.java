@@ -1,18 +1,12 @@
 package dev.shadowcopy.service.schedule;
 
+import dev.shadowcopy.image.maintenance.Retention;
 import java.time.Instant;
-import java.time.LocalDateTime;
 import java.time.ZoneId;
-import java.time.temporal.ChronoUnit;
-import java.time.temporal.IsoFields;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.function.Function;
 
 /**
  * Which of a schedule's points (shadow copy sets or backup points) retention keeps: snapper's timeline limits
@@ -77,37 +71,10 @@ public record KeepRules(int last, int hourly, int daily, int weekly, int monthly
         return String.join(",", out);
     }
 
-    /** The ids of the points to keep, each with the rules that keep it. */
+    /** The ids of the points to keep, each with the rules that keep it (the selection {@code backups prune} uses). */
     public Map<String, List<String>> keep(List<Point> points, ZoneId zone) {
-        List<Point> newestFirst = new ArrayList<>(points);
-        newestFirst.sort(Comparator.comparing(Point::created).thenComparing(Point::id).reversed());
-        Map<String, List<String>> kept = new LinkedHashMap<>();
-        for (int i = 0; i < Math.min(last, newestFirst.size()); i++) {
-            kept.computeIfAbsent(newestFirst.get(i).id(), k -> new ArrayList<>()).add("last");
-        }
-        Function<Point, LocalDateTime> local = p -> LocalDateTime.ofInstant(p.created(), zone);
-        bucket(kept, newestFirst, hourly, "hourly", p -> local.apply(p).truncatedTo(ChronoUnit.HOURS));
-        bucket(kept, newestFirst, daily, "daily", p -> local.apply(p).toLocalDate());
-        bucket(kept, newestFirst, weekly, "weekly", p -> {
-            var d = local.apply(p).toLocalDate();
-            return d.get(IsoFields.WEEK_BASED_YEAR) * 100 + d.get(IsoFields.WEEK_OF_WEEK_BASED_YEAR);
-        });
-        bucket(kept, newestFirst, monthly, "monthly", p -> local.apply(p).toLocalDate().withDayOfMonth(1));
-        bucket(kept, newestFirst, yearly, "yearly", p -> local.apply(p).getYear());
-        return kept;
-    }
-
-    private static void bucket(Map<String, List<String>> kept, List<Point> newestFirst, int n, String rule,
-                               Function<Point, Object> key) {
-        Set<Object> seen = new HashSet<>();
-        for (Point p : newestFirst) {
-            if (seen.size() >= n) {
-                break;
-            }
-            if (seen.add(key.apply(p))) {
-                kept.computeIfAbsent(p.id(), k -> new ArrayList<>()).add(rule);
-            }
-        }
+        return Retention.select(points.stream().map(p -> new Retention.Point(p.id(), p.created())).toList(), zone,
+                last, hourly, daily, weekly, monthly, yearly);
     }
 
     private static void add(List<String> out, String rule, int n) {
