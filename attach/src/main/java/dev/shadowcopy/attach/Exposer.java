@@ -77,7 +77,7 @@ public final class Exposer {
         Attachment a = attacher.find(key(id)).orElseThrow(() -> new IOException("shadow copy " + id
                 + " was exposed on " + mountPoint + " but could not be attached again"));
         if (!dev.shadowcopy.attach.loop.DeviceUsers.mountPoints(a.loopDevice()).contains(mountPoint.toString())) {
-            Mounts.mount(a.loopDevice(), mountPoint, "ro");
+            Mounts.mount(a.loopDevice(), mountPoint, Mounts.readOnlyOptions(a.loopDevice()));
             flush(id);
         }
         Exposure e = new Exposure(id, mountPoint, a);
@@ -97,7 +97,7 @@ public final class Exposer {
         Attachment a = null;
         try {
             a = attacher.attach(key(id), overlay, false);
-            Mounts.mount(a.loopDevice(), mountPoint, "ro");
+            Mounts.mount(a.loopDevice(), mountPoint, Mounts.readOnlyOptions(a.loopDevice()));
             flush(id); // the journal replayed into the overlay survives a restart of the service
             Exposure e = new Exposure(id, mountPoint, a);
             exposed.put(id, e);

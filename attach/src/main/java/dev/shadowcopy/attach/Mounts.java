@@ -17,15 +17,56 @@ import java.util.concurrent.TimeUnit;
 public final class Mounts {
     private Mounts() {}
 
-    /** Mounts {@code device} on {@code mountPoint} (created if missing) with {@code options} (e.g. "ro"). */
+    /**
+     * Mounts {@code device} on {@code mountPoint} with {@code options} (e.g. "ro"). A missing mount point is made
+     * with its missing parents, each 0755 whatever the umask (as {@code mkdir -p} under umask 022): a mount point
+     * re-made after a reboot (a Samba snapshot directory in /run) must be as reachable as the first time.
+     */
     public static void mount(String device, Path mountPoint, String options) throws IOException {
-        Files.createDirectories(mountPoint);
+        java.util.List<Path> missing = new ArrayList<>();
+        for (Path p = mountPoint.toAbsolutePath(); p != null && !Files.exists(p); p = p.getParent()) {
+            missing.addFirst(p);
+        }
+        for (Path p : missing) {
+            try {
+                Files.createDirectory(p);
+            } catch (java.nio.file.FileAlreadyExistsException raced) {
+                continue; // made meanwhile by someone else: theirs to set
+            }
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
         List<String> cmd = new ArrayList<>(List.of("mount"));
         if (!options.isEmpty()) {
             cmd.addAll(List.of("-o", options));
         }
         cmd.addAll(List.of(device, mountPoint.toString()));
         run(cmd);
+    }
+
+    /**
+     * Options for a read-only mount of a copy of a file system: {@code ro}, and for XFS also {@code nouuid} (XFS
+     * refuses a second mount of a file system whose UUID is mounted already, and a copy has the original's).
+     */
+    public static String readOnlyOptions(String device) throws IOException {
+        return "xfs".equals(fileSystemType(device)) ? "ro,nouuid" : "ro";
+    }
+
+    /** The file system type on {@code device} as blkid probes it ("ext4", "xfs", "btrfs"), or null if none. */
+    public static String fileSystemType(String device) throws IOException {
+        Process p = new ProcessBuilder("blkid", "-p", "-o", "value", "-s", "TYPE", device).redirectErrorStream(true)
+                .start();
+        try {
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("blkid " + device + " did not finish within 60 s");
+            }
+            return p.exitValue() == 0 && !out.isEmpty() ? out : null;
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted: blkid " + device);
+        }
     }
 
     /** True if something is mounted exactly on {@code mountPoint}. */

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.client.ApiClient;
 import dev.shadowcopy.volume.Sizes;
-import java.nio.file.Path;
 import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,8 +21,9 @@ final class BackupCommand extends ApiCommand {
     @Option(names = "--for", required = true, split = ",", paramLabel = "VOL[,VOL…]", description = "Volumes.")
     List<String> volumes;
 
-    @Option(names = "--repo", required = true, paramLabel = "DIR", description = "Repository directory.")
-    Path repo;
+    @Option(names = "--repo", required = true, paramLabel = "DIR|s3://BUCKET/PREFIX", description = "Repository: a "
+            + "directory, or S3 with the daemon's AWS configuration (docs/backup.md).")
+    String repo;
 
     @Option(names = "--full", description = "Read every allocated chunk even where change tracking knows better.")
     boolean full;
@@ -52,7 +52,7 @@ final class BackupCommand extends ApiCommand {
     int run(ApiClient api) throws Exception {
         ObjectNode b = Json.object();
         volumes.forEach(b.putArray("volumes")::add);
-        b.put("repository", repo.toAbsolutePath().normalize().toString());
+        b.put("repository", dev.shadowcopy.image.location.RepositoryLocation.parse(repo).toString());
         b.put("full", full);
         b.put("threads", threads);
         b.put("verify", verify);

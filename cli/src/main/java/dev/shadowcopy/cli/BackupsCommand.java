@@ -2,22 +2,25 @@ package dev.shadowcopy.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.shadowcopy.image.manifest.BackupStore;
+import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.image.export.Exporter;
+import dev.shadowcopy.image.location.RepositoryLocation;
 import dev.shadowcopy.image.maintenance.GarbageCollector;
 import dev.shadowcopy.image.maintenance.Pruner;
 import dev.shadowcopy.image.maintenance.Retention;
 import dev.shadowcopy.image.maintenance.Verifier;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.Verdicts;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.restore.InstantRecovery;
 import dev.shadowcopy.nbd.export.DeviceExport;
 import dev.shadowcopy.nbd.export.ExportRegistry;
 import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.service.json.Json;
-import dev.shadowcopy.device.BlockDevice;
 import dev.shadowcopy.volume.Sizes;
+import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,8 +53,10 @@ final class BackupsCommand implements Runnable {
 
     /** {@code --repo} and the passphrase, opened on demand. */
     static final class RepoOptions {
-        @Option(names = "--repo", required = true, paramLabel = "DIR", description = "Repository directory.")
-        Path repo;
+        @Option(names = "--repo", required = true, paramLabel = "DIR|s3://BUCKET/PREFIX", description = "Repository: "
+                + "a directory, or S3 (endpoint, region and credentials from AWS_ENDPOINT_URL, AWS_REGION, "
+                + "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the AWS profile).")
+        String repo;
 
         @Mixin
         PassphraseOption passphrase;
@@ -61,7 +66,23 @@ final class BackupsCommand implements Runnable {
         StateOption state;
 
         Repository open() throws IOException {
-            return Repository.open(repo, passphrase.get());
+            return RepositoryLocation.parse(repo).open(passphrase.get());
+        }
+
+        /** With a local chunk cache when the repository is on object storage ({@code backups serve}). */
+        Repository openCached() throws IOException {
+            return RepositoryLocation.parse(repo).open(passphrase.get(), true);
+        }
+    }
+
+    /** {@code --host}: whose {@code latest} an id means (default: this machine's). */
+    static final class HostOption {
+        @Option(names = "--host", paramLabel = "NAME", description = "'latest' means this host's latest backup "
+                + "(default: this machine's name).")
+        String host;
+
+        String resolve(Repository repo, String id) throws IOException {
+            return BackupStore.of(repo).resolve(id, host != null ? host : Leases.HostName.current());
         }
     }
 
@@ -75,8 +96,8 @@ final class BackupsCommand implements Runnable {
         @Mixin
         RepoOptions r;
 
-        @Option(names = "--chunk-size", paramLabel = "SIZE", defaultValue = "1M", description = "Chunk size (4K..16M; "
-                + "default 1M, see docs/benchmarks.md).")
+        @Option(names = "--chunk-size", paramLabel = "SIZE", description = "Chunk size (4K..16M; default 1M in a "
+                + "directory, 4M on S3: see docs/benchmarks.md).")
         String chunkSize;
 
         @Option(names = "--compression-level", paramLabel = "N", defaultValue = "1", description = "zstd level (default 1: see docs/benchmarks.md).")
@@ -89,11 +110,13 @@ final class BackupsCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             char[] p = r.passphrase.get();
-            Repository repo = Repository.init(r.repo, new Repository.InitOptions((int) Sizes.parse(chunkSize), level, p,
-                    iterations));
-            System.out.println("Created " + (p != null ? "encrypted " : "") + "repository " + r.repo + " (id "
-                    + repo.config().id() + ", chunks of " + Sizes.format(repo.chunkSize()) + ", zstd level " + level
-                    + ")");
+            RepositoryLocation loc = RepositoryLocation.parse(r.repo);
+            int cs = chunkSize != null ? (int) Sizes.parse(chunkSize) : loc.defaults(p).chunkSize();
+            try (Repository repo = loc.init(new Repository.InitOptions(cs, level, p, iterations))) {
+                System.out.println("Created " + (p != null ? "encrypted " : "") + "repository " + loc + " (id "
+                        + repo.config().id() + ", chunks of " + Sizes.format(repo.chunkSize()) + ", zstd level " + level
+                        + ")");
+            }
             return 0;
         }
     }
@@ -106,6 +129,9 @@ final class BackupsCommand implements Runnable {
         @Option(names = "--json", description = "Print as JSON.")
         boolean json;
 
+        @Option(names = "--host", paramLabel = "NAME", description = "Only the backups of this host.")
+        String host;
+
         @Override
         public Integer call() throws Exception {
             Repository repo = r.open();
@@ -113,7 +139,10 @@ final class BackupsCommand implements Runnable {
             List<String> bad = new ArrayList<>();
             for (String id : BackupStore.of(repo).ids()) {
                 try {
-                    ms.add(BackupStore.of(repo).manifest(id));
+                    Manifest m = BackupStore.of(repo).manifest(id);
+                    if (host == null || host.equals(m.host())) {
+                        ms.add(m);
+                    }
                 } catch (IOException e) {
                     bad.add(id + ": " + e.getMessage());
                 }
@@ -134,8 +163,8 @@ final class BackupsCommand implements Runnable {
                         verdicts)));
                 return bad.isEmpty() ? 0 : 1;
             }
-            Table t = new Table("ID", "CREATED", "VOLUMES", "SIZE", "DATA", "NEW", "MODE", "CONSISTENCY", "VERIFIED",
-                    "LABEL");
+            Table t = new Table("ID", "HOST", "CREATED", "VOLUMES", "SIZE", "DATA", "NEW", "MODE", "CONSISTENCY",
+                    "VERIFIED", "LABEL");
             for (Manifest m : ms) {
                 long size = 0;
                 long data = 0;
@@ -149,7 +178,7 @@ final class BackupsCommand implements Runnable {
                         modes.add(v.mode());
                     }
                 }
-                t.row(m.id(), Format.time(Json.MAPPER.valueToTree(m.created())), String.join(",",
+                t.row(m.id(), m.host(), Format.time(Json.MAPPER.valueToTree(m.created())), String.join(",",
                         m.volumes().stream().map(Manifest.VolumeEntry::name).toList()), Sizes.format(size),
                         Sizes.format(data), Sizes.format(stored), String.join(",", modes), m.consistency(),
                         verified(verdicts.get(m.id())), m.label());
@@ -185,10 +214,13 @@ final class BackupsCommand implements Runnable {
         @Mixin
         RepoOptions r;
 
+        @Mixin
+        HostOption host;
+
         @Override
         public Integer call() throws Exception {
             Repository repo = r.open();
-            Format.json(System.out, Json.MAPPER.valueToTree(BackupStore.of(repo).manifest(BackupStore.of(repo).resolve(id))));
+            Format.json(System.out, Json.MAPPER.valueToTree(BackupStore.of(repo).manifest(host.resolve(repo, id))));
             return 0;
         }
     }
@@ -222,8 +254,8 @@ final class BackupsCommand implements Runnable {
             }
             ProgressPrinter p = new ProgressPrinter(json);
             Verifier.Report rep;
-            try {
-                rep = Verifier.verify(r.open(), ids, threads(threads), LOCK_WAIT, p);
+            try (Repository repo = r.open()) {
+                rep = Verifier.verify(repo, ids, threads(threads), LOCK_WAIT, p);
             } finally {
                 p.finish();
             }
@@ -249,8 +281,8 @@ final class BackupsCommand implements Runnable {
         }
 
         private int deep() throws Exception {
-            ObjectNode b = Json.object().put("repository",
-                    r.repo.toAbsolutePath().normalize().toString()).put("threads", threads);
+            ObjectNode b = Json.object().put("repository", RepositoryLocation.parse(r.repo).toString())
+                    .put("threads", threads);
             if (ids != null) {
                 ids.forEach(b.putArray("backups")::add);
             }
@@ -318,7 +350,10 @@ final class BackupsCommand implements Runnable {
                 throw new IllegalArgumentException("give at least one of --keep-last, --keep-daily, --keep-weekly, "
                         + "--keep-monthly");
             }
-            Pruner.Result res = Pruner.prune(r.open(), rules, dryRun, !noGc, LOCK_WAIT);
+            Pruner.Result res;
+            try (Repository repo = r.open()) {
+                res = Pruner.prune(repo, rules, dryRun, !noGc, LOCK_WAIT);
+            }
             if (json) {
                 Format.json(System.out, Json.MAPPER.valueToTree(res));
                 return 0;
@@ -332,6 +367,9 @@ final class BackupsCommand implements Runnable {
             if (res.gc() != null) {
                 System.out.println("Garbage collection: " + res.gc().chunksRemoved() + " chunks removed ("
                         + Sizes.format(res.gc().bytesFreed()) + " freed), " + res.gc().chunksKept() + " kept");
+                if (res.gc().pending() != null) {
+                    System.out.println("pending: " + res.gc().pending());
+                }
             }
             return 0;
         }
@@ -345,9 +383,15 @@ final class BackupsCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            GarbageCollector.Result res = GarbageCollector.collect(r.open(), LOCK_WAIT);
+            GarbageCollector.Result res;
+            try (Repository repo = r.open()) {
+                res = GarbageCollector.collect(repo, LOCK_WAIT);
+            }
             System.out.println(res.chunksRemoved() + " chunks removed (" + Sizes.format(res.bytesFreed()) + " freed), "
                     + res.leftoversRemoved() + " leftovers removed, " + res.chunksKept() + " chunks in use");
+            if (res.pending() != null) {
+                System.out.println("pending: " + res.pending());
+            }
             return 0;
         }
     }
@@ -363,9 +407,8 @@ final class BackupsCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            Repository repo = r.open();
-            try (var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode.EXCLUSIVE, LOCK_WAIT,
-                    "the delete")) {
+            try (Repository repo = r.open(); var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode
+                    .EXCLUSIVE, LOCK_WAIT, "the delete")) {
                 List<String> resolved = new ArrayList<>();
                 for (String id : ids) {
                     if ("latest".equals(id)) {
@@ -400,13 +443,16 @@ final class BackupsCommand implements Runnable {
         @Mixin
         RepoOptions r;
 
+        @Mixin
+        HostOption host;
+
         @Override
         public Integer call() throws Exception {
             Exporter.Format f = Exporter.Format.parse(format);
             ProgressPrinter p = new ProgressPrinter(false);
             Exporter.Result res;
-            try {
-                res = Exporter.export(r.open(), id, volume, f, to, threads(0), LOCK_WAIT, p, p::finish);
+            try (Repository repo = r.open()) {
+                res = Exporter.export(repo, host.resolve(repo, id), volume, f, to, threads(0), LOCK_WAIT, p, p::finish);
             } finally {
                 p.finish();
             }
@@ -445,9 +491,14 @@ final class BackupsCommand implements Runnable {
         @Mixin
         RepoOptions r;
 
+        @Mixin
+        HostOption host;
+
         @Override
         public Integer call() throws Exception {
-            InstantRecovery recovery = InstantRecovery.open(r.open(), id, volume, writable, overlay);
+            Repository repo = r.openCached(); // on S3 a local chunk cache serves the guest's repeated reads
+            Closeable lease = repo.readLease("serve of a backup"); // held until stopped
+            InstantRecovery recovery = InstantRecovery.open(repo, host.resolve(repo, id), volume, writable, overlay);
             String backup = recovery.backup();
             BlockDevice served = recovery.device();
             ExportRegistry reg = new ExportRegistry() {
@@ -471,6 +522,7 @@ final class BackupsCommand implements Runnable {
                 try {
                     server.close();
                     recovery.close();
+                    lease.close();
                     Files.deleteIfExists(socket);
                 } catch (IOException e) {
                     System.err.println("shadowcopy: cleanup: " + e.getMessage());

@@ -1,5 +1,6 @@
 package dev.shadowcopy.cli;
 
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.service.Daemon;
 import dev.shadowcopy.service.DaemonConfig;
 import dev.shadowcopy.service.Doors;
@@ -23,6 +24,11 @@ final class DaemonCommand implements Callable<Integer> {
     @Option(names = "--group", paramLabel = "GROUP", description = "Operators: members of GROUP may use the sockets, "
             + "on what STATE/config.json gives them (docs/service.md, Security model).")
     String group;
+
+    @Option(names = "--host", paramLabel = "NAME", description = "This host's name in backup repositories shared by "
+            + "many hosts: recorded in its backup points, and whose 'latest' a restore means (default: the machine's "
+            + "host name).")
+    String host;
 
     @Option(names = "--hooks", paramLabel = "DIR", description = "Directory of hook writers (default: STATE/hooks).")
     Path hooks;
@@ -89,8 +95,24 @@ final class DaemonCommand implements Callable<Integer> {
             description = "Time an NBD client has to negotiate, TLS included (default: ${DEFAULT-VALUE}).")
     double nbdHandshakeTimeout;
 
+    @Option(names = "--versions-idle", paramLabel = "SECONDS", defaultValue = "60",
+            description = "Unmount a shadow copy mounted for 'versions' after this long unused (default: "
+                    + "${DEFAULT-VALUE}).")
+    int versionsIdle;
+
     @Override
     public Integer call() throws Exception {
+        if (versionsIdle < 1 || versionsIdle > 86400) {
+            throw new IllegalArgumentException("--versions-idle must be 1 to 86400 seconds, was " + versionsIdle);
+        }
+        System.setProperty(dev.shadowcopy.service.ops.PreviousVersions.IDLE_PROPERTY, Integer.toString(versionsIdle));
+        if (host != null) {
+            if (host.isBlank() || host.length() > 253 || !host.matches("[A-Za-z0-9._-]+")) {
+                throw new IllegalArgumentException("--host must be 1 to 253 letters, digits, dots, hyphens or "
+                        + "underscores, was '" + host + "'");
+            }
+            Leases.HostName.set(host);
+        }
         InetSocketAddress tcp = nbdTcp == null ? null : hostPort(nbdTcp);
         Timeouts t = new Timeouts(seconds(freezeTimeout, "--freeze-timeout"), seconds(commitTimeout, "--commit-timeout"),
                 seconds(eventTimeout, "--event-timeout"), Timeouts.DEFAULT.abort(),

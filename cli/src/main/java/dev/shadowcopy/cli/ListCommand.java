@@ -82,11 +82,12 @@ final class ListCommand implements Runnable {
         @Override
         Table table(JsonNode items) {
             Table t = new Table("SHADOW COPY ID", "SET ID", "VOLUME", "CREATED", "CONTEXT", "CONSISTENCY", "PROTECTED UNTIL",
-                    "EXPOSED", "STATE");
+                    "EXPOSED", "STATE", "SCHEDULE");
             for (JsonNode s : items) {
                 t.row(Format.text(s.get("id")), Format.text(s.get("set_id")), Format.text(s.get("volume")),
                         Format.time(s.get("created")), Format.text(s.get("context")), Format.text(s.get("consistency")),
-                        Format.time(s.get("protect_until")), Format.text(s.get("exposed_path")), Format.text(s.get("state")));
+                        Format.time(s.get("protect_until")), Format.text(s.get("exposed_path")), Format.text(s.get("state")),
+                        Format.text(s.get("schedule")));
             }
             return t;
         }

@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
             ShadowCommands.Delete.class, ShadowCommands.Resize.class, ShadowCommands.Revert.class,
             ShadowCommands.Protect.class, ShadowCommands.Expose.class, ShadowCommands.Unexpose.class,
             VolumeCommand.class, ScriptCommand.class, BackupCommand.class, RestoreCommand.class,
-            BackupsCommand.class})
+            BackupsCommand.class, ScheduleCommand.class, VersionsCommand.class, FilesCommand.class,
+            SambaShareCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {

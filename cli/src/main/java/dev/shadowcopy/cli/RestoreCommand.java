@@ -2,6 +2,9 @@ package dev.shadowcopy.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.shadowcopy.image.location.RepositoryLocation;
+import dev.shadowcopy.image.manifest.BackupStore;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.restore.FileRestore;
 import dev.shadowcopy.image.restore.ServeOverlay;
@@ -37,8 +40,13 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--volume", required = true, paramLabel = "VOL", description = "Volume of the backup point.")
     String volume;
 
-    @Option(names = "--repo", required = true, paramLabel = "DIR", description = "Repository directory.")
-    Path repo;
+    @Option(names = "--repo", required = true, paramLabel = "DIR|s3://BUCKET/PREFIX", description = "Repository: a "
+            + "directory or S3 (see backups --help).")
+    String repo;
+
+    @Option(names = "--host", paramLabel = "NAME", description = "'latest' means this host's latest backup (default: "
+            + "this machine's name; for volume:NAME, the daemon's host).")
+    String host;
 
     @Option(names = "--to", required = true, paramLabel = "FILE|DEVICE|volume:NAME", description = "Target.")
     String to;
@@ -79,7 +87,7 @@ final class RestoreCommand implements Callable<Integer> {
     /** {@code --live}: asks the daemon, then follows the copy (unless {@code --no-wait}). */
     private int live(int t, ProgressPrinter progress) throws Exception {
         String name = to.substring("volume:".length());
-        ObjectNode b = Json.object().put("repository", repo.toAbsolutePath().normalize().toString())
+        ObjectNode b = Json.object().put("repository", RepositoryLocation.parse(repo).toString())
                 .put("backup", id).put("volume", volume).put("target", name).put("live", true).put("rate_mbps", rate);
         char[] p = passphrase.get();
         if (p != null) {
@@ -146,12 +154,15 @@ final class RestoreCommand implements Callable<Integer> {
             return live(t, progress);
         }
         if (to.startsWith("volume:")) {
-            ObjectNode b = Json.object().put("repository", repo.toAbsolutePath().normalize().toString())
+            ObjectNode b = Json.object().put("repository", RepositoryLocation.parse(repo).toString())
                     .put("backup", id).put("volume", volume).put("target", to.substring("volume:".length()))
                     .put("verify", verify).put("threads", t);
             char[] p = passphrase.get();
             if (p != null) {
                 b.put("passphrase", new String(p));
+            }
+            if (host != null) {
+                b.put("host", host);
             }
             JsonNode r;
             try (ApiClient api = state.connect()) {
@@ -171,9 +182,9 @@ final class RestoreCommand implements Callable<Integer> {
             return 0;
         }
         FileRestore.Result fr;
-        try {
-            fr = FileRestore.restore(Repository.open(repo, passphrase.get()), id, volume, Path.of(to), force, verify, t,
-                    progress);
+        try (Repository r = RepositoryLocation.parse(repo).open(passphrase.get())) {
+            String resolved = BackupStore.of(r).resolve(id, host != null ? host : Leases.HostName.current());
+            fr = FileRestore.restore(r, resolved, volume, Path.of(to), force, verify, t, progress);
         } finally {
             progress.finish();
         }

@@ -25,6 +25,8 @@ final class DaemonProcess implements AutoCloseable {
     private final List<String> args;
     private String classpath = CP;
     private Process process;
+    /** Extra environment of the daemon and the CLI processes (e.g. the AWS_* lines of bin/dev-s3). */
+    final java.util.Map<String, String> env = new java.util.LinkedHashMap<>();
 
     DaemonProcess(Path state, String... extra) {
         this.state = state;
@@ -36,7 +38,9 @@ final class DaemonProcess implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(JAVA, "-cp", classpath, "dev.shadowcopy.cli.Main", "daemon", "--state",
                 state.toString()));
         cmd.addAll(args);
-        process = new ProcessBuilder(cmd).redirectErrorStream(true)
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(env);
+        process = pb.redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(state.resolveSibling(state.getFileName() + "-daemon.log")
                         .toFile())).start();
         await(Duration.ofSeconds(30), () -> Files.exists(state.resolve("shadowcopy.sock")) || !process.isAlive(),
@@ -91,7 +95,9 @@ final class DaemonProcess implements AutoCloseable {
         cmd.addAll(List.of(cliArgs));
         cmd.add("--state");
         cmd.add(state.toString());
-        return new ProcessBuilder(cmd).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(env);
+        return pb.start();
     }
 
     static Result finish(Process p, Duration limit) throws Exception {

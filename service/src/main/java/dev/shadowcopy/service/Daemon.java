@@ -4,6 +4,7 @@ import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.access.ApiAccess;
 import dev.shadowcopy.service.api.Api;
 import dev.shadowcopy.service.http.HttpServer;
+import dev.shadowcopy.service.ops.PreviousVersions;
 import java.io.IOException;
 import java.util.concurrent.CountDownLatch;
 
@@ -16,27 +17,34 @@ public final class Daemon implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Daemon.class.getName());
     private final Service service;
     private final HttpServer api;
+    private final PreviousVersions previous;
 
-    private Daemon(Service service, HttpServer api) {
+    private Daemon(Service service, HttpServer api, PreviousVersions previous) {
         this.service = service;
         this.api = api;
+        this.previous = previous;
     }
 
     public static Daemon start(DaemonConfig config) throws IOException {
         Service service = Service.start(config);
+        PreviousVersions previous = null;
         try {
             ApiAccess access = new ApiAccess(service.accessConfig(), config.state().toRealPath());
+            previous = service.startPreviousVersions();
             HttpServer api = HttpServer.start(config.apiSocket(), service.peers().group(), service.peers(),
                     config.doors().api(), new Api(new Api.Roles(service.volumes(), service.shadows(),
                     service.sessions(), service.writers(), service.backups(), service.status(), service.catalog(),
-                    service.events()), access), t -> {
+                    service.events(), previous), access), t -> {
                 if (!(t instanceof ServiceException) && !(t instanceof dev.shadowcopy.device.VolumeException)) {
                     LOG.log(System.Logger.Level.ERROR, "API request failed unexpectedly", t);
                 }
                 return Api.error(t);
             });
-            return new Daemon(service, api);
+            return new Daemon(service, api, previous);
         } catch (IOException | RuntimeException e) {
+            if (previous != null) {
+                previous.close();
+            }
             service.close();
             throw e;
         }
@@ -76,6 +84,7 @@ public final class Daemon implements AutoCloseable {
     public void close() throws IOException {
         try {
             api.close();
+            previous.close(); // after the API (no new runs), before the service (a run in progress finishes)
         } finally {
             service.close();
         }

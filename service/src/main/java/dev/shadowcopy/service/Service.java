@@ -10,6 +10,7 @@ import dev.shadowcopy.nbd.export.VolumeExports;
 import dev.shadowcopy.nbd.server.NbdServer;
 import dev.shadowcopy.nbd.server.TlsCredentials;
 import dev.shadowcopy.nbd.server.TlsMode;
+import dev.shadowcopy.platform.LocalStorage;
 import dev.shadowcopy.service.access.AccessConfig;
 import dev.shadowcopy.service.access.NbdDoor;
 import dev.shadowcopy.service.access.Peers;
@@ -20,6 +21,7 @@ import dev.shadowcopy.service.backup.Migrations;
 import dev.shadowcopy.service.catalog.Catalog;
 import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.catalog.Reconciler;
+import dev.shadowcopy.service.ops.PreviousVersions;
 import dev.shadowcopy.service.ops.Sessions;
 import dev.shadowcopy.service.ops.ShadowCopies;
 import dev.shadowcopy.service.ops.Status;
@@ -27,10 +29,13 @@ import dev.shadowcopy.service.ops.TakeOver;
 import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.ops.Writers;
 import dev.shadowcopy.service.provider.BtrfsVolumes;
+import dev.shadowcopy.service.schedule.Scheduler;
 import dev.shadowcopy.service.sequence.AutoRecovery;
 import dev.shadowcopy.service.sequence.FileSystemFreezer;
 import dev.shadowcopy.service.sequence.SessionManager;
 import dev.shadowcopy.service.sequence.SnapshotSetCreator;
+import dev.shadowcopy.service.versions.CopyMounts;
+import dev.shadowcopy.service.versions.SambaShares;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeManager;
 import dev.shadowcopy.writer.Writer;
@@ -200,6 +205,30 @@ public final class Service implements AutoCloseable {
             lock.close();
             throw e;
         }
+    }
+
+    /**
+     * Starts issue 18's roles on the running service: Samba shares, the service's own copy mounts (which an explicit
+     * expose replaces and a delete takes away even while in use) and the scheduler, whose missed runs run now.
+     * After {@link #start} (which took over the exposures these mounts are); the caller closes it before the service.
+     */
+    public PreviousVersions startPreviousVersions() throws IOException {
+        Path state = config.state();
+        VersionsWiring host = new VersionsWiring(catalog, events, volumes, shadows);
+        SambaShares shares = SambaShares.open(state, LocalStorage.INSTANCE, p -> events
+                .append("shares-unreadable", "error", p, Map.of()));
+        CopyMounts mounts = CopyMounts.start(state, host, shares, Duration.ofSeconds(Integer.getInteger(
+                PreviousVersions.IDLE_PROPERTY, 60)));
+        shadows.automaticExposures(mounts::isAutomatic);
+        Scheduler scheduler;
+        try {
+            scheduler = Scheduler.start(state, LocalStorage.INSTANCE, new ScheduleWiring(catalog, events, volumes,
+                    shadows, sessions, backups));
+        } catch (IOException | RuntimeException e) {
+            mounts.close();
+            throw e;
+        }
+        return new PreviousVersions(scheduler, shares, mounts, host, catalog, state);
     }
 
     /** The NBD server's settings from the daemon's: limits, who may use the socket, TLS on TCP. */

@@ -1,11 +1,12 @@
 package dev.shadowcopy.attach.keep;
 
 import dev.shadowcopy.attach.sys.Linux;
-import dev.shadowcopy.platform.Formats;
 import dev.shadowcopy.attach.sys.UnixSocket;
+import dev.shadowcopy.platform.Formats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -54,9 +55,14 @@ public final class HolderProcess {
         }
         Linux.setsid();
         Path socket = Path.of(args[0]);
-        Files.deleteIfExists(socket);
-        UnixSocket l = UnixSocket.listen(socket, 16);
-        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        // The socket appears under its name only once it listens with its final mode: the starter takes a socket
+        // that refuses connections for one left by a dead holder and removes it, and did so to this one between
+        // bind and listen on a loaded machine (the chmod then failed and the holder exited with 1).
+        Path ready = socket.resolveSibling(socket.getFileName() + "." + ProcessHandle.current().pid() + ".new");
+        Files.deleteIfExists(ready);
+        UnixSocket l = UnixSocket.listen(ready, 16);
+        Files.setPosixFilePermissions(ready, PosixFilePermissions.fromString("rw-------"));
+        Files.move(ready, socket, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         HolderProcess h = new HolderProcess(l, socket);
         System.err.println("shadowcopy holder: pid " + ProcessHandle.current().pid() + " on " + socket);
         Thread.ofPlatform().daemon().name("idle-exit").start(h::exitWhenIdleAtStart);

@@ -68,7 +68,10 @@ public final class DeviceUsers {
         String dev = read(Path.of("/sys/block", Path.of(device).getFileName().toString(), "dev"));
         for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8)) {
             String[] f = line.split(" ");
-            if (f.length > 4 && f[2].equals(dev)) {
+            // btrfs shows an anonymous device number (0:NN) in field 3: its mounts are known by their source
+            int dash = line.indexOf(" - ");
+            String[] tail = dash < 0 ? new String[0] : line.substring(dash + 3).split(" ");
+            if (f.length > 4 && (f[2].equals(dev) || (tail.length > 1 && unescape(tail[1]).equals(device)))) {
                 out.add(unescape(f[4]));
             }
         }

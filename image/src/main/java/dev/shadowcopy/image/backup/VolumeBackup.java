@@ -158,9 +158,10 @@ final class VolumeBackup {
         ChunkId id = repo.keys().chunkId(seg, len);
         if (known.claim(id)) {
             int n = repo.codec().encode(BlobCodec.CHUNK, seg, len, "chunk " + id.hex(), b.blob());
-            repo.writeChunk(id, b.blob(), n);
-            newChunks.incrementAndGet();
-            stored.addAndGet(n);
+            if (repo.writeChunk(id, b.blob(), n)) { // false: object storage already had it (an interrupted backup's upload)
+                newChunks.incrementAndGet();
+                stored.addAndGet(n);
+            }
         }
         return id;
     }

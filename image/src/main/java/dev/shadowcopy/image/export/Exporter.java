@@ -59,6 +59,15 @@ public final class Exporter {
         if (Files.exists(to)) {
             throw new IllegalArgumentException(to + " exists");
         }
+        try (var lease = repo.readLease("export of backup " + backup)) { // object storage: no sweep under it
+            write(repo, backup, m, v, volume, format, to, threads, lockWait, progress, beforeConvert);
+        }
+        return new Result(backup, volume, to, format, Files.size(to));
+    }
+
+    private static void write(Repository repo, String backup, Manifest m, Manifest.VolumeEntry v, String volume,
+                              Format format, Path to, int threads, Duration lockWait, Progress progress,
+                              Runnable beforeConvert) throws IOException {
         switch (format) {
             case QCOW2 -> Qcow2Writer.write(new RepositoryDevice(repo, m, v), to, progress);
             case RAW -> {
@@ -78,7 +87,6 @@ public final class Exporter {
                 }
             }
         }
-        return new Result(backup, volume, to, format, Files.size(to));
     }
 
     private static void convert(Path qcow2, Path to, Format format) throws IOException {

@@ -2,9 +2,12 @@ package dev.shadowcopy.image.maintenance;
 
 import java.time.Instant;
 import java.time.LocalDate;
+import java.time.LocalDateTime;
 import java.time.ZoneId;
+import java.time.temporal.ChronoUnit;
 import java.time.temporal.IsoFields;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,24 +31,43 @@ public record Retention(int keepLast, int keepDaily, int keepWeekly, int keepMon
 
     /** Ids to keep, with the rules that keep each (for a dry run). */
     public Map<String, List<String>> keep(List<Point> points) {
-        List<Point> newestFirst = new ArrayList<>(points);
-        newestFirst.sort((a, b) -> b.created().compareTo(a.created()) != 0 ? b.created().compareTo(a.created())
-                : b.id().compareTo(a.id()));
-        Map<String, List<String>> kept = new LinkedHashMap<>();
         if (!any()) {
-            newestFirst.forEach(p -> kept.computeIfAbsent(p.id(), k -> new ArrayList<>()).add("no rule"));
+            Map<String, List<String>> kept = new LinkedHashMap<>();
+            newestFirst(points).forEach(p -> kept.computeIfAbsent(p.id(), k -> new ArrayList<>()).add("no rule"));
             return kept;
         }
-        for (int i = 0; i < Math.min(keepLast, newestFirst.size()); i++) {
+        return select(points, zone, keepLast, 0, keepDaily, keepWeekly, keepMonthly, 0);
+    }
+
+    /**
+     * The one selection behind every keep rule (a prune's here, a schedule's {@code KeepRules}): {@code last} keeps
+     * the N newest; each calendar rule keeps the newest point of each of the N most recent hours, days, ISO weeks,
+     * months or years that have points, counted in {@code zone}. Returns the kept ids, newest first, each with the
+     * rules that keep it.
+     */
+    public static Map<String, List<String>> select(List<Point> points, ZoneId zone, int last, int hourly, int daily,
+                                                   int weekly, int monthly, int yearly) {
+        List<Point> newestFirst = newestFirst(points);
+        Map<String, List<String>> kept = new LinkedHashMap<>();
+        for (int i = 0; i < Math.min(last, newestFirst.size()); i++) {
             kept.computeIfAbsent(newestFirst.get(i).id(), k -> new ArrayList<>()).add("last");
         }
-        bucket(kept, newestFirst, keepDaily, "daily", this::day);
-        bucket(kept, newestFirst, keepWeekly, "weekly", p -> {
-            LocalDate d = day(p);
+        Function<Point, LocalDateTime> local = p -> LocalDateTime.ofInstant(p.created(), zone);
+        bucket(kept, newestFirst, hourly, "hourly", p -> local.apply(p).truncatedTo(ChronoUnit.HOURS));
+        bucket(kept, newestFirst, daily, "daily", p -> local.apply(p).toLocalDate());
+        bucket(kept, newestFirst, weekly, "weekly", p -> {
+            LocalDate d = local.apply(p).toLocalDate();
             return d.get(IsoFields.WEEK_BASED_YEAR) * 100 + d.get(IsoFields.WEEK_OF_WEEK_BASED_YEAR);
         });
-        bucket(kept, newestFirst, keepMonthly, "monthly", p -> day(p).withDayOfMonth(1));
+        bucket(kept, newestFirst, monthly, "monthly", p -> local.apply(p).toLocalDate().withDayOfMonth(1));
+        bucket(kept, newestFirst, yearly, "yearly", p -> local.apply(p).getYear());
         return kept;
+    }
+
+    private static List<Point> newestFirst(List<Point> points) {
+        List<Point> sorted = new ArrayList<>(points);
+        sorted.sort(Comparator.comparing(Point::created).thenComparing(Point::id).reversed());
+        return sorted;
     }
 
     private static void bucket(Map<String, List<String>> kept, List<Point> newestFirst, int n, String rule,
@@ -59,9 +81,5 @@ public record Retention(int keepLast, int keepDaily, int keepWeekly, int keepMon
                 kept.computeIfAbsent(p.id(), k -> new ArrayList<>()).add(rule);
             }
         }
-    }
-
-    private LocalDate day(Point p) {
-        return p.created().atZone(zone).toLocalDate();
     }
 }

@@ -2,20 +2,24 @@ package dev.shadowcopy.image.manifest;
 
 import dev.shadowcopy.image.repository.BlobCodec;
 import dev.shadowcopy.image.repository.Keys;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.repository.RepositoryJson;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Pattern;
 
@@ -32,6 +36,11 @@ import java.util.regex.Pattern;
  *
  * <p>Repositories written before the marker (points written in {@code tmp/<id>.partial/} and renamed into
  * {@code backups/}) read the same: their committed points have no marker, their leftovers are in {@code tmp/}.
+ *
+ * <p>On object storage the same objects and order apply (the marker's deletion, a single request, is the commit;
+ * the manifest is the last object written before it). The marker there names the lease of the backup writing the
+ * point, so that a garbage collection can tell a backup in flight (lease alive) from an interrupted one; the
+ * committed points are found with one listing of {@code backups/}.
  */
 public final class BackupStore {
     private static final Pattern ID = Pattern.compile("\\d{8}-\\d{6}-[0-9a-f]{4}");
@@ -52,8 +61,10 @@ public final class BackupStore {
         return new BackupStore(repo);
     }
 
-    private Path dir() {
-        return repo.root().resolve("backups");
+    private static final String DIR = "backups";
+
+    private static String dir(String id) {
+        return DIR + "/" + id;
     }
 
     public static boolean validId(String id) {
@@ -67,8 +78,16 @@ public final class BackupStore {
      */
     public List<String> ids() throws IOException {
         List<String> out = new ArrayList<>();
-        for (String n : repo.storage().list(dir())) {
-            if (validId(n) && committed(dir().resolve(n))) {
+        if (repo.lockFree()) {
+            directories().forEach((id, files) -> {
+                if (validId(id) && !files.contains(PARTIAL)) {
+                    out.add(id);
+                }
+            });
+            return out;
+        }
+        for (String n : repo.backend().list(DIR)) {
+            if (validId(n) && committed(dir(n))) {
                 out.add(n);
             }
         }
@@ -76,41 +95,110 @@ public final class BackupStore {
         return out;
     }
 
-    /** Backup directories that are no point: being written, cut short by a crash, or being deleted. */
-    public List<Path> uncommitted() throws IOException {
-        List<Path> out = new ArrayList<>();
-        for (String n : repo.storage().list(dir())) {
-            Path p = dir().resolve(n);
-            if (repo.storage().isDirectory(p) && !committed(p)) {
+    /** Backup directories (keys) that are no point: being written, cut short by a crash, or being deleted. */
+    public List<String> uncommitted() throws IOException {
+        List<String> out = new ArrayList<>();
+        if (repo.lockFree()) {
+            directories().forEach((id, files) -> {
+                if (!validId(id) || files.contains(PARTIAL)) {
+                    out.add(dir(id));
+                }
+            });
+            return out;
+        }
+        for (String n : repo.backend().list(DIR)) {
+            String p = dir(n);
+            if (repo.backend().isDirectory(p) && !committed(p)) {
                 out.add(p);
             }
         }
         return out;
     }
 
-    private boolean committed(Path d) throws IOException {
-        if (!repo.storage().isDirectory(d)) {
+    /** Object storage: every backup directory with the names of its objects, from one listing. */
+    private Map<String, List<String>> directories() throws IOException {
+        Map<String, List<String>> dirs = new TreeMap<>();
+        for (var o : repo.backend().listTree(DIR + "/")) {
+            String rest = o.key().substring(DIR.length() + 1);
+            int slash = rest.indexOf('/');
+            if (slash > 0) {
+                dirs.computeIfAbsent(rest.substring(0, slash), k -> new ArrayList<>()).add(rest.substring(slash + 1));
+            }
+        }
+        return dirs;
+    }
+
+    private boolean committed(String d) throws IOException {
+        if (!repo.backend().isDirectory(d)) {
             return false;
         }
-        List<String> files = repo.storage().list(d);
+        List<String> files = repo.backend().list(d);
         return !files.isEmpty() && !files.contains(PARTIAL);
     }
 
-    /** Accepts an id, a unique prefix of one, or {@code latest}. */
+    /**
+     * The lease named by a backup directory's marker (object storage), or null when it names none (a directory's
+     * markers are empty).
+     */
+    public String markerLease(String dirKey) throws IOException {
+        byte[] b;
+        try {
+            b = repo.read(dirKey + "/" + PARTIAL);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+        if (b.length == 0) {
+            return null;
+        }
+        try {
+            return RepositoryJson.MAPPER.readTree(b).path("lease").asText(null);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** Accepts an id, a unique prefix of one, or {@code latest} (of any host). */
     public String resolve(String idOrAlias) throws IOException {
+        return resolve(idOrAlias, null);
+    }
+
+    /**
+     * Accepts an id, a unique prefix of one, or {@code latest}: the newest point of {@code host} (null: of any host).
+     * Points written before hosts were recorded count for every host.
+     */
+    public String resolve(String idOrAlias, String host) throws IOException {
         List<String> ids = ids();
         if ("latest".equals(idOrAlias)) {
             if (ids.isEmpty()) {
                 throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "the repository has no backups");
             }
-            return ids.getLast();
+            if (host == null) {
+                return ids.getLast();
+            }
+            List<String> others = new ArrayList<>();
+            for (String id : ids.reversed()) {
+                String h;
+                try {
+                    h = manifest(id).host();
+                } catch (IOException e) {
+                    continue; // unreadable: not anyone's latest
+                }
+                if (h == null || h.equals(host)) {
+                    return id;
+                }
+                if (!others.contains(h)) {
+                    others.add(h);
+                }
+            }
+            throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "the repository has no backup of host "
+                    + host + " (it has backups of " + String.join(", ", others) + "; name one with --host)");
         }
         List<String> match = ids.stream().filter(i -> i.startsWith(idOrAlias)).toList();
         if (match.size() == 1 || match.contains(idOrAlias)) {
             return match.contains(idOrAlias) ? idOrAlias : match.getFirst();
         }
         throw new RepositoryException(RepositoryException.Code.NOT_FOUND, match.isEmpty()
-                ? "no backup " + idOrAlias + " in " + repo.root()
+                ? "no backup " + idOrAlias + " in " + repo.location()
                 : "backup id " + idOrAlias + " is ambiguous: " + String.join(", ", match));
     }
 
@@ -161,7 +249,7 @@ public final class BackupStore {
         Manifest updated = new Manifest(m.format(), m.id(), m.created(), m.finished(), m.host(), m.label(), m.setId(),
                 m.context(), m.consistency(), m.volumes(), writers, m.components());
         byte[] plain = RepositoryJson.MAPPER.writeValueAsBytes(updated);
-        repo.publish(dir().resolve(id).resolve("manifest"),
+        repo.publish(dir(id) + "/manifest",
                 repo.codec().encode(BlobCodec.MANIFEST, plain, plain.length, id + "/manifest"));
         return updated;
     }
@@ -178,6 +266,14 @@ public final class BackupStore {
             throw new RepositoryException(RepositoryException.Code.CORRUPT, "backup " + m.id() + ": index of volume "
                     + v.name() + " disagrees with its manifest on size");
         }
+        if (repo.lockFree()) {
+            // whoever reads an index relies on its chunks: claimed if a pending collection marked any
+            var gone = repo.protect(Arrays.asList(idx.chunks()));
+            if (!gone.isEmpty()) {
+                throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "backup " + m.id() + " was deleted "
+                        + "while it was read: a garbage collection removed " + gone.size() + " of its chunks");
+            }
+        }
         return idx;
     }
 
@@ -187,9 +283,9 @@ public final class BackupStore {
         }
         byte[] blob;
         try {
-            blob = repo.read(dir().resolve(id).resolve(file));
+            blob = repo.read(dir(id) + "/" + file);
         } catch (NoSuchFileException e) {
-            throw new RepositoryException(repo.storage().isDirectory(dir().resolve(id))
+            throw new RepositoryException(repo.backend().isDirectory(dir(id))
                     ? RepositoryException.Code.CORRUPT : RepositoryException.Code.NOT_FOUND, "backup " + id + ": "
                     + file + " is missing");
         }
@@ -203,8 +299,8 @@ public final class BackupStore {
         for (int attempt = 0; ; attempt++) {
             String id = ID_TIME.format(created) + "-"
                     + String.format("%04x", ThreadLocalRandom.current().nextInt(0x10000));
-            Path d = dir().resolve(id);
-            if (repo.storage().exists(d)) {
+            String d = dir(id);
+            if (repo.backend().exists(d) || repo.lockFree() && repo.backend().isDirectory(d)) {
                 if (attempt > 100) {
                     throw new RepositoryException(RepositoryException.Code.EXISTS, "no free backup id for " + created);
                 }
@@ -212,12 +308,12 @@ public final class BackupStore {
             }
             repo.makeDirectory(d);
             try {
-                repo.writeNew(d.resolve(PARTIAL), new byte[0]);
+                repo.writeNew(d + "/" + PARTIAL, marker());
             } catch (FileAlreadyExistsException e) {
                 continue; // another backup of the same second chose the same id
             }
-            repo.storage().syncDirectory(d); // the marker is durable before anything else is written here
-            repo.storage().syncDirectory(dir());
+            repo.backend().syncDirectory(d); // the marker is durable before anything else is written here
+            repo.backend().syncDirectory(DIR);
             return new Pending(id, d);
         }
     }
@@ -225,9 +321,9 @@ public final class BackupStore {
     /** A backup point being written. */
     public final class Pending {
         private final String id;
-        private final Path dir;
+        private final String dir;
 
-        private Pending(String id, Path dir) {
+        private Pending(String id, String dir) {
             this.id = id;
             this.dir = dir;
         }
@@ -252,7 +348,10 @@ public final class BackupStore {
             byte[] plain = RepositoryJson.MAPPER.writeValueAsBytes(m);
             write("manifest", repo.codec().encode(BlobCodec.MANIFEST, plain, plain.length, id + "/manifest"));
             repo.syncAll(); // chunks (written without fsync), their names, the indexes and the manifest
-            repo.storage().delete(dir.resolve(PARTIAL)); // the commit: durable on return
+            if (repo.lockFree()) {
+                repo.checkLeases(); // a lapsed lease may no longer have been waited for: no commit then
+            }
+            repo.backend().delete(dir + "/" + PARTIAL); // the commit: durable on return
         }
 
         /** Removes what was written (the chunks stay until garbage collection). */
@@ -261,7 +360,7 @@ public final class BackupStore {
         }
 
         private void write(String file, byte[] blob) throws IOException {
-            repo.writeNew(dir.resolve(file), blob);
+            repo.writeNew(dir + "/" + file, blob);
         }
     }
 
@@ -270,14 +369,26 @@ public final class BackupStore {
      * point), then its files removed, the marker last. Its chunks stay until garbage collection.
      */
     public void delete(String id) throws IOException {
-        Path d = dir().resolve(id);
-        if (!validId(id) || !repo.storage().isDirectory(d)) {
+        String d = dir(id);
+        if (!validId(id) || !repo.backend().isDirectory(d)) {
             throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "no backup " + id);
         }
-        if (!repo.storage().exists(d.resolve(PARTIAL))) {
-            repo.writeNew(d.resolve(PARTIAL), new byte[0]);
+        if (!repo.backend().exists(d + "/" + PARTIAL)) {
+            repo.writeNew(d + "/" + PARTIAL, marker());
         }
-        repo.storage().syncDirectory(d);
+        repo.backend().syncDirectory(d);
         repo.deleteTree(d, PARTIAL);
+        Verdicts.of(repo).delete(id); // after the point: a crash between leaves an orphan verdict, never a bare point
+    }
+
+    /** A directory's marker is empty; object storage's names the lease of the backup or deletion at work. */
+    private byte[] marker() throws IOException {
+        if (!repo.lockFree()) {
+            return new byte[0];
+        }
+        var n = RepositoryJson.MAPPER.createObjectNode();
+        n.put("lease", Objects.requireNonNullElse(repo.currentLease(), ""));
+        n.put("host", Leases.HostName.current());
+        return RepositoryJson.MAPPER.writeValueAsBytes(n);
     }
 }

@@ -37,11 +37,29 @@ public final class RepositoryLock implements AutoCloseable {
 
     private final Holder holder;
     private final Mode mode;
+    private final Lease lease;
     private boolean closed;
 
     private RepositoryLock(Holder holder, Mode mode) {
         this.holder = holder;
         this.mode = mode;
+        this.lease = null;
+    }
+
+    private RepositoryLock(Lease lease, Mode mode) {
+        this.holder = null;
+        this.mode = mode;
+        this.lease = lease;
+    }
+
+    /** Object storage: no lock, the operation's lease in its place (see {@link Repository#lock}). */
+    static RepositoryLock leased(Mode mode, Lease lease) {
+        return new RepositoryLock(lease, mode);
+    }
+
+    /** The lease this "lock" stands for on object storage, or null in a directory. */
+    public Lease lease() {
+        return lease;
     }
 
     /** @param processes also exclude other processes (a record lock on {@code DIR/lock}, a real file) */
@@ -119,6 +137,10 @@ public final class RepositoryLock implements AutoCloseable {
             return;
         }
         closed = true;
+        if (lease != null) {
+            lease.close();
+            return;
+        }
         try {
             synchronized (holder) {
                 if (holder.fileLock != null && (mode == Mode.EXCLUSIVE || --holder.shared == 0)) {

@@ -14,14 +14,15 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** A verdict is kept with its point, encrypted like its manifest and bound to its name. */
 class VerdictsTest {
+    private static final String A = "20261206-020000-aaaa";
+    private static final String B = "20261206-030000-bbbb";
+
     @TempDir
     Path dir;
 
     private Repository repository() throws IOException {
         Repository repo = Repository.init(dir.resolve("repo"), new Repository.InitOptions(64 << 10, 1,
                 "secret".toCharArray(), 1000));
-        Files.createDirectories(repo.root().resolve("backups").resolve("a"));
-        Files.createDirectories(repo.root().resolve("backups").resolve("b"));
         return repo;
     }
 
@@ -33,25 +34,36 @@ class VerdictsTest {
 
     @Test
     void aPointNeverVerifiedHasNoVerdict() throws IOException {
-        assertNull(Verdicts.of(repository()).verdict("a"));
+        assertNull(Verdicts.of(repository()).verdict(A));
     }
 
     @Test
     void theLastRecordedVerdictReadsBackWholeAfterReopening() throws IOException {
         Repository repo = repository();
-        Verdicts.of(repo).record(verdict("a", true));
-        Verdicts.of(repo).record(verdict("a", false));
-        Verdicts.Verdict v = Verdicts.of(Repository.open(repo.root(), "secret".toCharArray())).verdict("a");
-        assertEquals(verdict("a", false), v);
+        Verdicts.of(repo).record(verdict(A, true));
+        Verdicts.of(repo).record(verdict(A, false));
+        Verdicts.Verdict v = Verdicts.of(Repository.open(repo.root(), "secret".toCharArray())).verdict(A);
+        assertEquals(verdict(A, false), v);
         assertEquals("file system of volume v: wrecked", v.firstProblem());
     }
 
     @Test
     void aVerdictCopiedToAnotherPointDoesNotDecode() throws IOException {
         Repository repo = repository();
-        Verdicts.of(repo).record(verdict("a", true));
-        Path backups = repo.root().resolve("backups");
-        Files.copy(backups.resolve("a").resolve(Verdicts.FILE), backups.resolve("b").resolve(Verdicts.FILE));
-        assertThrows(IOException.class, () -> Verdicts.of(repo).verdict("b"));
+        Verdicts.of(repo).record(verdict(A, true));
+        Path verdicts = repo.root().resolve(Verdicts.DIR);
+        Files.copy(verdicts.resolve(A), verdicts.resolve(B));
+        assertThrows(IOException.class, () -> Verdicts.of(repo).verdict(B));
+    }
+
+    @Test
+    void aDeletedVerdictIsGoneAndAVerdictWithoutItsPointIsAnOrphan() throws IOException {
+        Repository repo = repository();
+        Verdicts.of(repo).record(verdict(A, true));
+        Verdicts.of(repo).record(verdict(B, true));
+        assertEquals(List.of(B), Verdicts.of(repo).orphans(List.of(A)));
+        Verdicts.of(repo).delete(B);
+        assertNull(Verdicts.of(repo).verdict(B));
+        assertEquals(List.of(), Verdicts.of(repo).orphans(List.of(A)));
     }
 }

@@ -1,9 +1,10 @@
 package dev.shadowcopy.service.access;
 
-import dev.shadowcopy.service.peer.Role;
-import dev.shadowcopy.service.peer.Caller;
+import dev.shadowcopy.image.location.RepositoryLocation;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
+import dev.shadowcopy.service.peer.Caller;
+import dev.shadowcopy.service.peer.Role;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -57,6 +58,22 @@ public final class ApiAccess {
     public Path repository(Caller c, String raw) throws ServiceException {
         return c.isAdmin() ? Confinement.canonical(raw, "repository")
                 : Confinement.confine(raw, config.repositories(), "repository");
+    }
+
+    /**
+     * A repository location for a job: a directory as {@link #repository}, or {@code s3://BUCKET/PREFIX}, which reaches
+     * whatever the daemon's own AWS credentials reach and is therefore for administrators only.
+     */
+    public String repositoryLocation(Caller c, String raw) throws ServiceException {
+        if (raw != null && raw.startsWith("s3://")) {
+            admin(c, "backing up to or restoring from object storage (the daemon's AWS credentials)");
+            try {
+                return RepositoryLocation.parse(raw).toString();
+            } catch (IllegalArgumentException e) {
+                throw new ServiceException(VssError.INVALID_ARGUMENT, e.getMessage());
+            }
+        }
+        return repository(c, raw).toString();
     }
 
     /** A mount point for expose: canonical, and for operators inside a configured mount root. */

@@ -12,6 +12,7 @@ import dev.shadowcopy.service.error.VssError;
 import dev.shadowcopy.service.http.Exchange;
 import dev.shadowcopy.service.http.HttpServer;
 import dev.shadowcopy.service.json.Json;
+import dev.shadowcopy.service.ops.PreviousVersions;
 import dev.shadowcopy.service.ops.Sessions;
 import dev.shadowcopy.service.ops.ShadowCopies;
 import dev.shadowcopy.service.ops.Status;
@@ -31,17 +32,20 @@ public final class Api implements HttpServer.Handler {
 
     /** The role objects the resources call. */
     public record Roles(Volumes volumes, ShadowCopies shadows, Sessions sessions, Writers writers, Backups backups,
-                        Status status, Catalog catalog, EventLog events) {}
+                        Status status, Catalog catalog, EventLog events, PreviousVersions previous) {}
 
     /** @param access who may do what (docs/service.md, "Security model") */
     public Api(Roles roles, ApiAccess access) {
-        Render render = new Render(roles.volumes(), roles.shadows());
+        Render render = new Render(roles.volumes(), roles.shadows(), roles.previous());
         new ServiceResource(roles.status(), roles.volumes(), roles.events()).register(routes);
         new VolumesResource(roles.volumes(), access, render).register(routes);
         new ShadowsResource(roles.shadows(), access, render).register(routes);
         new SessionsResource(roles.sessions(), roles.volumes(), roles.catalog(), access, render).register(routes);
         new WritersResource(roles.writers(), access).register(routes);
         new BackupsResource(roles.backups(), access).register(routes);
+        new SchedulesResource(roles.previous().scheduler(), access).register(routes);
+        new VersionsResource(roles.previous().versions(), access).register(routes);
+        new SharesResource(roles.previous(), access).register(routes);
     }
 
     @Override

@@ -81,7 +81,7 @@ final class BackupsResource {
         access.admin(c, "deep verification (it attaches and mounts backup points and starts databases)");
         List<String> ids = new ArrayList<>();
         b.path("backups").forEach(n -> ids.add(n.asText()));
-        Path repo = repository(b, c);
+        String repo = repository(b, c);
         char[] pass = passphrase(b);
         int threads = threads(b);
         run(ex, progress -> {
@@ -105,7 +105,8 @@ final class BackupsResource {
             return;
         }
         RestoreJob.Request req = new RestoreJob.Request(repository(b, c), passphrase(b), text(b, "backup"),
-                text(b, "volume"), target, b.path("verify").asBoolean(false), threads(b));
+                text(b, "volume"), target, b.path("verify").asBoolean(false), threads(b),
+                b.hasNonNull("host") ? b.get("host").asText() : null);
         run(ex, progress -> {
             RestoreJob.Result res = backups.restore(req, progress);
             ObjectNode o = Json.object().put("event", "result");
@@ -194,8 +195,8 @@ final class BackupsResource {
         }
     }
 
-    private Path repository(JsonNode b, Caller c) throws ServiceException {
-        return access.repository(c, text(b, "repository"));
+    private String repository(JsonNode b, Caller c) throws ServiceException {
+        return access.repositoryLocation(c, text(b, "repository"));
     }
 
     private static char[] passphrase(JsonNode b) {

@@ -8,6 +8,9 @@ import dev.shadowcopy.service.http.HttpRequest;
 import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.peer.Caller;
 import java.io.IOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.time.ZoneOffset;
@@ -15,6 +18,7 @@ import java.time.format.DateTimeParseException;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
+import java.util.NoSuchElementException;
 import java.util.Set;
 
 /**
@@ -167,6 +171,35 @@ final class Call {
 
     private static String abbreviate(String s) {
         return s.length() <= 40 ? s : s.substring(0, 37) + "...";
+    }
+
+    /** An absolute path, normalised; no NUL. */
+    static Path absolute(String raw, String field) throws ServiceException {
+        if (raw.indexOf('\0') >= 0 || !raw.startsWith("/")) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "'" + field + "' must be an absolute path, was '"
+                    + raw + "'");
+        }
+        return Path.of(raw).normalize();
+    }
+
+    /**
+     * {@code h}, with the JDK's exceptions for a name or file that is missing or exists already — which the roles of
+     * schedules, previous versions and shares throw — answered as {@code OBJECT_NOT_FOUND} and
+     * {@code OBJECT_ALREADY_EXISTS}.
+     */
+    static Routes.Handler objectErrors(Routes.Handler h) {
+        return c -> {
+            try {
+                h.handle(c);
+            } catch (NoSuchElementException e) {
+                throw new ServiceException(VssError.OBJECT_NOT_FOUND, e.getMessage());
+            } catch (FileAlreadyExistsException e) {
+                throw new ServiceException(VssError.OBJECT_ALREADY_EXISTS, e.getFile() + ": " + e.getReason());
+            } catch (NoSuchFileException e) {
+                throw new ServiceException(VssError.OBJECT_NOT_FOUND, e.getFile() + ": " + (e.getReason() == null
+                        ? "no such file or directory" : e.getReason()));
+            }
+        };
     }
 
     static long parseLong(String s, String what) throws ServiceException {

@@ -8,6 +8,7 @@ import dev.shadowcopy.service.catalog.Attributes;
 import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.json.Json;
 import dev.shadowcopy.service.ops.LiveVolumes;
+import dev.shadowcopy.service.ops.PreviousVersions;
 import dev.shadowcopy.service.ops.ShadowCopies;
 import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.provider.ForeignVolumes;
@@ -23,10 +24,12 @@ import java.io.IOException;
 final class Render {
     private final Volumes volumes;
     private final ShadowCopies shadows;
+    private final PreviousVersions previous;
 
-    Render(Volumes volumes, ShadowCopies shadows) {
+    Render(Volumes volumes, ShadowCopies shadows, PreviousVersions previous) {
         this.volumes = volumes;
         this.shadows = shadows;
+        this.previous = previous;
     }
 
     /** {@code {"name": node}}. */
@@ -97,6 +100,7 @@ final class Render {
         Attributes.names(s.attributes()).forEach(names::add);
         o.put("protected", s.isProtected());
         o.put("nbd_export", "shadow/" + s.id());
+        o.put("schedule", previous.scheduleOf(s)); // the schedule that made it, or null
         shadows.size(s).ifPresent(size -> o.put("size", size));
         return o;
     }

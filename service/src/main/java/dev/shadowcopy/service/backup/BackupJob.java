@@ -1,19 +1,21 @@
 package dev.shadowcopy.service.backup;
 
 import dev.shadowcopy.attach.loop.DeviceUsers;
-import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.Verdicts;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
+import dev.shadowcopy.image.repository.RepositoryLock;
 import dev.shadowcopy.service.catalog.EventLog;
-import dev.shadowcopy.service.ops.Sessions;
-import dev.shadowcopy.service.ops.Volumes;
+import dev.shadowcopy.service.catalog.ShadowRecord;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
-import dev.shadowcopy.service.catalog.ShadowRecord;
+import dev.shadowcopy.service.ops.Sessions;
+import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.sequence.Context;
 import dev.shadowcopy.service.sequence.Session;
 import dev.shadowcopy.service.sequence.SnapshotSetCreator;
@@ -23,7 +25,6 @@ import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.ShadowCopyDevice;
 import dev.shadowcopy.writer.WriterMetadata;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -47,9 +48,9 @@ public final class BackupJob {
      * @param full       read everything even where change tracking could say what changed
      * @param passphrase for an encrypted repository (or to create one); null otherwise
      */
-    public record Request(List<String> volumes, Path repository, boolean full, char[] passphrase, String label,
+    public record Request(List<String> volumes, String repository, boolean full, char[] passphrase, String label,
                           int threads, Set<String> excludeWriters, boolean verify) {
-        public Request(List<String> volumes, Path repository, boolean full, char[] passphrase, String label,
+        public Request(List<String> volumes, String repository, boolean full, char[] passphrase, String label,
                        int threads, Set<String> excludeWriters) {
             this(volumes, repository, full, passphrase, label, threads, excludeWriters, false);
         }
@@ -75,7 +76,13 @@ public final class BackupJob {
             // fails clearly for an unknown or incomplete volume before anything is frozen
             Volumes.requireComplete(volumes.get(v), "backed up");
         }
-        Repository repo = RepositoryAccess.openOrCreate(req.repository(), req.passphrase());
+        try (Repository repo = RepositoryAccess.openOrCreate(req.repository(), req.passphrase())) {
+            return run(volumes, sessions, events, verifier, req, progress, repo);
+        }
+    }
+
+    private static Result run(Volumes volumes, Sessions sessions, EventLog events, DeepVerify verifier, Request req,
+                              Progress progress, Repository repo) throws IOException {
         // VSS backup type, as writers and the components document see it: incremental only when every volume has a
         // backup to be incremental to (its first backup is a full one, whatever was asked)
         boolean full = req.full();
@@ -123,7 +130,7 @@ public final class BackupJob {
             try {
                 r = BackupWriter.write(repo, new BackupWriter.Request(sources, first.created(),
                         set.set().id().toString(), s.context().wireName(), consistency, writersOf(s), components,
-                        first.originatingMachine(), req.label(), req.full(), req.threads(), Duration.ofMinutes(10)),
+                        Leases.HostName.current(), req.label(), req.full(), req.threads(), Duration.ofMinutes(10)),
                         progress);
             } catch (IOException e) {
                 throw repositoryFull(e, req.repository());
@@ -132,19 +139,18 @@ public final class BackupJob {
                     + o.message()).toList();
             Manifest finalStates = r.manifest();
             if (!writersOf(s).isEmpty()) {
-                try (var lock = repo.lock(dev.shadowcopy.image.repository.RepositoryLock.Mode.SHARED,
-                        Duration.ofMinutes(10), "recording the writers' final states")) {
+                try (var lock = repo.lock(RepositoryLock.Mode.SHARED, Duration.ofMinutes(10),
+                        "recording the writers' final states")) {
                     finalStates = BackupStore.of(repo).recordWriters(r.manifest().id(), writersOf(s));
                 }
             }
             events.append("backup-complete", "info", "backup " + r.manifest().id() + " of "
                     + String.join(", ", req.volumes()) + " written to " + req.repository() + " (" + consistency + ")",
-                    Map.of("backup", r.manifest().id(), "repository", req.repository().toString()));
+                    Map.of("backup", r.manifest().id(), "repository", req.repository()));
             return new Result(finalStates, r.warnings(), r.elapsed(), bcFailures, null);
         } catch (IOException | RuntimeException e) {
             events.append("backup-failed", "error", "backup of " + String.join(", ", req.volumes()) + " to "
-                    + req.repository() + " failed: " + e.getMessage(), Map.of("repository",
-                    req.repository().toString()));
+                    + req.repository() + " failed: " + e.getMessage(), Map.of("repository", req.repository()));
             throw e;
         } finally {
             sessions.release(s, "backup finished");
@@ -183,7 +189,7 @@ public final class BackupJob {
      * A write that failed for lack of space, named: which repository is full and what to do. The JDK's message
      * ("No space left on device") names neither. Other failures are returned as they are.
      */
-    static IOException repositoryFull(IOException e, Path repository) {
+    static IOException repositoryFull(IOException e, String repository) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             String m = String.valueOf(t.getMessage());
             if (t instanceof dev.shadowcopy.platform.NoSpaceException || m.contains("No space left on device")

@@ -31,7 +31,7 @@ public final class Backups {
      * Proves backup points restorable ({@code backups verify --deep}): chunks re-hashed, file systems checked, databases
      * started and checked; each verdict stored with its point, a failure an event.
      */
-    public DeepVerify.Result verify(Path repository, char[] passphrase, List<String> ids, int threads,
+    public DeepVerify.Result verify(String repository, char[] passphrase, List<String> ids, int threads,
                                     Progress progress) throws IOException {
         return deepVerify.verify(RepositoryAccess.open(repository, passphrase), repository, ids, threads, progress);
     }

@@ -65,7 +65,7 @@ public final class DeepVerify {
     }
 
     /** Verifies backup points {@code ids} (all when empty) of {@code repo} deeply, and records each verdict. */
-    public Result verify(Repository repo, Path repository, List<String> ids, int threads, Progress progress)
+    public Result verify(Repository repo, String repository, List<String> ids, int threads, Progress progress)
             throws IOException {
         Verifier.Report chunks = Verifier.verify(repo, ids, threads, Duration.ofMinutes(10), progress);
         List<String> chosen = new ArrayList<>();
@@ -98,11 +98,11 @@ public final class DeepVerify {
                 if (!v.ok()) {
                     events.append("backup-verify-failed", "error", "backup " + id + " in " + repository + " is not "
                             + "restorable as it is: " + v.firstProblem(), Map.of("backup", id, "repository",
-                            repository.toString()));
+                            repository));
                 } else {
                     events.append("backup-verified", "info", "backup " + id + " in " + repository + " is proven "
                             + "restorable (" + (checks.size() - 1) + " file system and database checks)",
-                            Map.of("backup", id, "repository", repository.toString()));
+                            Map.of("backup", id, "repository", repository));
                 }
             }
         }

@@ -79,7 +79,7 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
     }
 
     /** A new live restore: restore {@code volume} of {@code backup} into volume {@code target}. */
-    public record Request(Path repository, char[] passphrase, String backup, String volume, String target,
+    public record Request(String repository, char[] passphrase, String backup, String volume, String target,
                           Path overlay, Path socket, String export, int rateMbps) {}
 
     /** How one live restore stands. */
@@ -188,7 +188,7 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
             }
             marked = true;
             MigrationRecord rec = new MigrationRecord(MigrationRecord.FORMAT, target.name(), target.id().toString(),
-                    req.repository().toString(), repo.config().id(), id, v.name(), v.size(), repo.chunkSize(),
+                    req.repository(), repo.config().id(), id, v.name(), v.size(), repo.chunkSize(),
                     Instant.now().toString(), req.passphrase() == null ? null : new String(req.passphrase()),
                     overlay == null ? null : overlay.path().toString(),
                     req.socket() == null ? null : req.socket().toAbsolutePath().toString(), req.export(),
@@ -279,7 +279,7 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
     }
 
     private void open(MigrationRecord rec, ManagedVolume target, Path home) throws IOException {
-        Repository repo = RepositoryAccess.open(Path.of(rec.repository()), rec.passphrase() == null ? null
+        Repository repo = RepositoryAccess.open(rec.repository(), rec.passphrase() == null ? null
                 : rec.passphrase().toCharArray());
         if (!repo.config().id().equals(rec.repositoryId())) {
             throw new IOException("the repository at " + rec.repository() + " is not the one the restore read (id "

@@ -1,43 +1,33 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.image.location.RepositoryLocation;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /** Opens repositories for jobs, creating one on first use, and maps repository errors to API errors. */
 public final class RepositoryAccess {
     private RepositoryAccess() {}
 
     /**
-     * Opens the repository, or creates it with the defaults (encrypted when a passphrase is given) if the
-     * directory is missing or empty.
+     * Opens the repository (a directory or {@code s3://BUCKET/PREFIX}), or creates it with the defaults (encrypted
+     * when a passphrase is given) if the directory is missing or empty, or the bucket prefix holds none.
      */
-    public static Repository openOrCreate(Path dir, char[] passphrase) throws IOException {
+    public static Repository openOrCreate(String location, char[] passphrase) throws IOException {
         try {
-            if (!Repository.exists(dir) && (!Files.exists(dir) || isEmptyDir(dir))) {
-                return Repository.init(dir, Repository.InitOptions.defaults(passphrase));
-            }
-            return Repository.open(dir, passphrase);
+            return RepositoryLocation.parse(location).openOrCreate(passphrase);
         } catch (RepositoryException e) {
             throw translate(e);
         }
     }
 
-    public static Repository open(Path dir, char[] passphrase) throws IOException {
+    public static Repository open(String location, char[] passphrase) throws IOException {
         try {
-            return Repository.open(dir, passphrase);
+            return RepositoryLocation.parse(location).open(passphrase);
         } catch (RepositoryException e) {
             throw translate(e);
-        }
-    }
-
-    private static boolean isEmptyDir(Path dir) throws IOException {
-        try (var s = Files.list(dir)) {
-            return s.findAny().isEmpty();
         }
     }
 

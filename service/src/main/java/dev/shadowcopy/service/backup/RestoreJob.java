@@ -1,21 +1,23 @@
 package dev.shadowcopy.service.backup;
 
-import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.backup.Progress;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import dev.shadowcopy.image.restore.Restorer;
 import dev.shadowcopy.service.catalog.EventLog;
-import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.service.error.ServiceException;
 import dev.shadowcopy.service.error.VssError;
+import dev.shadowcopy.service.ops.Volumes;
 import dev.shadowcopy.volume.ManagedVolume;
 import dev.shadowcopy.volume.VolumeConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -32,8 +34,13 @@ import java.util.Optional;
  */
 public final class RestoreJob {
 
-    public record Request(Path repository, char[] passphrase, String backup, String volume, String target,
-                          boolean verify, int threads) {}
+    public record Request(String repository, char[] passphrase, String backup, String volume, String target,
+                          boolean verify, int threads, String host) {
+        /** {@code host}: whose {@code latest} (null: this daemon's host). */
+        public String host() {
+            return host != null ? host : Leases.HostName.current();
+        }
+    }
 
     public record Result(String backup, String volume, String target, boolean created, Restorer.Result restore) {}
 
@@ -41,8 +48,8 @@ public final class RestoreJob {
 
     static Result run(Volumes volumes, EventLog events, Request req, Progress progress) throws IOException {
         Repository repo = RepositoryAccess.open(req.repository(), req.passphrase());
-        try {
-            String id = BackupStore.of(repo).resolve(req.backup());
+        try (repo) {
+            String id = BackupStore.of(repo).resolve(req.backup(), req.host());
             Manifest m = BackupStore.of(repo).manifest(id);
             Manifest.VolumeEntry v = m.volume(req.volume());
             if (v == null) {
@@ -65,7 +72,7 @@ public final class RestoreJob {
             } else {
                 target = existing.get();
                 if (volumes.attachment(target.name()).isPresent()) {
-                    java.util.List<String> uses = volumes.users(target.name());
+                    List<String> uses = volumes.users(target.name());
                     throw new ServiceException(VssError.VOLUME_IN_USE, "volume " + target.name() + " is attached as "
                             + volumes.attachment(target.name()).get().loopDevice() + (uses.isEmpty() ? "" : " and in use ("
                             + String.join("; ", uses) + ")") + "; a restore replaces its data: unmount it and detach it "

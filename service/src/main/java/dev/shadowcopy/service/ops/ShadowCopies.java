@@ -26,6 +26,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Predicate;
 
 /**
  * The shadow copies the service knows (vssadmin's {@code list/delete shadows}, diskshadow's {@code expose},
@@ -49,6 +50,9 @@ public final class ShadowCopies {
     private final Exposer exposer;
     private final SessionManager sessions;
 
+    /** Mount points of the service's own copy mounts (previous versions, Samba), which an expose may replace. */
+    private volatile Predicate<Path> automaticExposures = p -> false;
+
     public ShadowCopies(Catalog catalog, EventLog events, VolumeManager volumes, BtrfsVolumes btrfs, Attacher attacher,
                         Exposer exposer, SessionManager sessions) {
         this.catalog = catalog;
@@ -58,6 +62,14 @@ public final class ShadowCopies {
         this.attacher = attacher;
         this.exposer = exposer;
         this.sessions = sessions;
+    }
+
+    /**
+     * Tells which mount points are the service's own copy mounts (previous versions, Samba): a delete takes them
+     * away even while in use, and an explicit expose replaces them.
+     */
+    public void automaticExposures(Predicate<Path> automatic) {
+        this.automaticExposures = automatic;
     }
 
     /** Which copies a delete names: exactly one of a copy, a set, a volume (optionally its oldest copy), or all. */
@@ -173,10 +185,12 @@ public final class ShadowCopies {
     /** Deletes one copy: unexposed, the provider's data, then the record; the session forgets it. */
     void deleteOne(ShadowRecord r, String why) throws IOException {
         if (r.exposedPath() != null) {
+            // the service's own mounts (previous versions, Samba) never hold a delete back: smbd keeps them open
+            boolean automatic = automaticExposures.test(Path.of(r.exposedPath()));
             if (btrfs.find(r.volume()) != null) {
-                Mounts.unmount(Path.of(r.exposedPath()), false, "cannot delete shadow copy " + r.id());
+                Mounts.unmount(Path.of(r.exposedPath()), automatic, "cannot delete shadow copy " + r.id());
             } else {
-                exposer.unexpose(r.id(), false);
+                exposer.unexpose(r.id(), automatic);
             }
         }
         Optional<ManagedVolume> v = volumes.find(r.volume());
@@ -270,6 +284,11 @@ public final class ShadowCopies {
     /** Mounts the copy read-only on {@code mountPoint} (diskshadow's expose). */
     public ShadowRecord expose(String id, Path mountPoint) throws IOException {
         ShadowRecord r = get(id);
+        if (r.exposedPath() != null && automaticExposures.test(Path.of(r.exposedPath()))
+                && !automaticExposures.test(mountPoint)) {
+            unexpose(id, false); // a mount the service made for previous versions gives way to an explicit expose
+            r = get(id);
+        }
         if ((r.attributes() & Attributes.CLIENT_ACCESSIBLE) != 0) {
             // VSS refuses to expose client-accessible copies; a Linux admin has no Previous Versions tab, so we
             // allow it and note it here.

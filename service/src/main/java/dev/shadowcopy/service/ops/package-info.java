@@ -2,7 +2,9 @@
  * The service's operations, one role object per noun the API and the CLI speak of: {@link
  * dev.shadowcopy.service.ops.Volumes}, {@link dev.shadowcopy.service.ops.ShadowCopies}, {@link
  * dev.shadowcopy.service.ops.Sessions}, {@link dev.shadowcopy.service.ops.Writers}, the service's {@link
- * dev.shadowcopy.service.ops.Status}, and the take-over of attachments and exposures at start. The API's resources
+ * dev.shadowcopy.service.ops.Status}, schedules, previous versions and Samba shares ({@link
+ * dev.shadowcopy.service.ops.PreviousVersions}, whose own locking table is in {@code service.schedule} and {@code
+ * service.versions}), and the take-over of attachments and exposures at start. The API's resources
  * call these (never {@code Service}, which only wires them); each either completes or throws a
  * {@link dev.shadowcopy.service.error.ServiceException} that says what, where and what to do.
  *

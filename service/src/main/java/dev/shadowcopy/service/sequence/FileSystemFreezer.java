@@ -76,7 +76,13 @@ public final class FileSystemFreezer {
             String majMin = Files.readString(sys).trim();
             for (String line : lines) {
                 String[] f = line.split(" ");
-                if (f.length > 4 && f[2].equals(majMin) && !byDevice.containsKey(majMin)) {
+                // btrfs shows an anonymous device number (0:NN) in field 3, so its mounts are found by their
+                // source (the field after the fstype, behind " - ") instead
+                int dash = line.indexOf(" - ");
+                String[] tail = dash < 0 ? new String[0] : line.substring(dash + 3).split(" ");
+                boolean ours = f.length > 4 && (f[2].equals(majMin) || (tail.length > 1
+                        && unescape(tail[1]).equals(dev.get())));
+                if (ours && !byDevice.containsKey(majMin)) {
                     byDevice.put(majMin, Path.of(unescape(f[4])));
                 }
             }
