@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
+import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.testing.Host;
 import dev.shadowcopy.volume.FileDevice;
@@ -50,7 +51,7 @@ class ServeOverlayTest {
         try (FileDevice d = FileDevice.open(img, true)) {
             return BackupWriter.write(Repository.open(repo, null), new BackupWriter.Request(List.of(new VolumeSource(
                     "vol", UUID.randomUUID().toString(), UUID.randomUUID().toString(), 1, d, null)), Instant.now(),
-                    "set", "backup", "crash-consistent", List.of(), Map.of(), "test", null, true, 2,
+                    "set", "backup", "crash-consistent", List.of(), Map.of(), Leases.HostName.current(), null, true, 2,
                     Duration.ofSeconds(30)), Progress.NONE).manifest().id();
         }
     }

@@ -60,6 +60,8 @@ public final class Formats {
 
     /** Header of every repository blob: chunks, indexes, manifests ({@code image.repository.BlobCodec}), big-endian. */
     public static final int REPOSITORY_BLOB_MAGIC = magic4("REPOSITORY_BLOB_MAGIC", "SCB1", ByteOrder.BIG_ENDIAN);
+    /** A chunk stored as a patch over an earlier whole chunk ({@code image.manifest.ChunkPatch}), big-endian. */
+    public static final int CHUNK_PATCH_MAGIC = magic4("CHUNK_PATCH_MAGIC", "SCP1", ByteOrder.BIG_ENDIAN);
     /** The published map of a live restore's chunks in place ({@code image.restore.PresentMap}), big-endian. */
     public static final int LIVE_RESTORE_MAP_MAGIC = magic4("LIVE_RESTORE_MAP_MAGIC", "SCLM", ByteOrder.BIG_ENDIAN);
     /** The same map as kept in the page cache between publications ({@code image.restore.PresentMap}), big-endian. */

@@ -80,6 +80,7 @@ public final class BackupWriter {
         String baseId = null;
         VolumeIndex baseIndex = null;
         BitSet reuse = null;
+        ChangedExtents extents = null;
         Manifest base = null;
         Manifest.VolumeEntry baseEntry = null;
         for (int i = known.manifests.size() - 1; i >= 0 && base == null; i--) {
@@ -107,9 +108,11 @@ public final class BackupWriter {
                 try {
                     baseIndex = BackupStore.of(repo).index(base, baseEntry);
                     BitSet changed = new BitSet(n);
+                    ChangedExtents where = new ChangedExtents(size, cs);
                     v.changes().mapChangesSince(baseEntry.sequence(), 0, size, (off, len, flags) -> {
                         if ((flags & 1) != 0 && len > 0) {
                             changed.set((int) (off / cs), (int) ((off + len - 1) / cs) + 1);
+                            where.add(off, len);
                         }
                         return true;
                     });
@@ -118,18 +121,21 @@ public final class BackupWriter {
                         for (long[] e : baseEntry.recoveryExtents()) {
                             if (e.length == 2 && e[1] > 0 && e[0] >= 0 && e[0] < size) {
                                 changed.set((int) (e[0] / cs), (int) ((Math.min(size, e[0] + e[1]) - 1) / cs) + 1);
+                                where.add(e[0], e[1]);
                             }
                         }
                     }
                     reuse = new BitSet(n);
                     reuse.set(0, n);
                     reuse.andNot(changed);
+                    extents = where;
                     mode = "incremental";
                     baseId = base.id();
                 } catch (IOException e) {
                     mode = "full-rescan";
                     reason = "change tracking cannot be trusted: " + e.getMessage();
                     reuse = null;
+                    extents = null;
                     baseIndex = null;
                 }
             }
@@ -140,7 +146,7 @@ public final class BackupWriter {
             reason = base != null ? "full backup requested" : null;
         }
         VolumeBackup.Outcome out = new VolumeBackup(repo, known, pool, threads)
-                .run(v.device(), baseIndex, reuse, "volume " + v.name(), progress);
+                .run(v.device(), baseIndex, reuse, extents, "volume " + v.name(), progress);
         String sha = pending.writeIndex(ordinal, out.index());
         long chunks = out.index().chunks().length;
         long zeros = 0;

@@ -35,12 +35,7 @@ final class KnownChunks {
             boolean ok = true;
             for (Manifest.VolumeEntry v : m.volumes()) {
                 try {
-                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
-                    for (ChunkId c : idx.chunks()) {
-                        if (!c.isZero()) {
-                            k.committed.add(c);
-                        }
-                    }
+                    BackupStore.of(repo).index(m, v).forEachObject(k.committed::add);
                 } catch (IOException e) {
                     ok = false;
                     k.warnings.add("backup " + id + " volume " + v.name() + " is unreadable and is not used as a "

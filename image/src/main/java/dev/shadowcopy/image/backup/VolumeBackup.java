@@ -1,5 +1,6 @@
 package dev.shadowcopy.image.backup;
 
+import dev.shadowcopy.image.manifest.ChunkPatch;
 import dev.shadowcopy.image.manifest.VolumeIndex;
 import dev.shadowcopy.image.repository.BlobCodec;
 import dev.shadowcopy.image.repository.ChunkId;
@@ -26,11 +27,18 @@ import java.util.List;
  * four tasks per CPU one waits for the disk while another computes, so reads, hashing, compression and writes
  * overlap). A chunk stays in the worker's native buffer from the read to the write, and each chunk file starts
  * going to the disk as soon as it is written, so the sync before the commit finds little left to do.
+ *
+ * <p>A chunk that changed in only a few places since the base (scattered small writes: change tracking's extents add
+ * up to at most {@link ChunkPatch#limit} with the base's own patch) is stored as a {@link ChunkPatch} over the base's
+ * whole chunk: only the changed extents are read from the copy, and only they are stored. The patch is cumulative
+ * (it carries the base's patch's extents, read again from the copy, which still holds their bytes since they did not
+ * change), so a chunk never reads from more than two objects.
  */
 final class VolumeBackup {
     private static final MemorySegment ZEROS = Arena.global().allocate(Repository.DEFAULT_CHUNK_SIZE * 16L, 4096);
 
-    record Stats(long allocatedBytes, long bytesRead, long newChunks, long storedBytes, long zeroChunks) {}
+    record Stats(long allocatedBytes, long bytesRead, long newChunks, long storedBytes, long zeroChunks,
+                 long patchedChunks) {}
 
     record Outcome(VolumeIndex index, Stats stats) {}
 
@@ -45,6 +53,7 @@ final class VolumeBackup {
     private final AtomicLong newChunks = new AtomicLong();
     private final AtomicLong stored = new AtomicLong();
     private final AtomicLong zero = new AtomicLong();
+    private final AtomicLong patches = new AtomicLong();
 
     /** A worker's buffers: the chunk as read, and its encoded blob (native, reused: nothing per chunk on the heap). */
     private record Buffers(MemorySegment direct, MemorySegment blob) {}
@@ -60,19 +69,22 @@ final class VolumeBackup {
     }
 
     /**
-     * @param reuse chunks that need no reading, with their ids from the base (null: read every chunk)
+     * @param reuse   chunks that need no reading, with their ids from the base (null: read every chunk)
+     * @param changed where the others changed since the base (null: no patches, whole chunks only)
      */
-    Outcome run(BlockDevice device, VolumeIndex base, BitSet reuse, String phase, Progress progress)
-            throws IOException {
+    Outcome run(BlockDevice device, VolumeIndex base, BitSet reuse, ChangedExtents changed, String phase,
+                Progress progress) throws IOException {
         long size = device.size();
         int cs = repo.chunkSize();
         int n = VolumeIndex.count(size, cs);
         ChunkId[] ids = new ChunkId[n];
+        ChunkId[] bases = new ChunkId[n];
         BitSet data = allocatedChunks(device, cs, n);
         long total = 0;
         for (int i = 0; i < n; i++) {
             if (reuse != null && reuse.get(i)) {
                 ids[i] = base.chunks()[i];
+                bases[i] = base.base(i);
                 if (!ids[i].isZero()) {
                     allocated.addAndGet(chunkLength(size, cs, i));
                 }
@@ -101,7 +113,9 @@ final class VolumeBackup {
                 }
                 futures.add(pool.submit(() -> {
                     try {
-                        ids[c] = chunk(device, size, cs, c);
+                        if (!patch(device, size, cs, c, base, changed, ids, bases)) {
+                            ids[c] = chunk(device, size, cs, c);
+                        }
                         done.addAndGet(chunkLength(size, cs, c));
                     } catch (Throwable t) {
                         failure.compareAndSet(null, t);
@@ -139,8 +153,59 @@ final class VolumeBackup {
             throw new IOException("backup of " + device.name() + " failed: " + t, t);
         }
         progress.update(phase, total, total);
-        return new Outcome(new VolumeIndex(size, cs, ids), new Stats(allocated.get(), read.get(), newChunks.get(),
-                stored.get(), zero.get()));
+        boolean anyPatch = false;
+        for (ChunkId b : bases) {
+            anyPatch |= b != null;
+        }
+        return new Outcome(new VolumeIndex(size, cs, ids, anyPatch ? bases : null), new Stats(allocated.get(),
+                read.get(), newChunks.get(), stored.get(), zero.get(), patches.get()));
+    }
+
+    /**
+     * Stores chunk {@code c} as a patch over the base's whole chunk when its changes are few enough; false when it
+     * must be read whole (no base or no tracking, or too much changed).
+     */
+    private boolean patch(BlockDevice device, long size, int cs, int c, VolumeIndex base, ChangedExtents changed,
+                          ChunkId[] ids, ChunkId[] bases) throws IOException {
+        if (base == null || changed == null || !changed.changed(c)) {
+            return false;
+        }
+        int len = chunkLength(size, cs, c);
+        Buffers b = buffers.get();
+        List<int[]> extents = changed.in(c);
+        ChunkId over = base.chunks()[c];
+        if (base.patched(c)) {
+            over = base.base(c);
+            int pn = repo.readChunk(base.chunks()[c], b.direct(), b.blob());
+            extents = ChangedExtents.merge(extents, ChunkPatch.extents(b.direct(), pn, over, len, "chunk "
+                    + base.chunks()[c].hex()));
+        }
+        long plen = ChunkPatch.length(extents);
+        long data = plen - ChunkPatch.headerLength(extents.size());
+        if (data > ChunkPatch.limit(cs) || plen > cs) {
+            return false;
+        }
+        MemorySegment p = b.direct();
+        ChunkPatch.writeHeader(p, over, len, extents);
+        long pos = ChunkPatch.headerLength(extents.size());
+        for (int[] e : extents) {
+            device.read((long) c * cs + e[0], p.asSlice(pos, e[1]));
+            pos += e[1];
+        }
+        read.addAndGet(data);
+        allocated.addAndGet(len);
+        patches.incrementAndGet();
+        ChunkId id = repo.keys().chunkId(p, (int) plen);
+        if (known.claim(id)) {
+            int n = repo.codec().encode(BlobCodec.CHUNK, p, (int) plen, "chunk " + id.hex(), b.blob());
+            if (repo.writeChunk(id, b.blob(), n)) {
+                newChunks.incrementAndGet();
+                stored.addAndGet(n);
+            }
+        }
+        bases[c] = over;
+        ids[c] = id;
+        return true;
     }
 
     private ChunkId chunk(BlockDevice device, long size, int cs, int i) throws IOException {

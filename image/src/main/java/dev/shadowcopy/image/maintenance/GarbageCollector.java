@@ -102,12 +102,7 @@ public final class GarbageCollector {
             try {
                 Manifest m = BackupStore.of(repo).manifest(id);
                 for (Manifest.VolumeEntry v : m.volumes()) {
-                    VolumeIndex idx = BackupStore.of(repo).index(m, v);
-                    for (ChunkId c : idx.chunks()) {
-                        if (!c.isZero()) {
-                            live.add(c);
-                        }
-                    }
+                    BackupStore.of(repo).index(m, v).forEachObject(live::add); // patches' bases too
                 }
             } catch (RepositoryException e) {
                 throw new RepositoryException(e.code(), "garbage collection refused, nothing was removed: " + e

@@ -198,11 +198,7 @@ final class LockFreeCollector {
                 byte[] blob = repo.read(dir + "/" + n);
                 String name = dir.substring(dir.indexOf('/') + 1) + "/" + n;
                 byte[] plain = repo.codec().decode(BlobCodec.INDEX, blob, blob.length, name, null);
-                for (ChunkId c : VolumeIndex.decode(plain, plain.length, name).chunks()) {
-                    if (!c.isZero()) {
-                        live.add(c);
-                    }
-                }
+                VolumeIndex.decode(plain, plain.length, name).forEachObject(live::add);
             } catch (NoSuchFileException | RepositoryException e) {
                 // not readable (yet): its chunks are protected by the wait for its lease
             }

@@ -68,13 +68,16 @@ public final class Verifier {
                         continue;
                     }
                     for (int i = 0; i < idx.chunks().length; i++) {
-                        ChunkId c = idx.chunks()[i];
-                        if (!c.isZero()) {
-                            int len = idx.chunkLength(i);
-                            uses.computeIfAbsent(c, k -> {
-                                total[0] += len;
-                                return new ArrayList<>();
-                            }).add(new Use(id, v.name(), idx.chunkOffset(i)));
+                        // a patched chunk needs its patch and its base
+                        for (ChunkId c : idx.patched(i) ? List.of(idx.chunks()[i], idx.base(i)) : List.of(
+                                idx.chunks()[i])) {
+                            if (!c.isZero()) {
+                                int len = idx.chunkLength(i);
+                                uses.computeIfAbsent(c, k -> {
+                                    total[0] += len;
+                                    return new ArrayList<>();
+                                }).add(new Use(id, v.name(), idx.chunkOffset(i)));
+                            }
                         }
                     }
                 }

@@ -1,6 +1,7 @@
 package dev.shadowcopy.image.manifest;
 
 import dev.shadowcopy.image.repository.BlobCodec;
+import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Keys;
 import dev.shadowcopy.image.repository.Leases;
 import dev.shadowcopy.image.repository.Repository;
@@ -13,7 +14,6 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
@@ -268,7 +268,9 @@ public final class BackupStore {
         }
         if (repo.lockFree()) {
             // whoever reads an index relies on its chunks: claimed if a pending collection marked any
-            var gone = repo.protect(Arrays.asList(idx.chunks()));
+            List<ChunkId> objects = new ArrayList<>(idx.chunks().length);
+            idx.forEachObject(objects::add);
+            var gone = repo.protect(objects);
             if (!gone.isEmpty()) {
                 throw new RepositoryException(RepositoryException.Code.NOT_FOUND, "backup " + m.id() + " was deleted "
                         + "while it was read: a garbage collection removed " + gone.size() + " of its chunks");

@@ -30,6 +30,7 @@ public final class RepositoryDevice implements BlockDevice {
     private final String name;
     private final int cacheChunks;
     private final Map<Integer, byte[]> cache;
+    private final ChunkReader reader;
     /** An encoded chunk's room, per thread, for whole-chunk reads. */
     private final ThreadLocal<MemorySegment> scratch;
 
@@ -38,6 +39,7 @@ public final class RepositoryDevice implements BlockDevice {
         this.index = BackupStore.of(repo).index(m, v);
         this.name = "volume " + v.name() + " of backup " + m.id();
         this.cacheChunks = Math.max(2, CACHE_BYTES / index.chunkSize());
+        this.reader = new ChunkReader(repo, index.chunkSize());
         int blob = BlobCodec.maxBlob(index.chunkSize());
         this.scratch = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(blob, 4096));
         this.cache = new LinkedHashMap<>(16, 0.75f, true) {
@@ -89,9 +91,9 @@ public final class RepositoryDevice implements BlockDevice {
             } else if (within == 0 && n == index.chunkLength(c) && dst.isNative() && !cached(c)) {
                 // a whole chunk (a copy, an export, a live restore's background copy): decoded straight into the
                 // caller's buffer, and not cached, so that it does not push out what a guest's small reads need
-                repo.readChunk(id, dst.asSlice(pos, n), scratch.get());
+                reader.read(index, c, dst.asSlice(pos, n), scratch.get());
             } else {
-                byte[] data = chunk(c, id);
+                byte[] data = chunk(c);
                 MemorySegment.copy(data, within, dst, ValueLayout.JAVA_BYTE, pos, n);
             }
             pos += n;
@@ -104,15 +106,14 @@ public final class RepositoryDevice implements BlockDevice {
         }
     }
 
-    private byte[] chunk(int c, ChunkId id) throws IOException {
+    private byte[] chunk(int c) throws IOException {
         synchronized (cache) {
             byte[] hit = cache.get(c);
             if (hit != null) {
                 return hit;
             }
         }
-        byte[] data = new byte[index.chunkSize()];
-        repo.readChunk(id, data);
+        byte[] data = reader.read(index, c);
         synchronized (cache) {
             cache.put(c, data);
         }
