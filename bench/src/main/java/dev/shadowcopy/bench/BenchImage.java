@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -99,11 +100,24 @@ final class BenchImage {
         return out;
     }
 
-    /** Writes the changes to a file or a block device, then makes them durable. */
+    /**
+     * Writes the changes to a file or a block device, then makes them durable. A block device is written with
+     * O_DIRECT, as a file system on it writes (bios of the write's size): buffered writes to a block device go
+     * through its page cache, whose write-back on this kernel sends far larger extents than were written and so
+     * would measure the page cache, not the backup.
+     */
     static void apply(Path target, List<Change> changes) throws IOException {
-        try (FileChannel ch = FileChannel.open(target, StandardOpenOption.WRITE)) {
+        boolean device = !Files.isRegularFile(target);
+        try (FileChannel ch = device ? FileChannel.open(target, StandardOpenOption.WRITE,
+                com.sun.nio.file.ExtendedOpenOption.DIRECT) : FileChannel.open(target, StandardOpenOption.WRITE)) {
+            ByteBuffer aligned = device ? ByteBuffer.allocateDirect(2 << 20).alignedSlice(4096) : null;
             for (Change c : changes) {
-                writeFully(ch, ByteBuffer.wrap(c.data()), c.offset());
+                if (device) {
+                    aligned.clear().put(c.data()).flip();
+                    writeFully(ch, aligned, c.offset());
+                } else {
+                    writeFully(ch, ByteBuffer.wrap(c.data()), c.offset());
+                }
             }
             ch.force(true);
         }

@@ -127,8 +127,7 @@ public final class ProductBench {
         }
 
         // full backups
-        String full = timed("full", "shadowcopy", () -> JSON.readTree(cliArgs(backup)).path("backup").path("id")
-                .asText(), ours);
+        String full = timed("full", "shadowcopy", () -> described(cliArgs(backup)), ours);
         if (tools.contains("qemu-img")) {
             Path q = work.resolve("qemu.qcow2");
             timed("full", "qemu-img", () -> run(Map.of(), "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c",
@@ -160,7 +159,7 @@ public final class ProductBench {
             BenchImage.apply(source, changes);
             BenchImage.apply(loop, changes);
             String row = "incremental " + kind;
-            timed(row, "shadowcopy", () -> cliArgs(backup), ours);
+            timed(row, "shadowcopy", () -> described(cliArgs(backup)), ours);
             if (tools.contains("restic")) {
                 timed(row, "restic", () -> run(Map.of("RESTIC_PASSWORD", "bench"), "restic", "-r", restic.toString(),
                         "backup", "-q", source.toString()), restic);
@@ -195,6 +194,16 @@ public final class ProductBench {
         for (Path p : List.of(out, ours, restic, borg)) {
             deleteTree(p);
         }
+    }
+
+    /** The backup's id, after printing what it read and stored (from {@code backup --json}). */
+    private static String described(String json) throws IOException {
+        var r = JSON.readTree(json);
+        var v = r.path("backup").path("volumes").path(0);
+        System.out.printf("  (%s: read %s, %d new chunks, stored %s; %.2f s in the daemon)%n", v.path("mode").asText(),
+                Sizes.format(v.path("bytes_read").asLong()), v.path("new_chunks").asLong(),
+                Sizes.format(v.path("stored_bytes").asLong()), r.path("elapsed_ms").asLong() / 1000.0);
+        return JSON.readTree(json).path("backup").path("id").asText();
     }
 
     private void report() {

@@ -56,6 +56,11 @@ final class ScheduleCommand implements Runnable {
                 + "(unencrypted): a directory, or S3 with the daemon's AWS configuration.")
         String repo;
 
+        @Option(names = "--verify", description = "With --backup: prove each backup restorable (backups verify "
+                + "--deep: file systems checked, databases started) before retention runs; a backup that fails it "
+                + "fails the run and nothing is pruned.")
+        boolean verify;
+
         @Option(names = "--json", description = "Print the schedule as JSON.")
         boolean json;
 
@@ -64,16 +69,21 @@ final class ScheduleCommand implements Runnable {
             if (backup != (repo != null)) {
                 throw new IllegalArgumentException("--backup and --repo DIR go together");
             }
+            if (verify && !backup) {
+                throw new IllegalArgumentException("--verify proves backups restorable: it goes with --backup --repo");
+            }
             ObjectNode b = Json.object().put("name", name).put("calendar", calendar).put("keep", keep);
             volumes.forEach(b.putArray("volumes")::add);
             if (repo != null) {
                 b.put("repository", RepositoryLocation.parse(repo).toString());
             }
+            b.put("verify", verify);
             JsonNode r = c.post("/v1/schedules", b);
             if (json) {
                 Format.json(System.out, r);
             } else {
-                System.out.println("Schedule " + r.path("name").asText() + " added: " + (backup ? "backup" : "copies")
+                System.out.println("Schedule " + r.path("name").asText() + " added: " + (backup ? verify
+                        ? "verified backup" : "backup" : "copies")
                         + " of " + String.join(",", volumes) + " at '" + r.path("calendar").asText() + "', keep "
                         + r.path("keep").asText() + "; next run " + Format.time(r.get("next_run")));
             }
@@ -99,8 +109,8 @@ final class ScheduleCommand implements Runnable {
                 List<String> vols = new java.util.ArrayList<>();
                 s.path("volumes").forEach(v -> vols.add(v.asText()));
                 t.row(s.path("name").asText(), String.join(",", vols), s.path("calendar").asText(),
-                        s.path("keep").asText(), s.path("repository").isNull() ? "copies" : "backup "
-                        + s.path("repository").asText(), Format.time(s.get("next_run")), Format.time(s.get("last_run")),
+                        s.path("keep").asText(), s.path("repository").isNull() ? "copies" : (s.path("verify").asBoolean()
+                        ? "verified backup " : "backup ") + s.path("repository").asText(), Format.time(s.get("next_run")), Format.time(s.get("last_run")),
                         s.path("last_result").isNull() ? "-" : s.path("last_result").asText()
                         + (s.path("last_error").isNull() ? "" : ": " + s.path("last_error").asText()),
                         s.path("copies").size());

@@ -2,6 +2,7 @@ package dev.shadowcopy.cli;
 
 import static dev.shadowcopy.cli.DaemonProcess.sh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -117,6 +118,23 @@ class DeepVerifyTest {
         assertTrue(verdicts.path(sound).path("ok").asBoolean(), verdicts.toString());
         assertEquals(1, daemon.cli("backups", "verify", "--deep", "--repo", repo.toString()).exit(),
                 "verifying every point fails while one is not restorable");
+
+        // a verifying schedule: each run's backup of the wrecked volume fails the run, and its retention (keep 1)
+        // deletes nothing, so both of its points are still there
+        daemon.cli("schedule", "add", "proven", "--for", "e4", "--calendar", "yearly", "--keep", "1", "--backup",
+                "--repo", repo.toString(), "--verify").ok();
+        assertTrue(daemon.cli("schedule", "list").out().contains("verified backup"));
+        for (int i = 0; i < 2; i++) {
+            JsonNode run = Json.MAPPER.readTree(daemon.cli("schedule", "run", "proven", "--json").out());
+            assertFalse(run.path("ok").asBoolean(), run.toString());
+            assertTrue(run.path("error").asText().contains("not proven restorable"), run.toString());
+        }
+        long kept = 0;
+        for (JsonNode b : Json.MAPPER.readTree(daemon.cli("backups", "list", "--repo", repo.toString(), "--json")
+                .out()).path("backups")) {
+            kept += "schedule:proven".equals(b.path("label").asText(null)) ? 1 : 0;
+        }
+        assertEquals(2, kept, "a run whose backup is not proven restorable prunes nothing");
     }
 
     @Test

@@ -132,9 +132,13 @@ final class ScheduleWiring implements ScheduleHost {
     }
 
     @Override
-    public String backup(List<String> names, String repository, String label) throws IOException {
+    public String backup(List<String> names, String repository, String label, boolean verify) throws IOException {
         BackupJob.Result r = backups.backup(new BackupJob.Request(names, repository, false, null, label,
-                Math.max(1, Runtime.getRuntime().availableProcessors()), Set.of()), Progress.NONE);
+                Math.max(1, Runtime.getRuntime().availableProcessors()), Set.of(), verify), Progress.NONE);
+        if (r.verification() != null && !r.verification().ok()) {
+            throw new IOException("backup " + r.manifest().id() + " was written but is not proven restorable: "
+                    + r.verification().firstProblem() + " (retention deleted nothing)");
+        }
         return r.manifest().id();
     }
 

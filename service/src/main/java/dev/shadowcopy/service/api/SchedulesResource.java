@@ -16,7 +16,7 @@ import java.util.List;
  *
  * <pre>
  * GET    /v1/schedules                      every schedule, its next run and its copies
- * POST   /v1/schedules                      {"name","volumes","calendar","keep","repository"}
+ * POST   /v1/schedules                      {"name","volumes","calendar","keep","repository","verify"}
  * DELETE /v1/schedules/{name}               (its copies stay)
  * POST   /v1/schedules/{name}/run           run now; the run's result
  * </pre>
@@ -57,8 +57,9 @@ final class SchedulesResource {
         List<String> volumes = new ArrayList<>();
         b.path("volumes").forEach(v -> volumes.add(v.asText()));
         String repo = Call.text(b, "repository", false);
+        boolean verify = b.path("verify").asBoolean(false); // schedules are the admin's (guard above), as is --deep
         Schedule added = scheduler.add(Call.text(b, "name", true), volumes, Call.text(b, "calendar", true),
-                Call.text(b, "keep", true), repo == null ? null : access.repositoryLocation(c.caller(), repo));
+                Call.text(b, "keep", true), repo == null ? null : access.repositoryLocation(c.caller(), repo), verify);
         ObjectNode o = schedule(added);
         o.put("next_run", added.due() == null ? null : added.due().toString());
         c.ok(201, o);
@@ -67,7 +68,7 @@ final class SchedulesResource {
     private static ObjectNode schedule(Schedule s) {
         ObjectNode o = Json.object().put("name", s.name());
         s.volumes().forEach(o.putArray("volumes")::add);
-        o.put("calendar", s.calendar()).put("keep", s.keep()).put("repository", s.repository())
+        o.put("calendar", s.calendar()).put("keep", s.keep()).put("repository", s.repository()).put("verify", s.verify())
                 .put("created", s.created().toString())
                 .put("last_run", s.lastRun() == null ? null : s.lastRun().toString())
                 .put("last_result", s.lastResult()).put("last_error", s.lastError());

@@ -12,6 +12,8 @@ import java.util.regex.Pattern;
  * @param calendar   systemd calendar syntax ({@link CalendarSpec})
  * @param keep       retention ({@link KeepRules}), applied to this schedule's own points only
  * @param repository null for shadow copies; else each run is an image backup into this repository
+ * @param verify     a backup schedule only: each backup is proven restorable ({@code backups verify --deep}) before
+ *                   retention runs; a backup that fails it fails the run, and retention deletes nothing then
  * @param created    when it was added: the base of the first elapse
  * @param lastRun    the last elapse served (scheduled or caught up at start), or null; a manual run does not
  *                   move it, as {@code systemctl start} does not move a timer
@@ -22,7 +24,7 @@ import java.util.regex.Pattern;
  *                   before the set is made (write-ahead), so no crash can leave an untagged copy
  */
 public record Schedule(String name, List<String> volumes, String calendar, String keep, String repository,
-                       Instant created, Instant lastRun, String lastResult, String lastError, List<String> runs) {
+                       boolean verify, Instant created, Instant lastRun, String lastResult, String lastError, List<String> runs) {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
     public Schedule {
@@ -43,6 +45,10 @@ public record Schedule(String name, List<String> volumes, String calendar, Strin
             throw new IllegalArgumentException("schedule " + name + " has no creation time");
         }
         runs = runs == null ? List.of() : List.copyOf(runs);
+        if (verify && repository == null) {
+            throw new IllegalArgumentException("schedule " + name + ": --verify proves backups restorable; it needs "
+                    + "--backup --repo");
+        }
     }
 
     public CalendarSpec spec() {
@@ -63,14 +69,15 @@ public record Schedule(String name, List<String> volumes, String calendar, Strin
     }
 
     public Schedule withRuns(List<String> newRuns) {
-        return new Schedule(name, volumes, calendar, keep, repository, created, lastRun, lastResult, lastError, newRuns);
+        return new Schedule(name, volumes, calendar, keep, repository, verify, created, lastRun, lastResult, lastError,
+                newRuns);
     }
 
     public Schedule withLastRun(Instant at) {
-        return new Schedule(name, volumes, calendar, keep, repository, created, at, lastResult, lastError, runs);
+        return new Schedule(name, volumes, calendar, keep, repository, verify, created, at, lastResult, lastError, runs);
     }
 
     public Schedule withResult(String result, String error) {
-        return new Schedule(name, volumes, calendar, keep, repository, created, lastRun, result, error, runs);
+        return new Schedule(name, volumes, calendar, keep, repository, verify, created, lastRun, result, error, runs);
     }
 }

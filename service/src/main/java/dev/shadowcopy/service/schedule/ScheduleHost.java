@@ -39,7 +39,7 @@ public interface ScheduleHost {
      * One image backup of {@code volumes} into {@code repository} (a location: a directory or {@code s3://BUCKET/PREFIX}),
      * labelled; returns the backup id.
      */
-    String backup(List<String> volumes, String repository, String label) throws IOException;
+    String backup(List<String> volumes, String repository, String label, boolean verify) throws IOException;
 
     /** The backup points of {@code repository} carrying {@code label}. */
     List<BackupPoint> backups(String repository, String label) throws IOException;

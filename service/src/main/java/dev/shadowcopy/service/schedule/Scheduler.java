@@ -79,9 +79,10 @@ public final class Scheduler implements AutoCloseable {
     // ------------------------------------------------------------------ definitions
 
     /** Adds a schedule; refused if the name is taken. Durable on return. */
-    public Schedule add(String name, List<String> volumes, String calendar, String keep, String repository)
-            throws IOException {
-        Schedule s = new Schedule(name, volumes, calendar, keep, repository, Instant.now(), null, null, null, null);
+    public Schedule add(String name, List<String> volumes, String calendar, String keep, String repository,
+                        boolean verify) throws IOException {
+        Schedule s = new Schedule(name, volumes, calendar, keep, repository, verify, Instant.now(), null, null, null,
+                null);
         if (s.due() == null) {
             throw new IllegalArgumentException("calendar '" + calendar + "' never elapses (no such date before 2200)");
         }
@@ -271,7 +272,8 @@ public final class Scheduler implements AutoCloseable {
         try {
             if (s.backup()) {
                 s = update(name, x -> elapse == null ? x : x.withLastRun(elapse));
-                String id = host.backup(s.volumes(), s.repository(), LABEL_PREFIX + name);
+                // a backup that fails its verification throws: the run fails and retention keeps every older point
+                String id = host.backup(s.volumes(), s.repository(), LABEL_PREFIX + name, s.verify());
                 List<String> deleted = backupRetention(s);
                 RunResult r = new RunResult(name, true, null, List.of(), id, List.of(), deleted, List.of(), null);
                 finish(name, r);

@@ -27,15 +27,18 @@ final class SchedulesFile {
     record Data(int version, List<Entry> schedules) {}
 
     /** One schedule as stored: {@link Schedule} with its instants as text. */
-    record Entry(String name, List<String> volumes, String calendar, String keep, String repository, String created,
-                 String lastRun, String lastResult, String lastError, List<String> runs) {
+    record Entry(String name, List<String> volumes, String calendar, String keep, String repository, Boolean verify,
+                 String created, String lastRun, String lastResult, String lastError, List<String> runs) {
         static Entry of(Schedule s) {
-            return new Entry(s.name(), s.volumes(), s.calendar(), s.keep(), s.repository(), s.created().toString(),
+            return new Entry(s.name(), s.volumes(), s.calendar(), s.keep(), s.repository(), s.verify() ? true : null,
+                    s.created().toString(),
                     s.lastRun() == null ? null : s.lastRun().toString(), s.lastResult(), s.lastError(), s.runs());
         }
 
         Schedule schedule() {
-            return new Schedule(name, volumes, calendar, keep, repository, Instant.parse(created),
+            // verify is absent in files written before it existed, and for schedules without it
+            return new Schedule(name, volumes, calendar, keep, repository, Boolean.TRUE.equals(verify),
+                    Instant.parse(created),
                     lastRun == null ? null : Instant.parse(lastRun), lastResult, lastError, runs);
         }
     }
