@@ -120,6 +120,23 @@ class PatchedIncrementalTest {
     }
 
     @Test
+    void anEncryptedChunkPutUnderAnotherNameIsRefusedByRestoreWithoutBeingHashed() throws IOException {
+        Repository repo = Repository.init(dir.resolve("repo"), new Repository.InitOptions(CS, 1,
+                "secret".toCharArray(), 1000));
+        try (FileDevice dev = FileDevice.create(dir.resolve("vol.img"), SIZE); Arena arena = Arena.ofConfined()) {
+            write(dev, arena, 0, SIZE, new Random(7));
+            BackupWriter.Result r = backup(repo, dev);
+            VolumeIndex idx = index(repo, r.manifest());
+            Path chunks = dir.resolve("repo").resolve("chunks");
+            Path a = chunks.resolve(idx.chunks()[0].hex().substring(0, 3)).resolve(idx.chunks()[0].hex());
+            Path b = chunks.resolve(idx.chunks()[1].hex().substring(0, 3)).resolve(idx.chunks()[1].hex());
+            Files.copy(a, b, java.nio.file.StandardCopyOption.REPLACE_EXISTING); // a valid blob, the wrong name
+            IOException e = assertThrows(IOException.class, () -> restoresExactly(repo, r.manifest().id(), model));
+            assertTrue(e.getMessage().contains(idx.chunks()[1].hex()), e.getMessage());
+        }
+    }
+
+    @Test
     void anIndexWithoutPatchesIsEncodedAsBeforeAndOneWithThemRoundTrips() throws IOException {
         ChunkId a = ChunkId.of(new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
                 23, 24, 25, 26, 27, 28, 29, 30, 31, 32});
