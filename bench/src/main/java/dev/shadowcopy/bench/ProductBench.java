@@ -35,6 +35,8 @@ public final class ProductBench {
     private List<String> tools = List.of("qemu-img", "restic", "borg");
     private Path jfr;
     private final String cliClasspath = System.getProperty("bench.cli.cp");
+    /** The launcher's AOT cache ({@code bin/shadowcopy}): the CLI and the daemon start as a user's do. */
+    private final String cliAot = System.getProperty("bench.cli.aot");
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
             new com.fasterxml.jackson.databind.ObjectMapper();
     private final String javaCommand = ProcessHandle.current().info().command().orElse("java");
@@ -284,6 +286,7 @@ public final class ProductBench {
 
     private void startDaemon() throws Exception {
         List<String> cmd = new ArrayList<>(List.of(javaCommand, "--enable-native-access=ALL-UNNAMED"));
+        cmd.addAll(aotOptions());
         if (jfr != null) {
             Files.createDirectories(jfr);
             cmd.add("-XX:StartFlightRecording=filename=" + jfr.resolve("daemon.jfr") + ",settings=profile,dumponexit=true");
@@ -318,6 +321,7 @@ public final class ProductBench {
 
     private String cliArgs(List<String> args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(javaCommand, "--enable-native-access=ALL-UNNAMED"));
+        cmd.addAll(aotOptions());
         if (jfr != null && args.getFirst().equals("restore")) {
             cmd.add("-XX:StartFlightRecording=filename=" + jfr.resolve("restore.jfr") + ",settings=profile");
         }
@@ -325,6 +329,13 @@ public final class ProductBench {
         cmd.addAll(args);
         cmd.addAll(List.of("--state", state.toString()));
         return runIn(null, Map.of(), cmd.toArray(String[]::new));
+    }
+
+    private List<String> aotOptions() {
+        if (cliAot == null || !Files.isRegularFile(Path.of(cliAot))) {
+            return List.of();
+        }
+        return List.of("-XX:AOTCache=" + cliAot, "-Xlog:aot=off", "-Xlog:cds=off");
     }
 
     private String run(Map<String, String> env, String... cmd) throws Exception {

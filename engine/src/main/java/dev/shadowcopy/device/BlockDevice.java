@@ -34,6 +34,15 @@ public interface BlockDevice {
 
     void read(long offset, MemorySegment dst) throws IOException;
 
+    /**
+     * {@link #read}, for a reader that passes over the device once (a backup reading a shadow copy): where the device
+     * can, the bytes bypass the page cache (O_DIRECT), which saves the copy of every page and keeps the cache for what
+     * is read again. The same bytes as {@link #read}; the default is {@link #read}.
+     */
+    default void readUncached(long offset, MemorySegment dst) throws IOException {
+        read(offset, dst);
+    }
+
     void write(long offset, MemorySegment src, boolean fua) throws IOException;
 
     /** Makes every completed write durable. */

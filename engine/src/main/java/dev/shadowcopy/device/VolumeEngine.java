@@ -61,6 +61,11 @@ public interface VolumeEngine extends AutoCloseable {
 
     void readShadowCopy(ShadowCopyId id, long offset, MemorySegment dst) throws IOException;
 
+    /** {@link #readShadowCopy} bypassing the page cache where it can ({@link BlockDevice#readUncached}). */
+    default void readShadowCopyUncached(ShadowCopyId id, long offset, MemorySegment dst) throws IOException {
+        readShadowCopy(id, offset, dst);
+    }
+
     void mapShadowAllocation(ShadowCopyId id, long offset, long length, BlockDevice.ExtentVisitor visitor)
             throws IOException;
 

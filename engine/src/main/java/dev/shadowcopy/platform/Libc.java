@@ -30,6 +30,7 @@ final class Libc {
     static final int O_CREAT = 0100;
     static final int O_EXCL = 0200;
     static final int O_DIRECTORY = 0200000;
+    static final int O_DIRECT = 040000;
     static final int O_CLOEXEC = 02000000;
 
     // lseek(2) whence

@@ -25,6 +25,8 @@ public final class NativeFile implements StorageFile {
     private final int fd;
     private final boolean blockDevice;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** A second descriptor opened with O_DIRECT on first use by {@link #readUncached}; -2 once it cannot be had. */
+    private int directFd = -1;
 
     private NativeFile(Path path, int fd, boolean blockDevice) {
         this.path = path;
@@ -171,6 +173,51 @@ public final class NativeFile implements StorageFile {
                 }
             }
         }
+    }
+
+    /**
+     * A direct pread through a descriptor of its own (O_DIRECT is a property of the open file, and the engine's own
+     * descriptor must stay buffered). Only whole 4 KiB blocks at aligned addresses go direct; anything else, a file
+     * system that refuses O_DIRECT (EINVAL at open), a short read at the end of the file or an error, takes the
+     * buffered path, which reports errors as {@link #read} does.
+     */
+    @Override
+    public void readUncached(long position, MemorySegment dst) throws IOException {
+        checkOpen();
+        long length = dst.byteSize();
+        if (blockDevice || length == 0 || ((position | length | dst.address()) & (DIRECT_ALIGN - 1)) != 0
+                || !dst.isNative()) {
+            read(position, dst);
+            return;
+        }
+        int d = directDescriptor();
+        long done = 0;
+        while (d >= 0 && done < length) {
+            long n = Libc.pread(d, dst.asSlice(done), length - done, position + done);
+            if (n > 0 && (n & (DIRECT_ALIGN - 1)) == 0) {
+                done += n;
+            } else if (n < 0 && Libc.errno() == Libc.EINTR) {
+                continue;
+            } else {
+                break; // end of file, a partial block, or an error: the rest the buffered way
+            }
+        }
+        if (done < length) {
+            read(position + done, dst.asSlice(done));
+        }
+    }
+
+    private static final int DIRECT_ALIGN = 4096;
+
+    private synchronized int directDescriptor() throws IOException {
+        if (directFd == -1) {
+            checkOpen();
+            try (Arena arena = Arena.ofConfined()) {
+                int fd = Libc.open(arena.allocateFrom(path.toString()), Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_DIRECT, 0);
+                directFd = fd >= 0 ? fd : -2;
+            }
+        }
+        return directFd;
     }
 
     @Override
@@ -382,8 +429,16 @@ public final class NativeFile implements StorageFile {
 
     @Override
     public void close() throws IOException {
-        if (closed.compareAndSet(false, true) && Libc.close(fd) != 0) {
-            throw NativeIOException.of("close", name(), Libc.errno());
+        if (closed.compareAndSet(false, true)) {
+            synchronized (this) {
+                if (directFd >= 0) {
+                    Libc.close(directFd); // read-only: nothing to lose
+                    directFd = -2;
+                }
+            }
+            if (Libc.close(fd) != 0) {
+                throw NativeIOException.of("close", name(), Libc.errno());
+            }
         }
     }
 }

@@ -30,6 +30,15 @@ public interface StorageFile extends Closeable {
      */
     void read(long position, MemorySegment dst) throws IOException;
 
+    /**
+     * {@link #read} past the page cache where the storage can (a real file, the range and buffer aligned to 4 KiB:
+     * O_DIRECT), for one-pass bulk readers; otherwise {@link #read}. The same bytes: before a direct read the kernel
+     * writes back the range's dirty pages.
+     */
+    default void readUncached(long position, MemorySegment dst) throws IOException {
+        read(position, dst);
+    }
+
     /** Writes all of {@code src} at {@code position}, extending a regular file if needed. */
     void write(long position, MemorySegment src) throws IOException;
 

@@ -90,6 +90,17 @@ public final class ShadowCopyDevice implements BlockDevice {
     }
 
     @Override
+    public void readUncached(long offset, MemorySegment dst) throws IOException {
+        BlockDevice.checkRange(this, offset, dst.byteSize());
+        OverlayDevice o = recovered();
+        if (o != null) {
+            o.read(offset, dst); // a copy auto-recovery changed reads through its overlay
+        } else {
+            volume.engine().readShadowCopyUncached(info.id(), offset, dst);
+        }
+    }
+
+    @Override
     public void write(long offset, MemorySegment src, boolean fua) throws IOException {
         throw new ReadOnlyException(name);
     }

@@ -144,6 +144,10 @@ final class VolumeModel {
         for (var e : copies.entrySet()) {
             assertArrayEquals(e.getValue().content, readCopy(v, e.getKey(), 0, size),
                     "content of shadow copy " + e.getKey());
+            MemorySegment direct = java.lang.foreign.Arena.ofAuto().allocate(size, 4096); // a backup's read
+            v.shadowCopy(e.getKey()).readUncached(0, direct);
+            assertArrayEquals(e.getValue().content, Segments.bytes(direct),
+                    "content of shadow copy " + e.getKey() + " read past the page cache");
         }
         List<ShadowCopyId> order = new ArrayList<>(actual.keySet());
         assertEquals(order, new ArrayList<>(copies.keySet()), "copies oldest first");

@@ -13,6 +13,8 @@ import dev.shadowcopy.platform.OpenMode;
 import dev.shadowcopy.platform.Storage;
 import dev.shadowcopy.platform.StorageFile;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -81,6 +83,33 @@ public abstract class StorageContract {
             assertEquals(7, b[8291]);
             assertEquals(0, b[8292], "beyond the end of a regular file reads as zeros");
             assertFalse(f.isBlockDevice());
+        }
+    }
+
+    @Test
+    void anUncachedReadReadsWhatAReadDoesAlignedOrNotDirtyOrNotAndAtTheEnd() throws IOException {
+        Path p = dir.resolve("u");
+        byte[] data = new byte[3 * 65536 + 1000];
+        new java.util.Random(16).nextBytes(data);
+        write(p, OpenMode.CREATE_NEW, 0, data, true);
+        try (StorageFile f = storage.open(p, OpenMode.READ_WRITE); Arena arena = Arena.ofConfined()) {
+            // dirty in the page cache, not yet written back: a direct read must see it
+            byte[] dirty = new byte[8192];
+            java.util.Arrays.fill(dirty, (byte) 0x5a);
+            f.write(65536, Segments.of(dirty));
+            System.arraycopy(dirty, 0, data, 65536, dirty.length);
+            long[][] ranges = {{0, 65536}, {65536, 65536}, {4096, 8192}, {100, 5000}, {131072, 65536 + 1000},
+                    {131072, 131072}, {0, data.length + 3000}};
+            for (long[] r : ranges) {
+                MemorySegment aligned = arena.allocate(r[1], 4096);
+                f.readUncached(r[0], aligned);
+                byte[] want = new byte[(int) r[1]];
+                System.arraycopy(data, (int) r[0], want, 0, (int) Math.max(0, Math.min(r[1], data.length - r[0])));
+                assertArrayEquals(want, Segments.bytes(aligned), "uncached read of [" + r[0] + ", +" + r[1] + ")");
+                MemorySegment odd = arena.allocate(r[1] + 1, 4096).asSlice(1); // a buffer not aligned: same bytes
+                f.readUncached(r[0], odd);
+                assertArrayEquals(want, Segments.bytes(odd));
+            }
         }
     }
 

@@ -42,6 +42,16 @@ public final class CopyReader {
 
     /** Reads {@code dst.byteSize()} bytes at {@code offset} as of epoch {@code asOf}. */
     public void read(int asOf, long offset, MemorySegment dst) throws IOException {
+        read(asOf, offset, dst, false);
+    }
+
+    /**
+     * As {@link #read(int, long, MemorySegment)}; {@code uncached}: runs in the origin are read past the page cache
+     * ({@link StorageFile#readUncached}). The validation below is the same either way: a direct read sees what a
+     * buffered one would (the kernel writes the range's dirty pages first), and a chunk that moved meanwhile is read
+     * again where it is now.
+     */
+    public void read(int asOf, long offset, MemorySegment dst, boolean uncached) throws IOException {
         long end = offset + dst.byteSize();
         long pos = offset;
         while (pos < end) {
@@ -54,7 +64,11 @@ public final class CopyReader {
                     runEnd = Math.min(end, (next + 1) << shift);
                     next++;
                 }
-                origin.read(pos, dst.asSlice(pos - offset, runEnd - pos));
+                if (uncached) {
+                    origin.readUncached(pos, dst.asSlice(pos - offset, runEnd - pos));
+                } else {
+                    origin.read(pos, dst.asSlice(pos - offset, runEnd - pos));
+                }
             } else if (loc >= 0) {
                 // a stream of first touches preserves (or redirects) into consecutive slots: one pread for the run
                 while (runEnd < end && where.locate(asOf, next) == loc + (int) (next - c)) {

@@ -180,7 +180,17 @@ public abstract class EpochEngine implements VolumeEngine {
     public final void readShadowCopy(ShadowCopyId id, long offset, MemorySegment dst) throws IOException {
         Shadow s = pin(id);
         try {
-            reader.read(s.epoch, offset, dst);
+            reader.read(s.epoch, offset, dst, false);
+        } finally {
+            s.readers.readLock().unlock();
+        }
+    }
+
+    @Override
+    public final void readShadowCopyUncached(ShadowCopyId id, long offset, MemorySegment dst) throws IOException {
+        Shadow s = pin(id);
+        try {
+            reader.read(s.epoch, offset, dst, true);
         } finally {
             s.readers.readLock().unlock();
         }

@@ -212,7 +212,7 @@ final class VolumeBackup {
         int len = chunkLength(size, cs, i);
         Buffers b = buffers.get();
         MemorySegment seg = b.direct().asSlice(0, len);
-        device.read((long) i * cs, seg);
+        device.readUncached((long) i * cs, seg); // read once: past the page cache where the device can
         read.addAndGet(len);
         if (isZero(seg)) {
             zero.incrementAndGet();
