@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.shadowcopy.image.backup.BackupWriter;
 import dev.shadowcopy.image.backup.Progress;
 import dev.shadowcopy.image.backup.VolumeSource;
+import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
+import dev.shadowcopy.image.manifest.VolumeIndex;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.restore.Restorer;
 import dev.shadowcopy.testing.MemoryDevice;
@@ -46,7 +48,13 @@ class RecoveryExtentsTest {
                 "2026-01-02T00:00:00Z"), Progress.NONE);
         Manifest.VolumeEntry e = second.manifest().volumes().getFirst();
         assertEquals("incremental", e.mode());
-        assertEquals(64 << 10, e.bytesRead(), "the chunk auto-recovery touched, and only that one");
+        // only the extent auto-recovery changed is read again: its chunk is stored as a patch over the first
+        // point's chunk (the volume's bytes there, 0x11, where the first point holds the recovered 0x22)
+        assertEquals(4096, e.bytesRead(), "the extent auto-recovery touched, and only that");
+        VolumeIndex idx = BackupStore.of(repo).index(second.manifest(), e);
+        for (int c = 0; c < idx.chunks().length; c++) {
+            assertEquals(c == 200_000 / (64 << 10), idx.patched(c), "chunk " + c);
+        }
         Path out = dir.resolve("out.img");
         try (FileDevice t = FileDevice.create(out, live.length)) {
             Restorer.restore(repo, second.manifest().id(), "v", t, new Restorer.Options(true, false, 1,
