@@ -2,16 +2,17 @@ package dev.shadowcopy.attach;
 
 import dev.shadowcopy.attach.sys.Linux;
 import dev.shadowcopy.attach.sys.LinuxException;
+import dev.shadowcopy.platform.Programs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 
 /** Mounting file systems the service mounts itself (exposed and auto-recovered copies), and who uses them. */
 public final class Mounts {
@@ -53,20 +54,12 @@ public final class Mounts {
 
     /** The file system type on {@code device} as blkid probes it ("ext4", "xfs", "btrfs"), or null if none. */
     public static String fileSystemType(String device) throws IOException {
-        Process p = new ProcessBuilder("blkid", "-p", "-o", "value", "-s", "TYPE", device).redirectErrorStream(true)
-                .start();
-        try {
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException("blkid " + device + " did not finish within 60 s");
-            }
-            return p.exitValue() == 0 && !out.isEmpty() ? out : null;
-        } catch (InterruptedException e) {
-            p.destroyForcibly();
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted: blkid " + device);
+        Programs.Result r = Programs.run(Duration.ofSeconds(60), "blkid", "-p", "-o", "value", "-s", "TYPE", device);
+        if (r.timedOut()) {
+            throw new IOException("blkid " + device + " did not finish within 60 s");
         }
+        String out = r.output().strip();
+        return r.exit() == 0 && !out.isEmpty() ? out : null;
     }
 
     /** True if something is mounted exactly on {@code mountPoint}. */
@@ -152,20 +145,6 @@ public final class Mounts {
     }
 
     static void run(List<String> cmd) throws IOException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try {
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException(String.join(" ", cmd) + " did not finish within 120 s");
-            }
-            if (p.exitValue() != 0) {
-                throw new IOException(String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): " + out.strip());
-            }
-        } catch (InterruptedException e) {
-            p.destroyForcibly();
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted: " + String.join(" ", cmd));
-        }
+        Programs.check(Duration.ofSeconds(120), cmd);
     }
 }

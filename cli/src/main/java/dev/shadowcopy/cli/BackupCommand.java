@@ -101,8 +101,7 @@ final class BackupCommand extends ApiCommand {
             JsonNode v = r.get("verification");
             System.out.println("    verification: " + (verified ? "proven restorable" : "FAILED"));
             for (JsonNode c : v.path("checks")) {
-                System.out.println("        " + (c.path("ok").asBoolean() ? "ok    " : "FAILED") + "  "
-                        + c.path("what").asText() + ": " + c.path("message").asText());
+                System.out.println("        " + Format.check(c));
             }
         }
         return verified ? 0 : 1;

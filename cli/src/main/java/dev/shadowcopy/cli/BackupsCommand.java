@@ -306,8 +306,7 @@ final class BackupsCommand implements Runnable {
                             ? "proven restorable" : "FAILED") + " (" + String.format("%.1f", v.path("seconds")
                             .asDouble()) + " s)");
                     for (var c : v.path("checks")) {
-                        System.out.println("    " + (c.path("ok").asBoolean() ? "ok    " : "FAILED") + "  "
-                                + c.path("what").asText() + ": " + c.path("message").asText());
+                        System.out.println("    " + Format.check(c));
                     }
                 }
             }

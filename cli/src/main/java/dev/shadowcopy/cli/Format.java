@@ -15,6 +15,12 @@ final class Format {
 
     private Format() {}
 
+    /** One check of a verification verdict, as a line: {@code ok    what: message} or {@code FAILED  what: message}. */
+    static String check(com.fasterxml.jackson.databind.JsonNode c) {
+        return (c.path("ok").asBoolean() ? "ok    " : "FAILED") + "  " + c.path("what").asText() + ": "
+                + c.path("message").asText();
+    }
+
     static String time(JsonNode n) {
         if (n == null || n.isNull() || n.isMissingNode() || n.asText().isEmpty()) {
             return "-";

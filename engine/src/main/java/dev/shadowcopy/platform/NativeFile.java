@@ -26,7 +26,7 @@ public final class NativeFile implements StorageFile {
     private final boolean blockDevice;
     private final AtomicBoolean closed = new AtomicBoolean();
     /** A second descriptor opened with O_DIRECT on first use by {@link #readUncached}; -2 once it cannot be had. */
-    private int directFd = -1;
+    private volatile int directFd = -1;
 
     private NativeFile(Path path, int fd, boolean blockDevice) {
         this.path = path;
@@ -209,11 +209,18 @@ public final class NativeFile implements StorageFile {
 
     private static final int DIRECT_ALIGN = 4096;
 
-    private synchronized int directDescriptor() throws IOException {
+    private int directDescriptor() throws IOException {
+        int d = directFd; // once set, only close() changes it: no lock on the backup's read path
+        return d != -1 ? d : openDirect();
+    }
+
+    private synchronized int openDirect() throws IOException {
         if (directFd == -1) {
             checkOpen();
             try (Arena arena = Arena.ofConfined()) {
-                int fd = Libc.open(arena.allocateFrom(path.toString()), Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_DIRECT, 0);
+                // through our own descriptor, not the path: the same file even if the path was renamed or replaced
+                int fd = Libc.open(arena.allocateFrom("/proc/self/fd/" + this.fd), Libc.O_RDONLY | Libc.O_CLOEXEC
+                        | Libc.O_DIRECT, 0);
                 directFd = fd >= 0 ? fd : -2;
             }
         }

@@ -37,8 +37,7 @@ import java.util.List;
 final class VolumeBackup {
     private static final MemorySegment ZEROS = Arena.global().allocate(Repository.DEFAULT_CHUNK_SIZE * 16L, 4096);
 
-    record Stats(long allocatedBytes, long bytesRead, long newChunks, long storedBytes, long zeroChunks,
-                 long patchedChunks) {}
+    record Stats(long allocatedBytes, long bytesRead, long newChunks, long storedBytes, long zeroChunks) {}
 
     record Outcome(VolumeIndex index, Stats stats) {}
 
@@ -53,7 +52,6 @@ final class VolumeBackup {
     private final AtomicLong newChunks = new AtomicLong();
     private final AtomicLong stored = new AtomicLong();
     private final AtomicLong zero = new AtomicLong();
-    private final AtomicLong patches = new AtomicLong();
 
     /** A worker's buffers: the chunk as read, and its encoded blob (native, reused: nothing per chunk on the heap). */
     private record Buffers(MemorySegment direct, MemorySegment blob) {}
@@ -158,7 +156,7 @@ final class VolumeBackup {
             anyPatch |= b != null;
         }
         return new Outcome(new VolumeIndex(size, cs, ids, anyPatch ? bases : null), new Stats(allocated.get(),
-                read.get(), newChunks.get(), stored.get(), zero.get(), patches.get()));
+                read.get(), newChunks.get(), stored.get(), zero.get()));
     }
 
     /**
@@ -194,17 +192,8 @@ final class VolumeBackup {
         }
         read.addAndGet(data);
         allocated.addAndGet(len);
-        patches.incrementAndGet();
-        ChunkId id = repo.keys().chunkId(p, (int) plen);
-        if (known.claim(id)) {
-            int n = repo.codec().encode(BlobCodec.CHUNK, p, (int) plen, "chunk " + id.hex(), b.blob());
-            if (repo.writeChunk(id, b.blob(), n)) {
-                newChunks.incrementAndGet();
-                stored.addAndGet(n);
-            }
-        }
         bases[c] = over;
-        ids[c] = id;
+        ids[c] = store(p, (int) plen, b.blob());
         return true;
     }
 
@@ -219,11 +208,18 @@ final class VolumeBackup {
             return ChunkId.ZERO;
         }
         allocated.addAndGet(len);
-        // hashed, compressed and encrypted where it was read: no copy on the heap
-        ChunkId id = repo.keys().chunkId(seg, len);
+        return store(seg, len, b.blob());
+    }
+
+    /**
+     * Names {@code plain[0, len)} (a whole chunk or a patch) by its hash and stores it unless the repository has it:
+     * hashed, compressed and encrypted where it lies, into the worker's {@code blob}; no copy on the heap.
+     */
+    private ChunkId store(MemorySegment plain, int len, MemorySegment blob) throws IOException {
+        ChunkId id = repo.keys().chunkId(plain, len);
         if (known.claim(id)) {
-            int n = repo.codec().encode(BlobCodec.CHUNK, seg, len, "chunk " + id.hex(), b.blob());
-            if (repo.writeChunk(id, b.blob(), n)) { // false: object storage already had it (an interrupted backup's upload)
+            int n = repo.codec().encode(BlobCodec.CHUNK, plain, len, "chunk " + id.hex(), blob);
+            if (repo.writeChunk(id, blob, n)) { // false: object storage already had it (an interrupted backup's upload)
                 newChunks.incrementAndGet();
                 stored.addAndGet(n);
             }

@@ -262,9 +262,10 @@ public final class BackupStore {
                     + v.name() + " does not match its manifest");
         }
         VolumeIndex idx = VolumeIndex.decode(plain, plain.length, "backup " + m.id() + " index of " + v.name());
-        if (idx.size() != v.size() || idx.chunkSize() != v.chunkSize()) {
+        if (idx.size() != v.size() || idx.chunkSize() != v.chunkSize() || v.chunkSize() != repo.chunkSize()) {
+            // the repository's chunk size bounds every buffer a reader allocates for this index
             throw new RepositoryException(RepositoryException.Code.CORRUPT, "backup " + m.id() + ": index of volume "
-                    + v.name() + " disagrees with its manifest on size");
+                    + v.name() + " disagrees with its manifest or the repository on its size or chunk size");
         }
         if (repo.lockFree()) {
             // whoever reads an index relies on its chunks: claimed if a pending collection marked any

@@ -50,8 +50,8 @@ public final class ChunkPatch {
     }
 
     /**
-     * Writes the header of a patch into {@code out}; the caller then puts each extent's bytes at {@link #dataOffset}
-     * order, one after the other, starting at {@link #headerLength}.
+     * Writes the header of a patch into {@code out}; the caller then puts the extents' bytes there in their order, one
+     * after the other, starting at {@link #headerLength}.
      */
     public static void writeHeader(MemorySegment out, ChunkId base, int chunkLength, List<int[]> extents) {
         out.set(INT, 0, Formats.CHUNK_PATCH_MAGIC);
@@ -64,11 +64,6 @@ public final class ChunkPatch {
             out.set(INT, pos + 4, e[1]);
             pos += 8;
         }
-    }
-
-    /** True when the object's bytes begin like a patch (a whole chunk may too: the index decides what it is). */
-    public static boolean looksLikePatch(MemorySegment object, long length) {
-        return length >= FIXED && object.get(INT, 0) == Formats.CHUNK_PATCH_MAGIC;
     }
 
     /** The extents of a patch, checked. */
@@ -105,7 +100,7 @@ public final class ChunkPatch {
             throw corrupt(name, "makes a chunk of another length than its index says");
         }
         int count = p.get(INT, 8 + ChunkId.BYTES);
-        if (count < 0 || headerLength(count) > length || count > chunkLength) {
+        if (count < 0 || count > chunkLength || headerLength(count) > length) { // in this order: no overflow
             throw corrupt(name, "has a patch header that does not fit it");
         }
         List<int[]> out = new ArrayList<>(count);

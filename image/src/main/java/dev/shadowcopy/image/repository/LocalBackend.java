@@ -148,17 +148,11 @@ public final class LocalBackend implements RepositoryBackend {
     /** Temporary name, then rename (replacing a chunk file an interrupted backup may have left torn). */
     @Override
     public boolean writeChunk(ChunkId id, byte[] blob) throws IOException {
-        Path target = chunkPath(id);
-        Path tmp = target.resolveSibling(target.getFileName() + "." + Long.toHexString(
-                ThreadLocalRandom.current().nextLong()) + ".tmp");
-        try {
-            writeNew(tmp, blob);
-        } catch (NoSuchFileException e) {
-            makeDirectory(target.getParent());
-            writeNew(tmp, blob);
+        try (Arena arena = Arena.ofConfined()) { // the storage writes from native memory
+            MemorySegment s = arena.allocate(Math.max(1, blob.length));
+            MemorySegment.copy(blob, 0, s, ValueLayout.JAVA_BYTE, 0, blob.length);
+            return writeChunk(id, s, blob.length);
         }
-        storage.rename(tmp, target);
-        return true;
     }
 
     /**

@@ -120,20 +120,26 @@ final class OpenSslCrypto implements Crypto {
         return c;
     }
 
+    /** The same start either way: the key and nonce, then the associated data (the header, the object's name). */
+    private void begin(MethodHandle init, MethodHandle update, MemorySegment ctx, MemorySegment outl, byte[] key,
+                       byte[] nonce, MemorySegment aad1, MemorySegment aad2, String what) throws Throwable {
+        check((int) init.invokeExact(ctx, aes256gcm, MemorySegment.NULL, MemorySegment.ofArray(key),
+                MemorySegment.ofArray(nonce)), what + "Init_ex");
+        for (MemorySegment aad : new MemorySegment[] {aad1, aad2}) {
+            if (aad.byteSize() > 0) {
+                check((int) update.invokeExact(ctx, MemorySegment.NULL, outl, aad, (int) aad.byteSize()),
+                        what + "Update (AAD)");
+            }
+        }
+    }
+
     @Override
     public void gcmEncrypt(byte[] key, byte[] nonce, MemorySegment aad1, MemorySegment aad2, MemorySegment in, long len,
                            MemorySegment out) {
         MemorySegment ctx = context();
         MemorySegment outl = MemorySegment.ofArray(new int[1]);
         try {
-            check((int) encryptInit.invokeExact(ctx, aes256gcm, MemorySegment.NULL, MemorySegment.ofArray(key),
-                    MemorySegment.ofArray(nonce)), "EVP_EncryptInit_ex");
-            for (MemorySegment aad : new MemorySegment[] {aad1, aad2}) {
-                if (aad.byteSize() > 0) {
-                    check((int) encryptUpdate.invokeExact(ctx, MemorySegment.NULL, outl, aad, (int) aad.byteSize()),
-                            "EVP_EncryptUpdate (AAD)");
-                }
-            }
+            begin(encryptInit, encryptUpdate, ctx, outl, key, nonce, aad1, aad2, "EVP_Encrypt");
             check((int) encryptUpdate.invokeExact(ctx, out, outl, in, Math.toIntExact(len)), "EVP_EncryptUpdate");
             check((int) encryptFinal.invokeExact(ctx, out.asSlice(len), outl), "EVP_EncryptFinal_ex");
             check((int) ctrl.invokeExact(ctx, EVP_CTRL_GCM_GET_TAG, TAG, out.asSlice(len, TAG)), "GCM tag");
@@ -152,14 +158,7 @@ final class OpenSslCrypto implements Crypto {
         MemorySegment ctx = context();
         MemorySegment outl = MemorySegment.ofArray(new int[1]);
         try {
-            check((int) decryptInit.invokeExact(ctx, aes256gcm, MemorySegment.NULL, MemorySegment.ofArray(key),
-                    MemorySegment.ofArray(nonce)), "EVP_DecryptInit_ex");
-            for (MemorySegment aad : new MemorySegment[] {aad1, aad2}) {
-                if (aad.byteSize() > 0) {
-                    check((int) decryptUpdate.invokeExact(ctx, MemorySegment.NULL, outl, aad, (int) aad.byteSize()),
-                            "EVP_DecryptUpdate (AAD)");
-                }
-            }
+            begin(decryptInit, decryptUpdate, ctx, outl, key, nonce, aad1, aad2, "EVP_Decrypt");
             check((int) decryptUpdate.invokeExact(ctx, out, outl, in, Math.toIntExact(len)), "EVP_DecryptUpdate");
             byte[] t = new byte[TAG]; // EVP_CIPHER_CTX_ctrl does not promise to leave the tag alone: a copy
             MemorySegment.copy(tag, 0, MemorySegment.ofArray(t), 0, TAG);

@@ -2,12 +2,14 @@ package dev.shadowcopy.image.restore;
 
 import dev.shadowcopy.image.manifest.ChunkPatch;
 import dev.shadowcopy.image.manifest.VolumeIndex;
+import dev.shadowcopy.image.repository.BlobCodec;
 import dev.shadowcopy.image.repository.ChunkId;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Reads a chunk of a volume index as the volume held it: zeros, a whole chunk, or a base with its patch written over
@@ -19,10 +21,16 @@ import java.lang.foreign.MemorySegment;
 public final class ChunkReader {
     private final Repository repo;
     private final ThreadLocal<MemorySegment> patches;
+    /** A chunk's and an encoded chunk's room, per thread, for {@link #read(VolumeIndex, int)}. */
+    private final ThreadLocal<Room> rooms;
+
+    private record Room(MemorySegment chunk, MemorySegment blob) {}
 
     public ChunkReader(Repository repo, int chunkSize) {
         this.repo = repo;
         this.patches = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(chunkSize, 4096));
+        this.rooms = ThreadLocal.withInitial(() -> new Room(Arena.ofAuto().allocate(chunkSize, 4096),
+                Arena.ofAuto().allocate(BlobCodec.maxBlob(chunkSize), 4096)));
     }
 
     /**
@@ -51,25 +59,15 @@ public final class ChunkReader {
         ChunkPatch.apply(p, n, base, len, dst, "chunk " + id.hex());
     }
 
-    /** Chunk {@code c} of {@code idx} on the heap (a cache's entry), {@code idx.chunkSize()} bytes long. */
+    /**
+     * Chunk {@code c} of {@code idx} on the heap (a cache's entry), {@code idx.chunkSize()} bytes long: read as
+     * {@link #read(VolumeIndex, int, MemorySegment, MemorySegment)} reads, into this thread's native room, then copied.
+     */
     public byte[] read(VolumeIndex idx, int c) throws IOException {
-        int len = idx.chunkLength(c);
+        Room r = rooms.get();
+        read(idx, c, r.chunk(), r.blob());
         byte[] data = new byte[idx.chunkSize()];
-        ChunkId id = idx.chunks()[c];
-        if (id.isZero()) {
-            return data;
-        }
-        if (!idx.patched(c)) {
-            check(id, repo.readChunk(id, data), len);
-            return data;
-        }
-        ChunkId base = idx.base(c);
-        if (!base.isZero()) {
-            check(base, repo.readChunk(base, data), len);
-        }
-        byte[] p = new byte[idx.chunkSize()];
-        int n = repo.readChunk(id, p);
-        ChunkPatch.apply(MemorySegment.ofArray(p), n, base, len, MemorySegment.ofArray(data), "chunk " + id.hex());
+        MemorySegment.copy(r.chunk(), ValueLayout.JAVA_BYTE, 0, data, 0, idx.chunkLength(c));
         return data;
     }
 

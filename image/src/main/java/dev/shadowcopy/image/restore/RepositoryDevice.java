@@ -25,7 +25,6 @@ import java.util.Map;
 public final class RepositoryDevice implements BlockDevice {
     private static final int CACHE_BYTES = 64 << 20;
 
-    private final Repository repo;
     private final VolumeIndex index;
     private final String name;
     private final int cacheChunks;
@@ -35,7 +34,6 @@ public final class RepositoryDevice implements BlockDevice {
     private final ThreadLocal<MemorySegment> scratch;
 
     public RepositoryDevice(Repository repo, Manifest m, Manifest.VolumeEntry v) throws IOException {
-        this.repo = repo;
         this.index = BackupStore.of(repo).index(m, v);
         this.name = "volume " + v.name() + " of backup " + m.id();
         this.cacheChunks = Math.max(2, CACHE_BYTES / index.chunkSize());

@@ -78,17 +78,41 @@ public final class ServeOverlay implements AutoCloseable {
                 ProcessHandle.current().pid(), socket.toAbsolutePath().toString(), export)));
     }
 
-    /** Who serves the overlay at {@code path} now, or null when no live process says so. */
+    /**
+     * Who serves the overlay at {@code path} now, or null when no live process says so. The file is whoever served
+     * it's to write, and a live restore acts on it as root (it stops that process and serves its socket), so it is
+     * believed only of a live {@code backups serve} of ours running as the file's owner: not any pid it names.
+     */
     public static Serving serving(Path path) throws IOException {
         Path f = servingOf(path.toAbsolutePath());
-        if (!java.nio.file.Files.exists(f)) {
+        if (!java.nio.file.Files.exists(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return null;
         }
+        Serving s;
         try {
-            Serving s = RepositoryJson.MAPPER.readValue(java.nio.file.Files.readAllBytes(f), Serving.class);
-            return ProcessHandle.of(s.pid()).map(ProcessHandle::isAlive).orElse(false) ? s : null;
+            s = RepositoryJson.MAPPER.readValue(java.nio.file.Files.readAllBytes(f), Serving.class);
         } catch (JacksonException e) {
             return null; // torn by a kill: nobody serves it
+        }
+        String owner = java.nio.file.Files.getOwner(f, java.nio.file.LinkOption.NOFOLLOW_LINKS).getName();
+        return ProcessHandle.of(s.pid()).filter(ProcessHandle::isAlive).isPresent() && isServe(s.pid(), owner) ? s
+                : null;
+    }
+
+    /**
+     * Whether process {@code pid} is a {@code backups serve} of ours run by {@code owner}: read from /proc (its
+     * directory's owner is the process's user; its cmdline, NUL-separated, whole — ProcessHandle.Info may leave the
+     * arguments of a long command line out).
+     */
+    private static boolean isServe(long pid, String owner) {
+        Path proc = Path.of("/proc", Long.toString(pid));
+        try {
+            java.util.List<String> args = java.util.Arrays.asList(new String(java.nio.file.Files.readAllBytes(
+                    proc.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8).split("\0"));
+            return owner.equals(java.nio.file.Files.getOwner(proc).getName()) && args.contains("dev.shadowcopy.cli.Main")
+                    && args.contains("backups") && args.contains("serve");
+        } catch (IOException e) {
+            return false; // gone meanwhile
         }
     }
 

@@ -127,9 +127,14 @@ final class BackupsResource {
             overlay = b.hasNonNull("overlay") ? access.adminPath(c, b.get("overlay").asText(), "overlay") : null;
             socket = b.hasNonNull("socket") ? access.adminPath(c, b.get("socket").asText(), "socket") : null;
         }
+        long rate = b.path("rate_mbps").asLong(0);
+        if (rate < 0 || rate > 1_000_000) {
+            throw new ServiceException(VssError.INVALID_ARGUMENT, "rate_mbps " + rate + " is out of range (0 for no "
+                    + "limit, up to 1000000)");
+        }
         Migrations.Request req = new Migrations.Request(repository(b, c), passphrase(b), text(b, "backup"),
                 text(b, "volume"), target, overlay, socket, b.hasNonNull("export") ? b.get("export").asText() : null,
-                b.path("rate_mbps").asInt(0));
+                (int) rate);
         run(ex, progress -> migrationJson(backups.restoreLive(req)).put("event", "result"));
     }
 

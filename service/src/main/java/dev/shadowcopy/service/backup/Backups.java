@@ -1,6 +1,7 @@
 package dev.shadowcopy.service.backup;
 
 import dev.shadowcopy.image.backup.Progress;
+import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.service.catalog.EventLog;
 import dev.shadowcopy.service.ops.Sessions;
 import dev.shadowcopy.service.ops.Volumes;
@@ -33,7 +34,9 @@ public final class Backups {
      */
     public DeepVerify.Result verify(String repository, char[] passphrase, List<String> ids, int threads,
                                     Progress progress) throws IOException {
-        return deepVerify.verify(RepositoryAccess.open(repository, passphrase), repository, ids, threads, progress);
+        try (Repository repo = RepositoryAccess.open(repository, passphrase)) {
+            return deepVerify.verify(repo, repository, ids, threads, progress);
+        }
     }
 
     /** Backs up the request's volumes into its repository; progress is reported (and may cancel by throwing). */

@@ -1,5 +1,6 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.platform.Programs;
 import dev.shadowcopy.image.manifest.Verdicts;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -37,6 +38,11 @@ final class DatabaseCheck {
                     + "PG_VERSION): the database does not start");
         }
         String version = Files.readString(versionFile).strip();
+        if (!version.matches("\\d{1,3}(\\.\\d{1,3})?")) {
+            // the backup's own text: it picks a directory of programs run by root, so only a version number will do
+            return new Verdicts.Check(what, "postgres", false, "PG_VERSION does not hold a version number: the "
+                    + "database does not start");
+        }
         Path bin = Path.of("/usr/lib/postgresql", version, "bin");
         if (!Files.isExecutable(bin.resolve("postgres"))) {
             return new Verdicts.Check(what, "postgres", false, "PostgreSQL " + version + " is not installed here ("
@@ -65,8 +71,8 @@ final class DatabaseCheck {
                     return new Verdicts.Check(what, "postgres", false, "the database does not start: "
                             + tail(log, 6));
                 }
-                if (Program.run(Duration.ofSeconds(10), bin.resolve("pg_isready").toString(), "-q", "-h",
-                        sock.toString(), "-p", "5432").ok()) {
+                if (Program.run(Duration.ofSeconds(10), owner.as(bin.resolve("pg_isready").toString(), "-q", "-h",
+                        sock.toString(), "-p", "5432")).ok()) {
                     break;
                 }
                 if (Instant.now().isAfter(deadline)) {
@@ -108,7 +114,9 @@ final class DatabaseCheck {
         List<String> cmd = new ArrayList<>(List.of(server, "--no-defaults", "--datadir=" + data, "--socket=" + sock,
                 "--skip-networking", "--user=" + owner.name(), "--pid-file=" + dir.resolve("mysqld.pid"),
                 "--log-error=" + log, "--innodb-buffer-pool-size=32M"));
-        if (binlogFile != null && binlogFile.contains(".")) {
+        // the manifest's name of the binlog: a file of the data directory itself, never a path out of it
+        if (binlogFile != null && binlogFile.contains(".") && binlogFile.matches("[A-Za-z0-9._-]+")
+                && !binlogFile.startsWith(".")) {
             // a transaction prepared at the instant is decided from the binlog (docs/service.md)
             cmd.add("--log-bin=" + data.resolve(binlogFile.substring(0, binlogFile.lastIndexOf('.'))));
         }
@@ -210,10 +218,10 @@ final class DatabaseCheck {
     }
 
     private static String tail(Path log, int lines) throws IOException {
-        if (!Files.exists(log)) {
+        if (!Files.exists(log, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return "(no log)";
         }
-        return new Program(0, Files.readString(log)).tail(lines);
+        return new Program(0, Programs.tail(log)).tail(lines); // bounded, no link followed: the server's user wrote it
     }
 
     private static void sleep(long ms) throws IOException {

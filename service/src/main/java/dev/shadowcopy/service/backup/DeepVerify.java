@@ -7,7 +7,6 @@ import dev.shadowcopy.image.maintenance.Verifier;
 import dev.shadowcopy.image.manifest.BackupStore;
 import dev.shadowcopy.image.manifest.Manifest;
 import dev.shadowcopy.image.manifest.Verdicts;
-import dev.shadowcopy.image.repository.HeldRepositoryLock;
 import dev.shadowcopy.image.repository.Repository;
 import dev.shadowcopy.image.repository.RepositoryLock;
 import dev.shadowcopy.image.restore.RepositoryDevice;
@@ -77,8 +76,8 @@ public final class DeepVerify {
             }
         }
         List<Verdicts.Verdict> verdicts = new ArrayList<>();
-        try (HeldRepositoryLock lock = HeldRepositoryLock.acquire(repo, RepositoryLock.Mode.SHARED,
-                Duration.ofMinutes(10), "the deep verification")) {
+        try (RepositoryLock lock = repo.lock(RepositoryLock.Mode.SHARED, Duration.ofMinutes(10),
+                "the deep verification")) { // taken and let go on this thread
             for (String id : chosen) {
                 long t0 = System.nanoTime();
                 progress.update("verify backup " + id, 0, 0);

@@ -83,11 +83,13 @@ final class FileSystemCheck {
 
     /**
      * The mount command for a copy of a file system of {@code type}: XFS refuses a second file system with the UUID of
-     * one already mounted (the original usually is), {@code nouuid} lets the copy mount beside it.
+     * one already mounted (the original usually is), {@code nouuid} lets the copy mount beside it. The copy's content
+     * is the backed-up host's: {@code nosuid,nodev,noexec}, so that no set-uid program or device node of it can be
+     * used by a local user while it is mounted.
      */
     static List<String> mount(String type, String device, Path target) {
-        return type.equals("xfs") ? List.of("mount", "-t", type, "-o", "nouuid", device, target.toString())
-                : List.of("mount", "-t", type, device, target.toString());
+        String opts = "nosuid,nodev,noexec" + (type.equals("xfs") ? ",nouuid" : "");
+        return List.of("mount", "-t", type, "-o", opts, device, target.toString());
     }
 
     /** An ext journal with transactions to recover (a crash-consistent copy of a mounted ext3/4). */

@@ -33,6 +33,7 @@ final class Migration implements AutoCloseable {
     private final HeldRepositoryLock lock;
     private final ServeOverlay overlay;
     private final AtomicBoolean stop = new AtomicBoolean();
+    private final AtomicBoolean released = new AtomicBoolean();
     private final List<Thread> copiers = new ArrayList<>();
     private NbdServer takeOver;
     private volatile String problem;
@@ -64,7 +65,15 @@ final class Migration implements AutoCloseable {
             return;
         }
         Path socket = Path.of(record.socket());
-        Files.deleteIfExists(socket); // the serve's, gone with it (or ours, from before a restart)
+        // the serve's, gone with it (or ours, from before a restart); the path came from a file its user wrote, so
+        // only a socket is replaced, never a file or link that happens to be there
+        if (Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            int mode = (Integer) Files.getAttribute(socket, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            if ((mode & 0170000) != 0140000) { // S_IFSOCK
+                throw new IOException(socket + " is not a socket: the migrated serve's socket is not replaced");
+            }
+            Files.delete(socket);
+        }
         String export = record.export() == null ? record.sourceVolume() : record.export();
         ExportRegistry one = new ExportRegistry() {
             @Override
@@ -139,12 +148,19 @@ final class Migration implements AutoCloseable {
      * socket keep serving (all chunks in place: the target alone), until the daemon stops.
      */
     void releaseSource() throws IOException {
+        if (!released.compareAndSet(false, true)) {
+            return; // at the end of the copy, and again when the daemon stops
+        }
         try {
             if (overlay != null) {
                 overlay.close();
             }
         } finally {
-            lock.close();
+            try {
+                lock.close();
+            } finally {
+                repo.close(); // after its lock: on object storage its lease ends here
+            }
         }
     }
 
@@ -162,10 +178,6 @@ final class Migration implements AutoCloseable {
             }
             releaseSource();
         }
-    }
-
-    Repository repository() {
-        return repo;
     }
 
     /** Keeps the copy at or under a rate shared by the copy threads. */
@@ -186,7 +198,7 @@ final class Migration implements AutoCloseable {
             long due;
             synchronized (this) {
                 total += bytes;
-                due = t0 + total * 1_000_000_000L / bytesPerSecond;
+                due = t0 + (long) (total * 1e9 / bytesPerSecond); // in double: total * 1e9 overflows a long at 9 GB
             }
             long wait = due - System.nanoTime();
             if (wait > 0) {

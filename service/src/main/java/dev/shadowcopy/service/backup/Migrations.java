@@ -56,7 +56,8 @@ import java.util.stream.Stream;
  * part volume, part backup); attach and NBD serve it through the restore. The repository's shared lock is held for the
  * restore's life, so a prune cannot remove a chunk it still needs.
  *
- * <p>Locking: {@link #running} is a concurrent map; starting, finishing and stopping one restore are serialised on
+ * <p>Locking: {@link #running} is a concurrent map; a start reserves its target name and registers the restore under
+ * this object's lock (its repository I/O runs outside it); finishing and stopping one restore are serialised on
  * this object; copies run on their own threads and only call {@link #finish} and {@link #failed}.
  */
 public final class Migrations implements LiveVolumes, AutoCloseable {
@@ -71,6 +72,8 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
     private final Map<String, Instant> finished = new ConcurrentHashMap<>();
     private VolumeExports exports;
     private boolean closed;
+    /** Targets of restores being started (outside this object's lock), so that two starts of one never race. */
+    private final java.util.Set<String> starting = new java.util.HashSet<>();
 
     public Migrations(Path state, VolumeManager engine, EventLog events) {
         this.dir = state.resolve("migrations");
@@ -134,13 +137,31 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
      * Starts a live restore; the volume is usable (attach, NBD) when this returns, and filled in the background.
      * The target is a new volume of the backup's size, or an existing one that is large enough and not attached.
      */
-    public synchronized Status start(Volumes volumes, Request req) throws IOException {
-        if (closed) {
-            throw new ServiceException(VssError.BAD_STATE, "the service is stopping");
+    public Status start(Volumes volumes, Request req) throws IOException {
+        synchronized (this) {
+            if (closed) {
+                throw new ServiceException(VssError.BAD_STATE, "the service is stopping");
+            }
+            if (running.containsKey(req.target()) || !starting.add(req.target())) {
+                throw new ServiceException(VssError.BAD_STATE, "volume " + req.target() + " is already being "
+                        + "restored live");
+            }
         }
-        if (running.containsKey(req.target())) {
-            throw new ServiceException(VssError.BAD_STATE, "volume " + req.target() + " is already being restored live");
+        try {
+            return startReserved(volumes, req);
+        } finally {
+            synchronized (this) {
+                starting.remove(req.target());
+            }
         }
+    }
+
+    /**
+     * The start of a restore whose target name is reserved. Not under this object's lock: opening the repository,
+     * waiting for its lock and reading the point may take long (a slow or stuck repository), and the other restores'
+     * ends and the daemon's stop must not wait for it. Only the registration is serialised.
+     */
+    private Status startReserved(Volumes volumes, Request req) throws IOException {
         Repository repo = RepositoryAccess.open(req.repository(), req.passphrase());
         // released by the copy thread that finishes the restore: held by a thread of its own
         HeldRepositoryLock lock = HeldRepositoryLock.acquire(repo, RepositoryLock.Mode.SHARED, LOCK_WAIT,
@@ -199,19 +220,25 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
                     "volume " + target.name() + " (restored live)");
             rec.publish(home); // after the empty progress: a record always has its map
             Migration mig = new Migration(rec, target, live, repo, lock, overlay);
-            running.put(target.name(), mig);
-            finished.remove(target.name());
-            serveOne(mig);
+            synchronized (this) {
+                if (closed) { // its record is published: it resumes when the daemon starts again
+                    throw new ServiceException(VssError.BAD_STATE, "the service is stopping");
+                }
+                running.put(target.name(), mig);
+                finished.remove(target.name());
+                serveOne(mig);
+            }
             events.append("migration-started", "info", "volume " + target.name() + " is usable now and restored live "
                     + "from " + rec.from() + (created ? " (new volume)" : ""), Map.of("volume", target.name(),
                     "backup", id));
             return status(target.name());
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) { // an Error too: the lock's thread must not outlive it
             running.remove(req.target());
             if (overlay != null) {
                 overlay.close();
             }
             lock.close();
+            repo.close();
             if (created) {
                 try {
                     engine.delete(target.name(), true);
@@ -282,6 +309,7 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
         Repository repo = RepositoryAccess.open(rec.repository(), rec.passphrase() == null ? null
                 : rec.passphrase().toCharArray());
         if (!repo.config().id().equals(rec.repositoryId())) {
+            repo.close();
             throw new IOException("the repository at " + rec.repository() + " is not the one the restore read (id "
                     + repo.config().id() + ", not " + rec.repositoryId() + ")");
         }
@@ -303,11 +331,12 @@ public final class Migrations implements LiveVolumes, AutoCloseable {
             LiveRestore live = LiveRestore.resume(target, source, storage, home, rec.chunkSize(), bootId(),
                     "volume " + rec.volume() + " (restored live)");
             running.put(rec.volume(), new Migration(rec, target, live, repo, lock, overlay));
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
             if (overlay != null) {
                 overlay.close();
             }
             lock.close();
+            repo.close();
             throw e;
         }
     }

@@ -1,12 +1,11 @@
 package dev.shadowcopy.service.backup;
 
+import dev.shadowcopy.platform.Programs;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /** An external program a verification runs (fsck, a database server or its check): exit status and output. */
 record Program(int exit, String output) {
@@ -22,24 +21,9 @@ record Program(int exit, String output) {
 
     /** Runs {@code cmd} to its end, or kills it at {@code limit} (exit -1). Output is stdout and stderr together. */
     static Program run(Duration limit, List<String> cmd) throws IOException {
-        Path out = Files.createTempFile("shadowcopy-verify-", ".out");
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-            try {
-                if (!p.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
-                    p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-                    return new Program(-1, Files.readString(out, StandardCharsets.UTF_8) + "\n" + String.join(" ", cmd)
-                            + " did not finish within " + limit.toSeconds() + " s");
-                }
-            } catch (InterruptedException e) {
-                p.destroyForcibly();
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted: " + String.join(" ", cmd));
-            }
-            return new Program(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8));
-        } finally {
-            Files.deleteIfExists(out);
-        }
+        Programs.Result r = Programs.run(limit, cmd);
+        return r.timedOut() ? new Program(-1, r.output() + "\n" + String.join(" ", cmd) + " did not finish within "
+                + limit.toSeconds() + " s") : new Program(r.exit(), r.output());
     }
 
     static Program run(Duration limit, String... cmd) throws IOException {

@@ -1,13 +1,13 @@
 package dev.shadowcopy.service.versions;
 
+import dev.shadowcopy.platform.Programs;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
 
 /**
  * Copies a file or directory tree out of a read-only copy into place, keeping what {@code cp -a} keeps: content,
@@ -60,17 +60,6 @@ public final class CopyBack {
     }
 
     private static void run(String... cmd) throws IOException {
-        Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try {
-            String out = new String(proc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!proc.waitFor(6, TimeUnit.HOURS) || proc.exitValue() != 0) {
-                proc.destroyForcibly();
-                throw new IOException(String.join(" ", cmd) + " failed: " + out.strip());
-            }
-        } catch (InterruptedException e) {
-            proc.destroyForcibly();
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted: " + String.join(" ", cmd));
-        }
+        Programs.check(Duration.ofHours(6), cmd);
     }
 }
